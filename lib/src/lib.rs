@@ -1,0 +1,12 @@
+//! `parci-core`: the domain of the parci programs, free of any CLI concern.
+//!
+//! - [`receipt`]: the receipt envelope, canonical JSON, digests, host and source
+//!   fingerprints, the embedded JSON Schemas and the verifier with its gate registry.
+//! - [`cpu`]: run-time CPU feature detection shared by receipts and kernels.
+//! - [`fsutil`]: atomic writes and file hashing.
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod cpu;
+pub mod fsutil;
+pub mod jsonpos;
+pub mod receipt;

@@ -1,0 +1,116 @@
+//! The kind registry: every receipt kind this build knows, its JSON Schema
+//! (embedded from `receipts/schemas/`) and its semantic gates. A new kind is one
+//! entry in [`KINDS`]; the verifier's core never changes for it.
+
+use super::verify::Findings;
+use jsonschema::{Registry, Validator};
+use serde_json::Value;
+use std::sync::LazyLock;
+
+/// A semantic gate: checks one rule on a receipt that already passed its schema,
+/// adding a finding per violation.
+pub type Gate = fn(&Value, &mut Findings);
+
+pub struct Kind {
+    /// `parci.<program>`.
+    pub name: &'static str,
+    /// The kind's JSON Schema text.
+    pub schema: &'static str,
+    /// Rules a schema cannot express; run after the schema passed.
+    pub gates: &'static [Gate],
+}
+
+/// Base URI of the schema `$id`s. `.invalid` never resolves: schemas are only
+/// ever read from this build (or the repository), never fetched.
+pub const SCHEMA_BASE: &str = "https://parci.invalid/schemas/";
+
+pub const ENVELOPE_SCHEMA: &str = include_str!("../../../receipts/schemas/envelope.schema.json");
+
+pub static KINDS: &[Kind] = &[Kind {
+    name: "parci.verify-receipt",
+    schema: include_str!("../../../receipts/schemas/verify-receipt.schema.json"),
+    gates: &[super::verify::gate_summary_consistent],
+}];
+
+/// Gates every kind gets, before its own.
+pub static ENVELOPE_GATES: &[Gate] = &[super::verify::gate_verdict_has_reasons];
+
+pub fn find(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// The file name a kind's schema has in `receipts/schemas/`.
+pub fn schema_file(kind: &Kind) -> String {
+    format!(
+        "{}.schema.json",
+        kind.name.strip_prefix("parci.").unwrap_or(kind.name)
+    )
+}
+
+fn parse(text: &str, what: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("embedded schema {what} is not JSON: {e}"))
+}
+
+static REGISTRY: LazyLock<Registry<'static>> = LazyLock::new(|| {
+    let mut resources = vec![(
+        format!("{SCHEMA_BASE}envelope.schema.json"),
+        parse(ENVELOPE_SCHEMA, "envelope"),
+    )];
+    for k in KINDS {
+        resources.push((format!("{SCHEMA_BASE}{}", schema_file(k)), parse(k.schema, k.name)));
+    }
+    Registry::new()
+        .extend(resources)
+        .and_then(|b| b.prepare())
+        .expect("embedded schemas form a valid registry")
+});
+
+static VALIDATORS: LazyLock<Vec<Validator>> = LazyLock::new(|| {
+    KINDS
+        .iter()
+        .map(|k| {
+            jsonschema::options()
+                .with_registry(&REGISTRY)
+                .build(&parse(k.schema, k.name))
+                .unwrap_or_else(|e| panic!("embedded schema of {} does not compile: {e}", k.name))
+        })
+        .collect()
+});
+
+/// The compiled validator of a kind from [`KINDS`].
+pub fn validator(kind: &Kind) -> &'static Validator {
+    let i = KINDS
+        .iter()
+        .position(|k| std::ptr::eq(k, kind))
+        .expect("kind comes from KINDS");
+    &VALIDATORS[i]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_schema_compiles_and_is_a_2020_12_schema() {
+        for k in KINDS {
+            let v = parse(k.schema, k.name);
+            assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
+            assert_eq!(v["$id"], format!("{SCHEMA_BASE}{}", schema_file(k)));
+            assert_eq!(v["properties"]["schema"]["const"], k.name);
+            let _ = validator(k);
+        }
+    }
+
+    #[test]
+    fn every_schema_file_on_disk_is_registered() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../receipts/schemas");
+        for e in std::fs::read_dir(dir).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let Some(kind) = name.strip_suffix(".schema.json") else { continue };
+            if kind == "envelope" || kind == "parallel-plan" {
+                continue;
+            }
+            assert!(find(&format!("parci.{kind}")).is_some(), "{name} is not in KINDS");
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! Verification of one receipt: strict parse, kind and version, JSON Schema,
+//! digest recomputation, then the kind's semantic gates from the registry.
+
+use super::{canonical, kinds, FileInput, SCHEMA_MAJOR};
+use crate::jsonpos;
+use serde::Serialize;
+use serde_json::Value;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+/// Receipts larger than this are refused unread (16 MiB).
+pub const MAX_RECEIPT_BYTES: u64 = 16 << 20;
+/// At most this many schema errors are reported per file.
+pub const MAX_SCHEMA_ERRORS: usize = 50;
+
+/// One problem, at a place in the document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// RFC 6901 pointer into the checked document ("" = the whole document).
+    pub pointer: String,
+    /// 1-based line where the value starts, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+/// Findings collected by the checks: `errors` make a receipt invalid, `warnings` do not.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub errors: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+}
+
+impl Findings {
+    pub fn error(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(Finding {
+            pointer: pointer.into(),
+            line: None,
+            message: message.into(),
+        });
+    }
+    pub fn warn(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Finding {
+            pointer: pointer.into(),
+            line: None,
+            message: message.into(),
+        });
+    }
+}
+
+/// The outcome for one file.
+#[derive(Debug)]
+pub struct Report {
+    pub file: FileInput,
+    /// The `schema` the file declared, when it declared one.
+    pub kind: Option<String>,
+    pub errors: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn is_valid(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Reads and verifies the receipt at `path`. `Err` only for I/O failures (the
+/// file cannot be opened or read); everything about its content is a finding.
+pub fn verify_file(path: &Path, expect_kind: Option<&str>) -> io::Result<Report> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    if len > MAX_RECEIPT_BYTES {
+        let file = FileInput::hash(path)?;
+        let mut out = Findings::default();
+        out.error(
+            "",
+            format!(
+                "file is {len} bytes; receipts are capped at {MAX_RECEIPT_BYTES} bytes (16 MiB) \
+                 and this is not one"
+            ),
+        );
+        return Ok(Report {
+            file,
+            kind: None,
+            errors: out.errors,
+            warnings: out.warnings,
+        });
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    f.by_ref().take(MAX_RECEIPT_BYTES + 1).read_to_end(&mut bytes)?;
+    let file = FileInput {
+        path: path.to_string_lossy().into_owned(),
+        bytes: bytes.len() as u64,
+        sha256: crate::fsutil::sha256_hex(&bytes),
+    };
+    let (kind, mut out) = if bytes.len() as u64 > MAX_RECEIPT_BYTES {
+        let mut out = Findings::default();
+        out.error("", "file grew past the 16 MiB cap while being read");
+        (None, out)
+    } else {
+        verify_bytes(&bytes, expect_kind)
+    };
+    for f in out.errors.iter_mut().chain(out.warnings.iter_mut()) {
+        if f.line.is_none() {
+            f.line = jsonpos::locate(&bytes, &f.pointer).map(|(l, _)| l);
+        }
+    }
+    Ok(Report {
+        file,
+        kind,
+        errors: out.errors,
+        warnings: out.warnings,
+    })
+}
+
+/// Verifies receipt bytes; returns the declared kind and the findings.
+pub fn verify_bytes(bytes: &[u8], expect_kind: Option<&str>) -> (Option<String>, Findings) {
+    let mut out = Findings::default();
+    let doc = match canonical::parse_strict(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            let line = (e.line() > 0).then_some(e.line() as u64);
+            let what = if bytes.iter().all(u8::is_ascii_whitespace) {
+                "file is empty; a receipt is a JSON object".to_string()
+            } else {
+                format!("not valid JSON: {e}")
+            };
+            out.errors.push(Finding {
+                pointer: String::new(),
+                line,
+                message: what,
+            });
+            return (None, out);
+        }
+    };
+    let Some(kind_name) = doc.get("schema").and_then(Value::as_str) else {
+        out.error(
+            "",
+            "missing string field `schema`; a receipt names its kind as \"parci.<program>\"",
+        );
+        return (None, out);
+    };
+    let kind_name = kind_name.to_string();
+    if let Some(want) = expect_kind {
+        if want != kind_name {
+            out.error("/schema", format!("kind is {kind_name:?}, expected {want:?} (--kind)"));
+            return (Some(kind_name), out);
+        }
+    }
+    let Some(kind) = kinds::find(&kind_name) else {
+        let known: Vec<_> = kinds::KINDS.iter().map(|k| k.name).collect();
+        out.error(
+            "/schema",
+            format!("unknown kind {kind_name:?}; this build knows {}", known.join(", ")),
+        );
+        return (Some(kind_name), out);
+    };
+    if let Some(v) = doc.get("schema_version").and_then(Value::as_str) {
+        let major = v.split('.').next().and_then(|m| m.parse::<u64>().ok());
+        if major.is_some() && major != Some(SCHEMA_MAJOR) {
+            out.error(
+                "/schema_version",
+                format!("unsupported schema_version {v:?}; this build reads {SCHEMA_MAJOR}.x.y"),
+            );
+            return (Some(kind_name), out);
+        }
+    }
+
+    let validator = kinds::validator(kind);
+    for e in validator.iter_errors(&doc).take(MAX_SCHEMA_ERRORS) {
+        out.error(e.instance_path().as_str(), format!("schema: {e}"));
+    }
+    let schema_ok = out.errors.is_empty();
+
+    check_digest(&doc, &mut out);
+    if schema_ok {
+        for gate in kinds::ENVELOPE_GATES.iter().chain(kind.gates) {
+            gate(&doc, &mut out);
+        }
+    }
+    (Some(kind_name), out)
+}
+
+fn check_digest(doc: &Value, out: &mut Findings) {
+    let Some(claimed) = doc.get("digest").and_then(Value::as_str) else {
+        if doc.get("digest").is_none() {
+            // The schema already reports the missing field; say what it protects.
+            out.error("/digest", "missing `digest`: results cannot be checked against it");
+        }
+        return;
+    };
+    let parts: Option<Vec<&Value>> = ["schema", "schema_version", "inputs", "results"]
+        .iter()
+        .map(|k| doc.get(*k))
+        .collect();
+    let Some(p) = parts else { return };
+    let actual = super::digest(p[0], p[1], p[2], p[3]);
+    if actual != claimed {
+        out.error(
+            "/digest",
+            format!(
+                "digest mismatch: the file says {claimed} but its schema, schema_version, inputs \
+                 and results hash to {actual}; the receipt was edited after it was written"
+            ),
+        );
+    }
+}
+
+/// Envelope gate: a verdict other than `pass` says why.
+pub fn gate_verdict_has_reasons(doc: &Value, out: &mut Findings) {
+    let status = doc["verdict"]["status"].as_str().unwrap_or("");
+    let reasons = doc["verdict"]["reasons"].as_array().map_or(0, Vec::len);
+    if status != "pass" && reasons == 0 {
+        out.error(
+            "/verdict/reasons",
+            format!("verdict is {status:?} but gives no reason; a non-pass verdict must say why"),
+        );
+    }
+}
+
+/// `parci.verify-receipt` gate: the summary and verdict agree with the files listed.
+pub fn gate_summary_consistent(doc: &Value, out: &mut Findings) {
+    let files = doc["results"]["files"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let inputs = doc["inputs"]["files"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let valid = files.iter().filter(|f| f["status"] == "valid").count() as u64;
+    let invalid = files.len() as u64 - valid;
+    let summary = &doc["results"]["summary"];
+    for (field, want) in [("total", files.len() as u64), ("valid", valid), ("invalid", invalid)] {
+        let got = summary[field].as_u64().unwrap_or(u64::MAX);
+        if got != want {
+            out.error(
+                format!("/results/summary/{field}"),
+                format!("summary says {field} = {got} but results/files lists {want}"),
+            );
+        }
+    }
+    if inputs.len() != files.len() {
+        out.error(
+            "/results/files",
+            format!(
+                "{} results for {} input files; every input file gets exactly one result",
+                files.len(),
+                inputs.len()
+            ),
+        );
+    }
+    for (i, (inp, res)) in inputs.iter().zip(files).enumerate() {
+        if inp["path"] != res["path"] || inp["sha256"] != res["sha256"] {
+            out.error(
+                format!("/results/files/{i}"),
+                format!(
+                    "result {i} is for {} but input {i} is {}",
+                    res["path"], inp["path"]
+                ),
+            );
+        }
+        let has_errors = res["findings"].as_array().is_some_and(|a| !a.is_empty());
+        if has_errors != (res["status"] == "invalid") {
+            out.error(
+                format!("/results/files/{i}/status"),
+                format!(
+                    "status is {} but the file has {} findings; invalid exactly when there are findings",
+                    res["status"],
+                    res["findings"].as_array().map_or(0, Vec::len)
+                ),
+            );
+        }
+    }
+    let status = doc["verdict"]["status"].as_str().unwrap_or("");
+    let want = if invalid > 0 { "fail" } else { "pass" };
+    if status != want {
+        out.error(
+            "/verdict/status",
+            format!("verdict is {status:?} but {invalid} of {} files are invalid; expected {want:?}", files.len()),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_bytes_give_one_finding_each() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "file is empty"),
+            (b"  \n", "file is empty"),
+            (b"{\"schema\": ", "not valid JSON"),
+            (b"[1,2]", "missing string field `schema`"),
+            (b"{\"schema\": \"parci.nope\"}", "unknown kind"),
+            (b"{\"a\":1,\"a\":2}", "duplicate key"),
+            (b"{\"x\": 1e999}", "not valid JSON"),
+            (b"{\"x\": \"\xff\"}", "not valid JSON"),
+        ];
+        for (bytes, want) in cases {
+            let (_, f) = verify_bytes(bytes, None);
+            assert_eq!(f.errors.len(), 1, "{:?}", String::from_utf8_lossy(bytes));
+            assert!(f.errors[0].message.contains(want), "{:?}: {}", want, f.errors[0].message);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflow() {
+        let deep = "[".repeat(100_000);
+        let (_, f) = verify_bytes(deep.as_bytes(), None);
+        assert!(f.errors[0].message.contains("recursion limit"), "{}", f.errors[0].message);
+    }
+
+    #[test]
+    fn unsupported_major_version_is_named() {
+        let (_, f) = verify_bytes(br#"{"schema":"parci.verify-receipt","schema_version":"2.0.0"}"#, None);
+        assert_eq!(f.errors.len(), 1);
+        assert!(f.errors[0].message.contains("unsupported schema_version \"2.0.0\""));
+    }
+
+    #[test]
+    fn expected_kind_mismatch() {
+        let (_, f) = verify_bytes(br#"{"schema":"parci.verify-receipt"}"#, Some("parci.perf-smoke"));
+        assert!(f.errors[0].message.contains("expected \"parci.perf-smoke\""));
+    }
+}
