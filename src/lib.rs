@@ -1,1 +1,11 @@
+//! The `parci` CLI layer shared by every program: common flags, exit codes,
+//! receipt emission, GitHub Actions output and logging. Programs in `src/bin/`
+//! parse their arguments, call `parci-core`, and report through this crate.
+//! This is the only layer that reads environment variables.
 
+pub mod cli;
+pub mod emit;
+pub mod exit;
+pub mod github;
+
+pub use parci_core as core;

@@ -33,7 +33,10 @@ pub static KINDS: &[Kind] = &[Kind {
 }];
 
 /// Gates every kind gets, before its own.
-pub static ENVELOPE_GATES: &[Gate] = &[super::verify::gate_verdict_has_reasons];
+pub static ENVELOPE_GATES: &[Gate] = &[
+    super::verify::gate_verdict_has_reasons,
+    super::verify::gate_tool_matches_kind,
+];
 
 pub fn find(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)

@@ -65,6 +65,81 @@ impl Report {
     }
 }
 
+/// Expands files and directories into the receipt files to check: a file is
+/// taken as given; a directory is walked (sorted, symlinked directories not
+/// followed) for `*.json`. An error names the path that cannot be read.
+pub fn collect(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, (std::path::PathBuf, io::Error)> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| (p.clone(), e))?;
+        if !meta.is_dir() {
+            out.push(p.clone());
+            continue;
+        }
+        let mut stack = vec![p.clone()];
+        while let Some(dir) = stack.pop() {
+            let mut entries: Vec<_> = std::fs::read_dir(&dir)
+                .and_then(|rd| rd.map(|e| e.map(|e| e.path())).collect::<io::Result<Vec<_>>>())
+                .map_err(|e| (dir.clone(), e))?;
+            entries.sort();
+            let mut subdirs = Vec::new();
+            for e in entries {
+                let ft = std::fs::symlink_metadata(&e).map_err(|err| (e.clone(), err))?.file_type();
+                if ft.is_dir() {
+                    subdirs.push(e);
+                } else if e.extension().is_some_and(|x| x == "json") {
+                    out.push(e);
+                }
+            }
+            // Depth-first in name order: push reversed so the first pops first.
+            stack.extend(subdirs.into_iter().rev());
+        }
+    }
+    Ok(out)
+}
+
+/// The `parci.verify-receipt` receipt body for a set of reports.
+pub fn body(reports: &[Report], expect_kind: Option<&str>, elapsed_ms: f64) -> Result<super::Body, super::ReceiptError> {
+    use serde_json::json;
+    let files: Vec<Value> = reports
+        .iter()
+        .map(|r| {
+            json!({
+                "path": r.file.path,
+                "sha256": r.file.sha256,
+                "kind": r.kind,
+                "status": if r.is_valid() { "valid" } else { "invalid" },
+                "findings": r.errors,
+                "warnings": r.warnings,
+            })
+        })
+        .collect();
+    let invalid: Vec<&Report> = reports.iter().filter(|r| !r.is_valid()).collect();
+    let reasons = invalid
+        .iter()
+        .map(|r| format!("{}: {}", r.file.path, r.errors[0].message))
+        .collect();
+    Ok(super::Body {
+        inputs: json!({
+            "files": reports.iter().map(|r| &r.file).collect::<Vec<_>>(),
+            "kind": expect_kind,
+        }),
+        results: json!({
+            "files": files,
+            "summary": {
+                "total": reports.len(),
+                "valid": reports.len() - invalid.len(),
+                "invalid": invalid.len(),
+            },
+        }),
+        measurements: json!({
+            "elapsed_ms": canonical::finite(elapsed_ms)?,
+            "bytes_read": reports.iter().map(|r| r.file.bytes).sum::<u64>(),
+        }),
+        verdict: super::Verdict::from_findings(reasons, Vec::new()),
+    })
+}
+
 /// Reads and verifies the receipt at `path`. `Err` only for I/O failures (the
 /// file cannot be opened or read); everything about its content is a finding.
 pub fn verify_file(path: &Path, expect_kind: Option<&str>) -> io::Result<Report> {
@@ -183,11 +258,8 @@ pub fn verify_bytes(bytes: &[u8], expect_kind: Option<&str>) -> (Option<String>,
 }
 
 fn check_digest(doc: &Value, out: &mut Findings) {
+    // A missing or malformed digest is a schema finding already.
     let Some(claimed) = doc.get("digest").and_then(Value::as_str) else {
-        if doc.get("digest").is_none() {
-            // The schema already reports the missing field; say what it protects.
-            out.error("/digest", "missing `digest`: results cannot be checked against it");
-        }
         return;
     };
     let parts: Option<Vec<&Value>> = ["schema", "schema_version", "inputs", "results"]
@@ -215,6 +287,18 @@ pub fn gate_verdict_has_reasons(doc: &Value, out: &mut Findings) {
         out.error(
             "/verdict/reasons",
             format!("verdict is {status:?} but gives no reason; a non-pass verdict must say why"),
+        );
+    }
+}
+
+/// Envelope gate: the program named in `tool` is the one the kind names.
+pub fn gate_tool_matches_kind(doc: &Value, out: &mut Findings) {
+    let kind = doc["schema"].as_str().unwrap_or("");
+    let tool = doc["tool"]["name"].as_str().unwrap_or("");
+    if kind.strip_prefix("parci.") != Some(tool) {
+        out.error(
+            "/tool/name",
+            format!("tool.name is {tool:?} but a {kind} receipt is written by {:?}", kind.trim_start_matches("parci.")),
         );
     }
 }

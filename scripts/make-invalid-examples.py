@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Regenerates receipts/examples/invalid/ from the valid fail-verdict example.
+
+Each invalid receipt breaks exactly one rule; beside it, NAME.expect holds the
+message fragment verify-receipt must print for it. Where a mutation touches
+inputs or results the digest is recomputed, so the digest is not what fails.
+Run from the repository root: python3 scripts/make-invalid-examples.py
+"""
+import copy
+import hashlib
+import json
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SRC = ROOT / "receipts/examples/valid/verify-receipt-fail.json"
+OUT = ROOT / "receipts/examples/invalid"
+
+
+def canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def reseal(r):
+    core = {k: r[k] for k in ("schema", "schema_version", "inputs", "results")}
+    r["digest"] = "sha256:" + hashlib.sha256(canonical(core).encode()).hexdigest()
+    return r
+
+
+def main():
+    base = json.loads(SRC.read_text())
+    assert reseal(copy.deepcopy(base))["digest"] == base["digest"], "python canonical form disagrees"
+    assert base["verdict"]["status"] == "fail" and base["results"]["summary"]["invalid"] > 0
+    text = canonical(base)
+    cases = {}
+
+    def mutate(name, expect, fn, seal=True):
+        r = copy.deepcopy(base)
+        fn(r)
+        cases[name] = (canonical(reseal(r) if seal else r), expect)
+
+    cases["empty"] = ("", "file is empty")
+    cases["truncated"] = (text[: len(text) // 2], "not valid JSON: EOF while parsing")
+    cases["not-an-object"] = ("[]\n", "missing string field `schema`")
+    cases["duplicate-key"] = (text.replace('{\n  "digest"', '{\n  "verdict": {},\n  "digest"', 1), 'duplicate key "verdict"')
+    cases["number-out-of-range"] = (text.replace('"bytes_read": ', '"bytes_read": 1e999, "x": ', 1), "number out of range")
+    raw = text.encode().replace(b'"host": {', b'"host": {"\xff": 1, ', 1)
+    mutate("unknown-kind", 'unknown kind "parci.nope"', lambda r: r.update(schema="parci.nope"))
+    mutate("unsupported-version", 'unsupported schema_version "2.0.0"', lambda r: r.update(schema_version="2.0.0"))
+    mutate("digest-mismatch", "digest mismatch", lambda r: r["inputs"].update(kind="parci.verify-receipt"), seal=False)
+    mutate("missing-digest", '"digest" is a required property', lambda r: r.pop("digest"), seal=False)
+    mutate("bad-verdict-status", "/verdict/status", lambda r: r["verdict"].update(status="maybe"))
+    mutate("bad-input-sha256", "/inputs/files/0/sha256", lambda r: r["inputs"]["files"][0].update(sha256="not-a-hash"))
+    mutate("bad-commit", "/source/commit", lambda r: r["source"].update(commit="HEAD~1"))
+    mutate("extra-field", "Additional properties are not allowed ('created' was unexpected)", lambda r: r.update(created="yesterday"))
+    mutate("zero-cpus", "/host/logical_cpus", lambda r: r["host"].update(logical_cpus=0))
+    mutate("summary-inconsistent", "summary says total = 7 but results/files lists 2", lambda r: r["results"]["summary"].update(total=7))
+    mutate("verdict-contradicts-results", 'verdict is "pass" but 2 of 2 files are invalid', lambda r: r.update(verdict={"status": "pass", "reasons": []}))
+    mutate("fail-without-reason", 'verdict is "fail" but gives no reason', lambda r: r["verdict"].update(reasons=[]))
+    mutate("tool-not-kind", 'tool.name is "perf-smoke"', lambda r: r["tool"].update(name="perf-smoke"))
+    mutate("measurement-wrong-type", "/measurements/elapsed_ms", lambda r: r["measurements"].update(elapsed_ms="fast"))
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    for old in OUT.iterdir():
+        old.unlink()
+    (OUT / "invalid-utf8.json").write_bytes(raw)
+    (OUT / "invalid-utf8.expect").write_text("not valid JSON\n")
+    for name, (body, expect) in sorted(cases.items()):
+        (OUT / f"{name}.json").write_text(body)
+        (OUT / f"{name}.expect").write_text(expect + "\n")
+    print(f"wrote {len(cases) + 1} invalid examples to {OUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

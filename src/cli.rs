@@ -1,0 +1,94 @@
+//! Flags every program shares, the process environment read once, and the
+//! `main` wrapper that turns errors into one line and an exit code.
+
+use clap::{ArgAction, Args, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Flags every program takes (flattened into each program's args).
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Where to write the receipt; `-` writes it to stdout
+    /// [default: target/parci/<program>.receipt.json]
+    #[arg(long, value_name = "PATH", global = true)]
+    pub receipt: Option<PathBuf>,
+    /// Print nothing on stdout but what --format asks for; errors still go to stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log more to stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// What goes to stdout: text for people, or the receipt itself.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// What the CLI layer reads from the environment, once, at start-up.
+#[derive(Clone, Debug)]
+pub struct Env {
+    /// `GITHUB_ACTIONS=true`: emit workflow-command annotations.
+    pub github_actions: bool,
+    /// `GITHUB_STEP_SUMMARY`: a Markdown file to append a summary to.
+    pub step_summary: Option<PathBuf>,
+    /// Colour on stdout: a terminal and `NO_COLOR` unset or empty.
+    pub color: bool,
+    /// Directory whose git work tree is the receipt's `source`.
+    pub cwd: PathBuf,
+}
+
+impl Env {
+    pub fn read() -> Env {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        Env {
+            github_actions: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+            step_summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            color: std::io::stdout().is_terminal() && var("NO_COLOR").is_none(),
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        }
+    }
+
+    /// Wraps `text` in an ANSI colour when colour is on (`code`: 31 red, 32 green, 33 yellow).
+    pub fn paint(&self, code: u8, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// Sets up `tracing` on stderr: RUST_LOG when set, else warn/info/debug/trace by `-v` count.
+pub fn init_logging(common: &Common) {
+    use tracing_subscriber::EnvFilter;
+    let level = match common.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs a program body: `Ok(code)` exits with it; `Err` prints one line
+/// `<program>: error: <cause chain>` on stderr and exits [`crate::exit::USAGE`].
+pub fn main_with(program: &str, body: impl FnOnce() -> anyhow::Result<u8>) -> ExitCode {
+    match body() {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("{program}: error: {msg}");
+            ExitCode::from(crate::exit::USAGE)
+        }
+    }
+}
