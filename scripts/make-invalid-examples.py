@@ -4,12 +4,15 @@
 Each invalid receipt breaks exactly one rule; beside it, NAME.expect holds the
 message fragment verify-receipt must print for it. Where a mutation touches
 inputs or results the digest is recomputed, so the digest is not what fails.
-Run from the repository root: python3 scripts/make-invalid-examples.py
+Run from anywhere: python3 scripts/make-invalid-examples.py [--check]
+With --check nothing is written: exit 1 if the committed files differ from
+what this script makes (the test suite runs that).
 """
 import copy
 import hashlib
 import json
 import pathlib
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SRC = ROOT / "receipts/examples/valid/verify-receipt-fail.json"
@@ -59,15 +62,25 @@ def main():
     mutate("tool-not-kind", 'tool.name is "perf-smoke"', lambda r: r["tool"].update(name="perf-smoke"))
     mutate("measurement-wrong-type", "/measurements/elapsed_ms", lambda r: r["measurements"].update(elapsed_ms="fast"))
 
+    files = {"invalid-utf8.json": raw, "invalid-utf8.expect": b"not valid JSON\n"}
+    for name, (body, expect) in cases.items():
+        files[f"{name}.json"] = body.encode()
+        files[f"{name}.expect"] = (expect + "\n").encode()
+
+    if "--check" in sys.argv[1:]:
+        on_disk = {p.name: p.read_bytes() for p in OUT.iterdir()} if OUT.exists() else {}
+        stale = sorted(n for n in files.keys() | on_disk.keys() if files.get(n) != on_disk.get(n))
+        if stale:
+            print("out of date (run scripts/make-invalid-examples.py):", ", ".join(stale))
+            sys.exit(1)
+        print(f"{len(files) // 2} invalid examples are up to date")
+        return
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.iterdir():
         old.unlink()
-    (OUT / "invalid-utf8.json").write_bytes(raw)
-    (OUT / "invalid-utf8.expect").write_text("not valid JSON\n")
-    for name, (body, expect) in sorted(cases.items()):
-        (OUT / f"{name}.json").write_text(body)
-        (OUT / f"{name}.expect").write_text(expect + "\n")
-    print(f"wrote {len(cases) + 1} invalid examples to {OUT.relative_to(ROOT)}")
+    for name, data in sorted(files.items()):
+        (OUT / name).write_bytes(data)
+    print(f"wrote {len(files) // 2} invalid examples to {OUT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

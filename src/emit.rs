@@ -18,9 +18,9 @@ impl Target {
         match &common.receipt {
             Some(p) if p.as_os_str() == "-" => Target::Stdout,
             Some(p) => Target::File(p.clone()),
-            None => Target::File(
-                PathBuf::from("target/parci").join(format!("{program}.receipt.json")),
-            ),
+            None => {
+                Target::File(PathBuf::from("target/parci").join(format!("{program}.receipt.json")))
+            }
         }
     }
 }
@@ -34,7 +34,12 @@ pub struct Written {
 
 /// Seals `body` as a receipt of `program` and writes it atomically to its
 /// target (or stdout). Host and source are read here, in this run.
-pub fn write_receipt(program: &str, common: &Common, env: &Env, body: Body) -> anyhow::Result<Written> {
+pub fn write_receipt(
+    program: &str,
+    common: &Common,
+    env: &Env,
+    body: Body,
+) -> anyhow::Result<Written> {
     let receipt = Receipt::seal(
         Tool::new(program, env!("CARGO_PKG_VERSION")),
         Source::detect(&env.cwd),

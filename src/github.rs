@@ -12,7 +12,9 @@ pub enum Level {
 
 /// Escapes a workflow-command message (`%`, CR, LF).
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a workflow-command property value (also `:` and `,`).
@@ -21,7 +23,13 @@ fn escape_property(s: &str) -> String {
 }
 
 /// The `::error file=…,line=…,title=…::message` line for one finding.
-pub fn annotation(level: Level, file: &str, line: Option<u64>, title: &str, message: &str) -> String {
+pub fn annotation(
+    level: Level,
+    file: &str,
+    line: Option<u64>,
+    title: &str,
+    message: &str,
+) -> String {
     let cmd = match level {
         Level::Error => "error",
         Level::Warning => "warning",
@@ -36,7 +44,14 @@ pub fn annotation(level: Level, file: &str, line: Option<u64>, title: &str, mess
 }
 
 /// Prints an annotation on stdout when running on GitHub Actions.
-pub fn annotate(env: &Env, level: Level, file: &str, line: Option<u64>, title: &str, message: &str) {
+pub fn annotate(
+    env: &Env,
+    level: Level,
+    file: &str,
+    line: Option<u64>,
+    title: &str,
+    message: &str,
+) {
     if env.github_actions {
         println!("{}", annotation(level, file, line, title, message));
     }
@@ -68,7 +83,10 @@ mod tests {
     #[test]
     fn annotation_escapes_properties_and_data() {
         let a = annotation(Level::Error, "a,b:c.json", Some(3), "t", "50% bad\nline");
-        assert_eq!(a, "::error file=a%2Cb%3Ac.json,line=3,title=t::50%25 bad%0Aline");
+        assert_eq!(
+            a,
+            "::error file=a%2Cb%3Ac.json,line=3,title=t::50%25 bad%0Aline"
+        );
         let w = annotation(Level::Warning, "f", None, "x", "m");
         assert_eq!(w, "::warning file=f,title=x::m");
     }

@@ -17,9 +17,28 @@ fn detect(out: &mut Vec<&'static str>) {
         };
     }
     probe!(
-        "sse2", "sse3", "ssse3", "sse4.1", "sse4.2", "popcnt", "avx", "avx2", "fma", "f16c",
-        "bmi1", "bmi2", "avxvnni", "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl",
-        "avx512vnni", "avx512bf16", "avx512vbmi", "avx512fp16",
+        "sse2",
+        "sse3",
+        "ssse3",
+        "sse4.1",
+        "sse4.2",
+        "popcnt",
+        "avx",
+        "avx2",
+        "fma",
+        "f16c",
+        "bmi1",
+        "bmi2",
+        "avxvnni",
+        "avx512f",
+        "avx512bw",
+        "avx512cd",
+        "avx512dq",
+        "avx512vl",
+        "avx512vnni",
+        "avx512bf16",
+        "avx512vbmi",
+        "avx512fp16",
     );
 }
 

@@ -11,8 +11,14 @@ pub fn locate(text: &[u8], pointer: &str) -> Option<(u64, u64)> {
     let at = s.find(&tokens)?;
     let before = &text[..at];
     let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let col = String::from_utf8_lossy(&text[line_start..at]).chars().count() as u64 + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&text[line_start..at])
+        .chars()
+        .count() as u64
+        + 1;
     Some((line, col))
 }
 
@@ -63,7 +69,8 @@ impl Scanner<'_> {
                     }
                     let key_start = self.pos;
                     self.skip_string()?;
-                    let key: String = serde_json::from_slice(&self.text[key_start..self.pos]).ok()?;
+                    let key: String =
+                        serde_json::from_slice(&self.text[key_start..self.pos]).ok()?;
                     self.ws();
                     if self.peek()? != b':' {
                         return None;
@@ -162,7 +169,8 @@ impl Scanner<'_> {
 mod tests {
     use super::*;
 
-    const DOC: &str = "{\n  \"a\": [1, {\"x/y\": \"s,]}\"}, [2]],\n  \"b\":\n    {\"c\": null, \"é\": true}\n}\n";
+    const DOC: &str =
+        "{\n  \"a\": [1, {\"x/y\": \"s,]}\"}, [2]],\n  \"b\":\n    {\"c\": null, \"é\": true}\n}\n";
 
     #[test]
     fn finds_values_at_their_line_and_column() {
@@ -189,6 +197,9 @@ mod tests {
     #[test]
     fn tokens_escape_round_trip() {
         let tok = "a/b~c";
-        assert_eq!(parse_pointer(&format!("/{}", escape_token(tok))), Some(vec![tok.to_string()]));
+        assert_eq!(
+            parse_pointer(&format!("/{}", escape_token(tok))),
+            Some(vec![tok.to_string()])
+        );
     }
 }

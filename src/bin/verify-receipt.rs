@@ -43,15 +43,29 @@ fn run(args: Args, env: Env) -> anyhow::Result<u8> {
     if let Some(k) = &args.kind {
         if kinds::find(k).is_none() {
             let known: Vec<_> = kinds::KINDS.iter().map(|k| k.name).collect();
-            bail!("--kind {k:?} is not a kind this build knows; use one of {}", known.join(", "));
+            bail!(
+                "--kind {k:?} is not a kind this build knows; use one of {}",
+                known.join(", ")
+            );
         }
     }
-    let paths = if args.paths.is_empty() { vec![PathBuf::from("target/parci")] } else { args.paths };
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("target/parci")]
+    } else {
+        args.paths
+    };
     let start = Instant::now();
-    let files = verify::collect(&paths)
-        .map_err(|(p, e)| anyhow::anyhow!("{}: {e}; pass receipt files or directories that exist", p.display()))?;
+    let files = verify::collect(&paths).map_err(|(p, e)| {
+        anyhow::anyhow!(
+            "{}: {e}; pass receipt files or directories that exist",
+            p.display()
+        )
+    })?;
     if files.is_empty() {
-        bail!("no *.json receipts under {}; nothing to verify", join(&paths));
+        bail!(
+            "no *.json receipts under {}; nothing to verify",
+            join(&paths)
+        );
     }
     let mut reports = Vec::with_capacity(files.len());
     for f in &files {
@@ -81,24 +95,43 @@ fn run(args: Args, env: Env) -> anyhow::Result<u8> {
     } else if args.format == Format::Json && written.target != emit::Target::Stdout {
         print!("{}", written.text);
     }
-    Ok(if failed { exit::GATE_FAILED } else { exit::PASS })
+    Ok(if failed {
+        exit::GATE_FAILED
+    } else {
+        exit::PASS
+    })
 }
 
 fn join(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn place(r: &verify::Report, f: &verify::Finding) -> String {
     let loc = f.line.map_or(String::new(), |l| format!(":{l}"));
-    let ptr = if f.pointer.is_empty() { String::new() } else { format!(" {}:", f.pointer) };
+    let ptr = if f.pointer.is_empty() {
+        String::new()
+    } else {
+        format!(" {}:", f.pointer)
+    };
     format!("{}{loc}:{ptr} {}", r.file.path, f.message)
 }
 
 fn report_file(env: &Env, r: &verify::Report, show: bool) {
     let kind = r.kind.as_deref().unwrap_or("unknown kind");
-    for (level, list) in [(github::Level::Error, &r.errors), (github::Level::Warning, &r.warnings)] {
+    for (level, list) in [
+        (github::Level::Error, &r.errors),
+        (github::Level::Warning, &r.warnings),
+    ] {
         for f in list {
-            let msg = if f.pointer.is_empty() { f.message.clone() } else { format!("{}: {}", f.pointer, f.message) };
+            let msg = if f.pointer.is_empty() {
+                f.message.clone()
+            } else {
+                format!("{}: {}", f.pointer, f.message)
+            };
             github::annotate(env, level, &r.file.path, f.line, PROGRAM, &msg);
         }
     }
@@ -109,7 +142,12 @@ fn report_file(env: &Env, r: &verify::Report, show: bool) {
         [] => println!("{}  {} ({kind})", env.paint(32, "PASS"), r.file.path),
         [only] => println!("{}  {}", env.paint(31, "FAIL"), place(r, only)),
         many => {
-            println!("{}  {} ({kind}): {} findings", env.paint(31, "FAIL"), r.file.path, many.len());
+            println!(
+                "{}  {} ({kind}): {} findings",
+                env.paint(31, "FAIL"),
+                r.file.path,
+                many.len()
+            );
             for f in many {
                 println!("      {}", place(r, f));
             }
@@ -123,7 +161,9 @@ fn report_file(env: &Env, r: &verify::Report, show: bool) {
 fn step_summary(reports: &[verify::Report], summary: &str) -> String {
     let mut md = format!("### {PROGRAM}\n\n{summary}\n\n| file | kind | verdict | first finding |\n|---|---|---|---|\n");
     for r in reports {
-        let first = r.errors.first().map_or(String::new(), |f| github::cell(&format!("{} {}", f.pointer, f.message)));
+        let first = r.errors.first().map_or(String::new(), |f| {
+            github::cell(&format!("{} {}", f.pointer, f.message))
+        });
         md.push_str(&format!(
             "| {} | {} | {} | {} |\n",
             github::cell(&r.file.path),

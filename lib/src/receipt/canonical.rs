@@ -186,7 +186,8 @@ mod tests {
 
     #[test]
     fn round_trip_is_a_fixed_point() {
-        let v = json!({"f": 0.1, "g": 1e-300, "h": 12345678901234567890u64, "i": -3, "u": "é\u{1}"});
+        let v =
+            json!({"f": 0.1, "g": 1e-300, "h": 12345678901234567890u64, "i": -3, "u": "é\u{1}"});
         let s = to_string(&v);
         let back = parse_strict(s.as_bytes()).unwrap();
         assert_eq!(to_string(&back), s);
@@ -202,7 +203,9 @@ mod tests {
 
     #[test]
     fn strict_parse_rejects_duplicates_trailing_depth_and_range() {
-        let e = parse_strict(br#"{"a": 1, "a": 2}"#).unwrap_err().to_string();
+        let e = parse_strict(br#"{"a": 1, "a": 2}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("duplicate key \"a\""), "{e}");
         assert!(e.contains("line 1"), "{e}");
         assert!(parse_strict(b"{} x").is_err());

@@ -34,7 +34,11 @@ impl Host {
             .as_ref()
             .map(|s| s.cpus().len() as u64)
             .filter(|&n| n > 0)
-            .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get() as u64))
+            .or_else(|| {
+                std::thread::available_parallelism()
+                    .ok()
+                    .map(|n| n.get() as u64)
+            })
             .unwrap_or(0);
         Host {
             os: System::long_os_version()

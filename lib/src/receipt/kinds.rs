@@ -60,7 +60,10 @@ static REGISTRY: LazyLock<Registry<'static>> = LazyLock::new(|| {
         parse(ENVELOPE_SCHEMA, "envelope"),
     )];
     for k in KINDS {
-        resources.push((format!("{SCHEMA_BASE}{}", schema_file(k)), parse(k.schema, k.name)));
+        resources.push((
+            format!("{SCHEMA_BASE}{}", schema_file(k)),
+            parse(k.schema, k.name),
+        ));
     }
     Registry::new()
         .extend(resources)
@@ -109,11 +112,16 @@ mod tests {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../receipts/schemas");
         for e in std::fs::read_dir(dir).unwrap() {
             let name = e.unwrap().file_name().into_string().unwrap();
-            let Some(kind) = name.strip_suffix(".schema.json") else { continue };
+            let Some(kind) = name.strip_suffix(".schema.json") else {
+                continue;
+            };
             if kind == "envelope" || kind == "parallel-plan" {
                 continue;
             }
-            assert!(find(&format!("parci.{kind}")).is_some(), "{name} is not in KINDS");
+            assert!(
+                find(&format!("parci.{kind}")).is_some(),
+                "{name} is not in KINDS"
+            );
         }
     }
 }

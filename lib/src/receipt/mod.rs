@@ -226,8 +226,14 @@ mod tests {
         let x: Value = serde_json::from_str(r#"{"b": 1, "a": {"d": 2, "c": 3}}"#).unwrap();
         let y: Value = serde_json::from_str(r#"{"a": {"c": 3, "d": 2}, "b": 1}"#).unwrap();
         let (s, v) = (json!("parci.x"), json!("1.0.0"));
-        assert_eq!(digest(&s, &v, &x, &json!({})), digest(&s, &v, &y, &json!({})));
-        assert_ne!(digest(&s, &v, &x, &json!({})), digest(&s, &v, &json!({}), &x));
+        assert_eq!(
+            digest(&s, &v, &x, &json!({})),
+            digest(&s, &v, &y, &json!({}))
+        );
+        assert_ne!(
+            digest(&s, &v, &x, &json!({})),
+            digest(&s, &v, &json!({}), &x)
+        );
     }
 
     #[test]

@@ -63,7 +63,14 @@ mod tests {
 
     fn git(dir: &std::path::Path, args: &[&str]) {
         let ok = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
             .args(args)
             .current_dir(dir)
             .output()
@@ -105,7 +112,10 @@ mod tests {
         assert!(!s.dirty);
 
         std::fs::write(d.path().join("untracked"), "x").unwrap();
-        assert!(!Source::detect(d.path()).unwrap().dirty, "untracked is not dirty");
+        assert!(
+            !Source::detect(d.path()).unwrap().dirty,
+            "untracked is not dirty"
+        );
         std::fs::write(d.path().join("a"), "2").unwrap();
         assert!(Source::detect(d.path()).unwrap().dirty);
 

@@ -32,20 +32,33 @@ pub struct Findings {
     pub warnings: Vec<Finding>,
 }
 
+/// Longest message or echoed value kept in a finding; hostile files can hold
+/// megabyte strings that would otherwise be copied into every output.
+pub const MAX_MESSAGE_CHARS: usize = 400;
+
+/// `s` cut to at most `max` characters, marked with `…` when cut.
+pub fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 impl Findings {
-    pub fn error(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(Finding {
-            pointer: pointer.into(),
+    fn finding(pointer: String, message: String) -> Finding {
+        Finding {
+            pointer: clip(&pointer, MAX_MESSAGE_CHARS),
             line: None,
-            message: message.into(),
-        });
+            message: clip(&message, MAX_MESSAGE_CHARS),
+        }
+    }
+    pub fn error(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+        self.errors
+            .push(Self::finding(pointer.into(), message.into()));
     }
     pub fn warn(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(Finding {
-            pointer: pointer.into(),
-            line: None,
-            message: message.into(),
-        });
+        self.warnings
+            .push(Self::finding(pointer.into(), message.into()));
     }
 }
 
@@ -68,7 +81,9 @@ impl Report {
 /// Expands files and directories into the receipt files to check: a file is
 /// taken as given; a directory is walked (sorted, symlinked directories not
 /// followed) for `*.json`. An error names the path that cannot be read.
-pub fn collect(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, (std::path::PathBuf, io::Error)> {
+pub fn collect(
+    paths: &[std::path::PathBuf],
+) -> Result<Vec<std::path::PathBuf>, (std::path::PathBuf, io::Error)> {
     let mut out = Vec::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| (p.clone(), e))?;
@@ -79,12 +94,17 @@ pub fn collect(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, 
         let mut stack = vec![p.clone()];
         while let Some(dir) = stack.pop() {
             let mut entries: Vec<_> = std::fs::read_dir(&dir)
-                .and_then(|rd| rd.map(|e| e.map(|e| e.path())).collect::<io::Result<Vec<_>>>())
+                .and_then(|rd| {
+                    rd.map(|e| e.map(|e| e.path()))
+                        .collect::<io::Result<Vec<_>>>()
+                })
                 .map_err(|e| (dir.clone(), e))?;
             entries.sort();
             let mut subdirs = Vec::new();
             for e in entries {
-                let ft = std::fs::symlink_metadata(&e).map_err(|err| (e.clone(), err))?.file_type();
+                let ft = std::fs::symlink_metadata(&e)
+                    .map_err(|err| (e.clone(), err))?
+                    .file_type();
                 if ft.is_dir() {
                     subdirs.push(e);
                 } else if e.extension().is_some_and(|x| x == "json") {
@@ -99,7 +119,11 @@ pub fn collect(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, 
 }
 
 /// The `parci.verify-receipt` receipt body for a set of reports.
-pub fn body(reports: &[Report], expect_kind: Option<&str>, elapsed_ms: f64) -> Result<super::Body, super::ReceiptError> {
+pub fn body(
+    reports: &[Report],
+    expect_kind: Option<&str>,
+    elapsed_ms: f64,
+) -> Result<super::Body, super::ReceiptError> {
     use serde_json::json;
     let files: Vec<Value> = reports
         .iter()
@@ -163,7 +187,9 @@ pub fn verify_file(path: &Path, expect_kind: Option<&str>) -> io::Result<Report>
         });
     }
     let mut bytes = Vec::with_capacity(len as usize);
-    f.by_ref().take(MAX_RECEIPT_BYTES + 1).read_to_end(&mut bytes)?;
+    f.by_ref()
+        .take(MAX_RECEIPT_BYTES + 1)
+        .read_to_end(&mut bytes)?;
     let file = FileInput {
         path: path.to_string_lossy().into_owned(),
         bytes: bytes.len() as u64,
@@ -201,11 +227,8 @@ pub fn verify_bytes(bytes: &[u8], expect_kind: Option<&str>) -> (Option<String>,
             } else {
                 format!("not valid JSON: {e}")
             };
-            out.errors.push(Finding {
-                pointer: String::new(),
-                line,
-                message: what,
-            });
+            out.error("", what);
+            out.errors[0].line = line;
             return (None, out);
         }
     };
@@ -216,10 +239,13 @@ pub fn verify_bytes(bytes: &[u8], expect_kind: Option<&str>) -> (Option<String>,
         );
         return (None, out);
     };
-    let kind_name = kind_name.to_string();
+    let kind_name = clip(kind_name, 64);
     if let Some(want) = expect_kind {
         if want != kind_name {
-            out.error("/schema", format!("kind is {kind_name:?}, expected {want:?} (--kind)"));
+            out.error(
+                "/schema",
+                format!("kind is {kind_name:?}, expected {want:?} (--kind)"),
+            );
             return (Some(kind_name), out);
         }
     }
@@ -227,7 +253,10 @@ pub fn verify_bytes(bytes: &[u8], expect_kind: Option<&str>) -> (Option<String>,
         let known: Vec<_> = kinds::KINDS.iter().map(|k| k.name).collect();
         out.error(
             "/schema",
-            format!("unknown kind {kind_name:?}; this build knows {}", known.join(", ")),
+            format!(
+                "unknown kind {kind_name:?}; this build knows {}",
+                known.join(", ")
+            ),
         );
         return (Some(kind_name), out);
     };
@@ -298,19 +327,32 @@ pub fn gate_tool_matches_kind(doc: &Value, out: &mut Findings) {
     if kind.strip_prefix("parci.") != Some(tool) {
         out.error(
             "/tool/name",
-            format!("tool.name is {tool:?} but a {kind} receipt is written by {:?}", kind.trim_start_matches("parci.")),
+            format!(
+                "tool.name is {tool:?} but a {kind} receipt is written by {:?}",
+                kind.trim_start_matches("parci.")
+            ),
         );
     }
 }
 
 /// `parci.verify-receipt` gate: the summary and verdict agree with the files listed.
 pub fn gate_summary_consistent(doc: &Value, out: &mut Findings) {
-    let files = doc["results"]["files"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-    let inputs = doc["inputs"]["files"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let files = doc["results"]["files"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let inputs = doc["inputs"]["files"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let valid = files.iter().filter(|f| f["status"] == "valid").count() as u64;
     let invalid = files.len() as u64 - valid;
     let summary = &doc["results"]["summary"];
-    for (field, want) in [("total", files.len() as u64), ("valid", valid), ("invalid", invalid)] {
+    for (field, want) in [
+        ("total", files.len() as u64),
+        ("valid", valid),
+        ("invalid", invalid),
+    ] {
         let got = summary[field].as_u64().unwrap_or(u64::MAX);
         if got != want {
             out.error(
@@ -356,7 +398,10 @@ pub fn gate_summary_consistent(doc: &Value, out: &mut Findings) {
     if status != want {
         out.error(
             "/verdict/status",
-            format!("verdict is {status:?} but {invalid} of {} files are invalid; expected {want:?}", files.len()),
+            format!(
+                "verdict is {status:?} but {invalid} of {} files are invalid; expected {want:?}",
+                files.len()
+            ),
         );
     }
 }
@@ -380,7 +425,12 @@ mod tests {
         for (bytes, want) in cases {
             let (_, f) = verify_bytes(bytes, None);
             assert_eq!(f.errors.len(), 1, "{:?}", String::from_utf8_lossy(bytes));
-            assert!(f.errors[0].message.contains(want), "{:?}: {}", want, f.errors[0].message);
+            assert!(
+                f.errors[0].message.contains(want),
+                "{:?}: {}",
+                want,
+                f.errors[0].message
+            );
         }
     }
 
@@ -388,19 +438,33 @@ mod tests {
     fn deep_nesting_is_refused_without_overflow() {
         let deep = "[".repeat(100_000);
         let (_, f) = verify_bytes(deep.as_bytes(), None);
-        assert!(f.errors[0].message.contains("recursion limit"), "{}", f.errors[0].message);
+        assert!(
+            f.errors[0].message.contains("recursion limit"),
+            "{}",
+            f.errors[0].message
+        );
     }
 
     #[test]
     fn unsupported_major_version_is_named() {
-        let (_, f) = verify_bytes(br#"{"schema":"parci.verify-receipt","schema_version":"2.0.0"}"#, None);
+        let (_, f) = verify_bytes(
+            br#"{"schema":"parci.verify-receipt","schema_version":"2.0.0"}"#,
+            None,
+        );
         assert_eq!(f.errors.len(), 1);
-        assert!(f.errors[0].message.contains("unsupported schema_version \"2.0.0\""));
+        assert!(f.errors[0]
+            .message
+            .contains("unsupported schema_version \"2.0.0\""));
     }
 
     #[test]
     fn expected_kind_mismatch() {
-        let (_, f) = verify_bytes(br#"{"schema":"parci.verify-receipt"}"#, Some("parci.perf-smoke"));
-        assert!(f.errors[0].message.contains("expected \"parci.perf-smoke\""));
+        let (_, f) = verify_bytes(
+            br#"{"schema":"parci.verify-receipt"}"#,
+            Some("parci.perf-smoke"),
+        );
+        assert!(f.errors[0]
+            .message
+            .contains("expected \"parci.perf-smoke\""));
     }
 }

