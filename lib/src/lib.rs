@@ -8,5 +8,7 @@
 
 pub mod cpu;
 pub mod fsutil;
+pub mod gguf;
 pub mod jsonpos;
+pub mod quant;
 pub mod receipt;
