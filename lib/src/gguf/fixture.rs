@@ -41,8 +41,24 @@ impl Preset {
     }
     pub fn config(self) -> Config {
         match self {
-            Preset::Tiny => Config { vocab: 512, n_embd: 256, n_ff: 512, n_layer: 2, n_head: 4, n_head_kv: 2, n_ctx: 256 },
-            Preset::Small => Config { vocab: 32000, n_embd: 512, n_ff: 1536, n_layer: 8, n_head: 8, n_head_kv: 4, n_ctx: 2048 },
+            Preset::Tiny => Config {
+                vocab: 512,
+                n_embd: 256,
+                n_ff: 512,
+                n_layer: 2,
+                n_head: 4,
+                n_head_kv: 2,
+                n_ctx: 256,
+            },
+            Preset::Small => Config {
+                vocab: 32000,
+                n_embd: 512,
+                n_ff: 1536,
+                n_layer: 8,
+                n_head: 8,
+                n_head_kv: 4,
+                n_ctx: 2048,
+            },
         }
     }
 }
@@ -100,7 +116,9 @@ impl SplitMix64 {
 }
 
 fn fnv1a64(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn stream(seed: u64, name: &str) -> SplitMix64 {
@@ -135,7 +153,9 @@ fn q8(seed: u64, name: &str, n: u64, scale: f32) -> Vec<u8> {
 
 fn norm(seed: u64, name: &str, n: u64) -> Vec<u8> {
     let mut r = stream(seed, name);
-    (0..n).flat_map(|_| (0.9 + 0.2 * r.unit()).to_le_bytes()).collect()
+    (0..n)
+        .flat_map(|_| (0.9 + 0.2 * r.unit()).to_le_bytes())
+        .collect()
 }
 
 /// Bijective base-26 spelling of `i` in lower-case letters.
@@ -163,7 +183,11 @@ fn vocab(n: u64) -> (Vec<String>, Vec<f32>, Vec<i32>) {
     }
     let mut i = 0;
     while (tokens.len() as u64) < n {
-        tokens.push(if i % 2 == 0 { format!("\u{2581}{}", letters(i / 2)) } else { letters(i / 2) });
+        tokens.push(if i % 2 == 0 {
+            format!("\u{2581}{}", letters(i / 2))
+        } else {
+            letters(i / 2)
+        });
         types.push(1);
         i += 1;
     }
@@ -179,7 +203,10 @@ pub fn generate(preset: Preset, seed: u64) -> Vec<u8> {
     let (tokens, scores, types) = vocab(c.vocab);
     let kvs = [
         ("general.architecture", OwnedValue::Str("llama".into())),
-        ("general.name", OwnedValue::Str(format!("parci-fixture-{}-seed{seed}", preset.name()))),
+        (
+            "general.name",
+            OwnedValue::Str(format!("parci-fixture-{}-seed{seed}", preset.name())),
+        ),
         ("general.file_type", OwnedValue::U32(FILE_TYPE_TQ2_0)),
         ("general.quantization_version", OwnedValue::U32(2)),
         ("llama.vocab_size", u32v(c.vocab)),
@@ -191,11 +218,26 @@ pub fn generate(preset: Preset, seed: u64) -> Vec<u8> {
         ("llama.rope.freq_base", OwnedValue::F32(ROPE_FREQ_BASE)),
         ("llama.attention.head_count", u32v(c.n_head)),
         ("llama.attention.head_count_kv", u32v(c.n_head_kv)),
-        ("llama.attention.layer_norm_rms_epsilon", OwnedValue::F32(RMS_EPS)),
+        (
+            "llama.attention.layer_norm_rms_epsilon",
+            OwnedValue::F32(RMS_EPS),
+        ),
         ("tokenizer.ggml.model", OwnedValue::Str("llama".into())),
         ("tokenizer.ggml.tokens", OwnedValue::strings(tokens)),
-        ("tokenizer.ggml.scores", OwnedValue::Array(ValueType::F32, scores.into_iter().map(OwnedValue::F32).collect())),
-        ("tokenizer.ggml.token_type", OwnedValue::Array(ValueType::I32, types.into_iter().map(OwnedValue::I32).collect())),
+        (
+            "tokenizer.ggml.scores",
+            OwnedValue::Array(
+                ValueType::F32,
+                scores.into_iter().map(OwnedValue::F32).collect(),
+            ),
+        ),
+        (
+            "tokenizer.ggml.token_type",
+            OwnedValue::Array(
+                ValueType::I32,
+                types.into_iter().map(OwnedValue::I32).collect(),
+            ),
+        ),
         ("tokenizer.ggml.unknown_token_id", OwnedValue::U32(0)),
         ("tokenizer.ggml.bos_token_id", OwnedValue::U32(1)),
         ("tokenizer.ggml.eos_token_id", OwnedValue::U32(2)),
@@ -207,24 +249,97 @@ pub fn generate(preset: Preset, seed: u64) -> Vec<u8> {
     }
     let (e, ekv, ff, v) = (c.n_embd, c.n_embd_kv(), c.n_ff, c.vocab);
     let add = |w: &mut Writer, name: &str, ty: GgmlType, dims: &[u64], data: Vec<u8>| {
-        w.tensor(name, ty, dims, data).expect("fixture tensors are consistent");
+        w.tensor(name, ty, dims, data)
+            .expect("fixture tensors are consistent");
     };
-    add(&mut w, "token_embd.weight", GgmlType::Q8_0, &[e, v], q8(seed, "token_embd.weight", e * v, 1.0));
+    add(
+        &mut w,
+        "token_embd.weight",
+        GgmlType::Q8_0,
+        &[e, v],
+        q8(seed, "token_embd.weight", e * v, 1.0),
+    );
     for l in 0..c.n_layer {
         let n = |s: &str| format!("blk.{l}.{s}.weight");
-        add(&mut w, &n("attn_norm"), GgmlType::F32, &[e], norm(seed, &n("attn_norm"), e));
-        add(&mut w, &n("attn_q"), GgmlType::TQ2_0, &[e, e], ternary(seed, &n("attn_q"), e, e));
-        add(&mut w, &n("attn_k"), GgmlType::TQ2_0, &[e, ekv], ternary(seed, &n("attn_k"), e, ekv));
-        add(&mut w, &n("attn_v"), GgmlType::TQ2_0, &[e, ekv], ternary(seed, &n("attn_v"), e, ekv));
-        add(&mut w, &n("attn_output"), GgmlType::TQ2_0, &[e, e], ternary(seed, &n("attn_output"), e, e));
-        add(&mut w, &n("ffn_norm"), GgmlType::F32, &[e], norm(seed, &n("ffn_norm"), e));
-        add(&mut w, &n("ffn_gate"), GgmlType::TQ2_0, &[e, ff], ternary(seed, &n("ffn_gate"), e, ff));
-        add(&mut w, &n("ffn_up"), GgmlType::TQ2_0, &[e, ff], ternary(seed, &n("ffn_up"), e, ff));
-        add(&mut w, &n("ffn_down"), GgmlType::TQ2_0, &[ff, e], ternary(seed, &n("ffn_down"), ff, e));
+        add(
+            &mut w,
+            &n("attn_norm"),
+            GgmlType::F32,
+            &[e],
+            norm(seed, &n("attn_norm"), e),
+        );
+        add(
+            &mut w,
+            &n("attn_q"),
+            GgmlType::TQ2_0,
+            &[e, e],
+            ternary(seed, &n("attn_q"), e, e),
+        );
+        add(
+            &mut w,
+            &n("attn_k"),
+            GgmlType::TQ2_0,
+            &[e, ekv],
+            ternary(seed, &n("attn_k"), e, ekv),
+        );
+        add(
+            &mut w,
+            &n("attn_v"),
+            GgmlType::TQ2_0,
+            &[e, ekv],
+            ternary(seed, &n("attn_v"), e, ekv),
+        );
+        add(
+            &mut w,
+            &n("attn_output"),
+            GgmlType::TQ2_0,
+            &[e, e],
+            ternary(seed, &n("attn_output"), e, e),
+        );
+        add(
+            &mut w,
+            &n("ffn_norm"),
+            GgmlType::F32,
+            &[e],
+            norm(seed, &n("ffn_norm"), e),
+        );
+        add(
+            &mut w,
+            &n("ffn_gate"),
+            GgmlType::TQ2_0,
+            &[e, ff],
+            ternary(seed, &n("ffn_gate"), e, ff),
+        );
+        add(
+            &mut w,
+            &n("ffn_up"),
+            GgmlType::TQ2_0,
+            &[e, ff],
+            ternary(seed, &n("ffn_up"), e, ff),
+        );
+        add(
+            &mut w,
+            &n("ffn_down"),
+            GgmlType::TQ2_0,
+            &[ff, e],
+            ternary(seed, &n("ffn_down"), ff, e),
+        );
     }
-    add(&mut w, "output_norm.weight", GgmlType::F32, &[e], norm(seed, "output_norm.weight", e));
+    add(
+        &mut w,
+        "output_norm.weight",
+        GgmlType::F32,
+        &[e],
+        norm(seed, "output_norm.weight", e),
+    );
     let out_scale = (3.0f64 / e as f64).sqrt() as f32;
-    add(&mut w, "output.weight", GgmlType::Q8_0, &[e, v], q8(seed, "output.weight", e * v, out_scale));
+    add(
+        &mut w,
+        "output.weight",
+        GgmlType::Q8_0,
+        &[e, v],
+        q8(seed, "output.weight", e * v, out_scale),
+    );
     w.to_bytes()
 }
 
@@ -272,7 +387,11 @@ mod tests {
     #[test]
     fn small_preset_is_in_range_and_aligned_to_256() {
         let c = Preset::Small.config();
-        assert!((30_000_000..=100_000_000).contains(&c.parameters()), "{}", c.parameters());
+        assert!(
+            (30_000_000..=100_000_000).contains(&c.parameters()),
+            "{}",
+            c.parameters()
+        );
         for d in [c.n_embd, c.n_ff, c.n_embd_kv(), c.vocab] {
             assert_eq!(d % 256, 0, "{d}");
         }

@@ -7,6 +7,9 @@ pub mod reader;
 pub mod types;
 pub mod writer;
 
-pub use reader::{Array, ErrorKind, GStr, Gguf, GgufError, KeyError, Kv, MappedFile, TensorInfo, Value, ValueType, Warning};
+pub use reader::{
+    Array, ErrorKind, GStr, Gguf, GgufError, KeyError, Kv, MappedFile, TensorInfo, Value,
+    ValueType, Warning,
+};
 pub use types::{GgmlType, TypeError};
 pub use writer::{OwnedValue, Writer};

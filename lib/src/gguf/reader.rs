@@ -244,8 +244,14 @@ pub enum ErrorKind {
     UnknownVersion(u32),
     #[error("length {len} is larger than the {remaining} bytes left in the file")]
     LengthTooLarge { len: u64, remaining: u64 },
-    #[error("count {count} needs at least {min_bytes} bytes each but only {remaining} bytes are left")]
-    CountTooLarge { count: u64, min_bytes: u64, remaining: u64 },
+    #[error(
+        "count {count} needs at least {min_bytes} bytes each but only {remaining} bytes are left"
+    )]
+    CountTooLarge {
+        count: u64,
+        min_bytes: u64,
+        remaining: u64,
+    },
     #[error("invalid UTF-8")]
     InvalidUtf8,
     #[error("unknown metadata value type {0}; valid types are 0..=12")]
@@ -269,7 +275,11 @@ pub enum ErrorKind {
     #[error("data offset {offset} is not a multiple of the alignment {alignment}")]
     Misaligned { offset: u64, alignment: u64 },
     #[error("data [{offset}, {offset}+{size}) lies outside the {data_len}-byte data section")]
-    OutOfBounds { offset: u64, size: u64, data_len: u64 },
+    OutOfBounds {
+        offset: u64,
+        size: u64,
+        data_len: u64,
+    },
     #[error("data overlaps tensor {0:?}")]
     Overlap(String),
     #[error("duplicate tensor name {0:?}")]
@@ -370,7 +380,12 @@ impl<'a> Cursor<'a> {
     }
     /// One value of type `ty`; `depth` counts array nesting. `bad_utf8` is
     /// called with the offset of each string value that is not UTF-8.
-    fn value(&mut self, ty: ValueType, depth: u32, bad_utf8: &mut dyn FnMut(u64)) -> Result<Value<'a>> {
+    fn value(
+        &mut self,
+        ty: ValueType,
+        depth: u32,
+        bad_utf8: &mut dyn FnMut(u64),
+    ) -> Result<Value<'a>> {
         let f = "value";
         Ok(match ty {
             ValueType::U8 => Value::U8(self.array::<1>(f)?[0]),
@@ -472,11 +487,27 @@ impl<'a> Gguf<'a> {
         let version = c.u32("version")?;
         match version {
             2 | 3 => {}
-            1 => return Err(GgufError { offset: 4, field: "version".into(), kind: ErrorKind::VersionOne }),
-            v if v.swap_bytes() == 2 || v.swap_bytes() == 3 => {
-                return Err(GgufError { offset: 4, field: "version".into(), kind: ErrorKind::BigEndian(v) })
+            1 => {
+                return Err(GgufError {
+                    offset: 4,
+                    field: "version".into(),
+                    kind: ErrorKind::VersionOne,
+                })
             }
-            v => return Err(GgufError { offset: 4, field: "version".into(), kind: ErrorKind::UnknownVersion(v) }),
+            v if v.swap_bytes() == 2 || v.swap_bytes() == 3 => {
+                return Err(GgufError {
+                    offset: 4,
+                    field: "version".into(),
+                    kind: ErrorKind::BigEndian(v),
+                })
+            }
+            v => {
+                return Err(GgufError {
+                    offset: 4,
+                    field: "version".into(),
+                    kind: ErrorKind::UnknownVersion(v),
+                })
+            }
         }
         let n_tensors_at = c.at();
         let n_tensors = c.u64("tensor count")?;
@@ -492,7 +523,11 @@ impl<'a> Gguf<'a> {
                 return Err(GgufError {
                     offset: at,
                     field: field.into(),
-                    kind: ErrorKind::CountTooLarge { count, min_bytes: min, remaining: c.remaining() },
+                    kind: ErrorKind::CountTooLarge {
+                        count,
+                        min_bytes: min,
+                        remaining: c.remaining(),
+                    },
                 });
             }
         }
@@ -512,11 +547,18 @@ impl<'a> Gguf<'a> {
             if let Some(&first) = bad.first() {
                 warnings.push(Warning {
                     offset: first,
-                    message: format!("value of {key:?} has {} string(s) that are not valid UTF-8", bad.len()),
+                    message: format!(
+                        "value of {key:?} has {} string(s) that are not valid UTF-8",
+                        bad.len()
+                    ),
                 });
             }
             if kv_index.insert(key, kvs.len()).is_some() {
-                return Err(GgufError { offset, field: format!("metadata key #{i}"), kind: ErrorKind::DuplicateKey(key.into()) });
+                return Err(GgufError {
+                    offset,
+                    field: format!("metadata key #{i}"),
+                    kind: ErrorKind::DuplicateKey(key.into()),
+                });
             }
             kvs.push(Kv { key, value, offset });
         }
@@ -529,7 +571,9 @@ impl<'a> Gguf<'a> {
                     return Err(GgufError {
                         offset: kv.offset,
                         field: "general.alignment".into(),
-                        kind: ErrorKind::BadAlignment(format!("alignment {a} is not a power of two")),
+                        kind: ErrorKind::BadAlignment(format!(
+                            "alignment {a} is not a power of two"
+                        )),
                     })
                 }
                 other => {
@@ -560,7 +604,11 @@ impl<'a> Gguf<'a> {
             let at = c.at();
             let name = c.utf8(&format!("tensor #{i} name"))?;
             let field = |what: &str| format!("tensor {name:?} {what}");
-            let fail = |offset: u64, what: &str, kind: ErrorKind| GgufError { offset, field: field(what), kind };
+            let fail = |offset: u64, what: &str, kind: ErrorKind| GgufError {
+                offset,
+                field: field(what),
+                kind,
+            };
             if name.is_empty() {
                 return Err(fail(at, "name", ErrorKind::EmptyName));
             }
@@ -583,33 +631,65 @@ impl<'a> Gguf<'a> {
                     return Err(fail(d_at, "dims", ErrorKind::DimTooLarge(*d)));
                 }
             }
-            let n_elements = ne
-                .iter()
-                .try_fold(1u64, |acc, &d| acc.checked_mul(d).filter(|&p| p <= i64::MAX as u64));
+            let n_elements = ne.iter().try_fold(1u64, |acc, &d| {
+                acc.checked_mul(d).filter(|&p| p <= i64::MAX as u64)
+            });
             let Some(n_elements) = n_elements else {
-                return Err(fail(dims_at, "dims", ErrorKind::ShapeOverflow(ne[..n_dims as usize].to_vec())));
+                return Err(fail(
+                    dims_at,
+                    "dims",
+                    ErrorKind::ShapeOverflow(ne[..n_dims as usize].to_vec()),
+                ));
             };
             let ty_at = c.at();
-            let ty = GgmlType::from_id(c.u32(&field("type"))?).map_err(|e| fail(ty_at, "type", e.into()))?;
+            let ty = GgmlType::from_id(c.u32(&field("type"))?)
+                .map_err(|e| fail(ty_at, "type", e.into()))?;
             if ne[0] % ty.block_size() != 0 {
-                return Err(fail(dims_at, "dims", ErrorKind::NotBlockMultiple { ne0: ne[0], ty, block: ty.block_size() }));
+                return Err(fail(
+                    dims_at,
+                    "dims",
+                    ErrorKind::NotBlockMultiple {
+                        ne0: ne[0],
+                        ty,
+                        block: ty.block_size(),
+                    },
+                ));
             }
-            let size = (n_elements / ty.block_size()).checked_mul(ty.type_size()).ok_or_else(|| {
-                fail(dims_at, "dims", ErrorKind::ShapeOverflow(ne[..n_dims as usize].to_vec()))
-            })?;
+            let size = (n_elements / ty.block_size())
+                .checked_mul(ty.type_size())
+                .ok_or_else(|| {
+                    fail(
+                        dims_at,
+                        "dims",
+                        ErrorKind::ShapeOverflow(ne[..n_dims as usize].to_vec()),
+                    )
+                })?;
             let off_at = c.at();
             let offset = c.u64(&field("offset"))?;
             if offset % alignment != 0 {
-                return Err(fail(off_at, "offset", ErrorKind::Misaligned { offset, alignment }));
+                return Err(fail(
+                    off_at,
+                    "offset",
+                    ErrorKind::Misaligned { offset, alignment },
+                ));
             }
             if tensor_index.insert(name, raw.len()).is_some() {
                 return Err(fail(at, "name", ErrorKind::DuplicateTensor(name.into())));
             }
-            raw.push(Raw { name, n_dims, ne, ty, offset, size, at: off_at });
+            raw.push(Raw {
+                name,
+                n_dims,
+                ne,
+                ty,
+                offset,
+                size,
+                at: off_at,
+            });
         }
 
         let file_len = bytes.len() as u64;
-        let data_offset = align_up(c.at(), alignment).expect("offset within a slice cannot overflow");
+        let data_offset =
+            align_up(c.at(), alignment).expect("offset within a slice cannot overflow");
         let data_len = file_len.saturating_sub(data_offset);
         let mut expected = 0u64;
         let mut contiguous = true;
@@ -619,7 +699,11 @@ impl<'a> Gguf<'a> {
                 return Err(GgufError {
                     offset: r.at,
                     field: format!("tensor {:?} offset", r.name),
-                    kind: ErrorKind::OutOfBounds { offset: r.offset, size: r.size, data_len },
+                    kind: ErrorKind::OutOfBounds {
+                        offset: r.offset,
+                        size: r.size,
+                        data_len,
+                    },
                 });
             }
             contiguous &= r.offset == expected;
@@ -658,7 +742,17 @@ impl<'a> Gguf<'a> {
                 }
             })
             .collect();
-        Ok(Gguf { version, alignment, data_offset, kvs, kv_index, tensors, tensor_index, warnings, file_len })
+        Ok(Gguf {
+            version,
+            alignment,
+            data_offset,
+            kvs,
+            kv_index,
+            tensors,
+            tensor_index,
+            warnings,
+            file_len,
+        })
     }
 
     pub fn kvs(&self) -> &[Kv<'a>] {
@@ -680,31 +774,82 @@ impl<'a> Gguf<'a> {
         self.tensor_index.get(name).map(|&i| &self.tensors[i])
     }
 
-    fn typed<T>(&self, key: &str, want: ValueType, f: impl Fn(&Value<'a>) -> Option<T>) -> std::result::Result<T, KeyError> {
+    fn typed<T>(
+        &self,
+        key: &str,
+        want: ValueType,
+        f: impl Fn(&Value<'a>) -> Option<T>,
+    ) -> std::result::Result<T, KeyError> {
         let v = self.get(key).ok_or_else(|| KeyError::Missing(key.into()))?;
-        f(v).ok_or_else(|| KeyError::WrongType { key: key.into(), want: want.name(), got: v.value_type().name() })
+        f(v).ok_or_else(|| KeyError::WrongType {
+            key: key.into(),
+            want: want.name(),
+            got: v.value_type().name(),
+        })
     }
     pub fn get_u32(&self, key: &str) -> std::result::Result<u32, KeyError> {
-        self.typed(key, ValueType::U32, |v| if let Value::U32(x) = v { Some(*x) } else { None })
+        self.typed(key, ValueType::U32, |v| {
+            if let Value::U32(x) = v {
+                Some(*x)
+            } else {
+                None
+            }
+        })
     }
     pub fn get_u64(&self, key: &str) -> std::result::Result<u64, KeyError> {
-        self.typed(key, ValueType::U64, |v| if let Value::U64(x) = v { Some(*x) } else { None })
+        self.typed(key, ValueType::U64, |v| {
+            if let Value::U64(x) = v {
+                Some(*x)
+            } else {
+                None
+            }
+        })
     }
     pub fn get_i32(&self, key: &str) -> std::result::Result<i32, KeyError> {
-        self.typed(key, ValueType::I32, |v| if let Value::I32(x) = v { Some(*x) } else { None })
+        self.typed(key, ValueType::I32, |v| {
+            if let Value::I32(x) = v {
+                Some(*x)
+            } else {
+                None
+            }
+        })
     }
     pub fn get_f32(&self, key: &str) -> std::result::Result<f32, KeyError> {
-        self.typed(key, ValueType::F32, |v| if let Value::F32(x) = v { Some(*x) } else { None })
+        self.typed(key, ValueType::F32, |v| {
+            if let Value::F32(x) = v {
+                Some(*x)
+            } else {
+                None
+            }
+        })
     }
     pub fn get_bool(&self, key: &str) -> std::result::Result<bool, KeyError> {
-        self.typed(key, ValueType::Bool, |v| if let Value::Bool(x) = v { Some(*x) } else { None })
+        self.typed(key, ValueType::Bool, |v| {
+            if let Value::Bool(x) = v {
+                Some(*x)
+            } else {
+                None
+            }
+        })
     }
     pub fn get_str(&self, key: &str) -> std::result::Result<&'a str, KeyError> {
-        let s = self.typed(key, ValueType::Str, |v| if let Value::Str(s) = v { Some(*s) } else { None })?;
+        let s = self.typed(key, ValueType::Str, |v| {
+            if let Value::Str(s) = v {
+                Some(*s)
+            } else {
+                None
+            }
+        })?;
         s.as_str().map_err(|_| KeyError::NotUtf8(key.into()))
     }
     pub fn get_array(&self, key: &str) -> std::result::Result<Array<'a>, KeyError> {
-        self.typed(key, ValueType::Array, |v| if let Value::Array(a) = v { Some(*a) } else { None })
+        self.typed(key, ValueType::Array, |v| {
+            if let Value::Array(a) = v {
+                Some(*a)
+            } else {
+                None
+            }
+        })
     }
 }
 
@@ -714,7 +859,11 @@ pub enum KeyError {
     #[error("metadata key {0:?} is missing")]
     Missing(String),
     #[error("metadata key {key:?} has type {got}, expected {want}")]
-    WrongType { key: String, want: &'static str, got: &'static str },
+    WrongType {
+        key: String,
+        want: &'static str,
+        got: &'static str,
+    },
     #[error("metadata key {0:?} is not valid UTF-8")]
     NotUtf8(String),
 }

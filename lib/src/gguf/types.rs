@@ -29,7 +29,7 @@ static TABLE: [Option<Info>; 42] = [
     t("Q5_0", 32, 22),     // 6
     t("Q5_1", 32, 24),     // 7
     t("Q8_0", 32, 34),     // 8
-    t("Q8_1", 32, 36),     // 9
+    t("Q8_1", 32, 36),     // 9: f16 d, s + 32 qs (gguf-py still says 40, the old f32 layout)
     t("Q2_K", 256, 84),    // 10
     t("Q3_K", 256, 110),   // 11
     t("Q4_K", 256, 144),   // 12
@@ -117,7 +117,9 @@ impl GgmlType {
     }
 
     fn info(self) -> &'static Info {
-        TABLE[self.0 as usize].as_ref().expect("GgmlType holds live ids only")
+        TABLE[self.0 as usize]
+            .as_ref()
+            .expect("GgmlType holds live ids only")
     }
     pub fn id(self) -> u32 {
         self.0
@@ -160,10 +162,16 @@ mod tests {
         assert_eq!(GgmlType::TQ2_0.row_bytes(100), None);
         assert_eq!(
             GgmlType::from_id(32),
-            Err(TypeError::Removed { id: 32, name: "Q4_0_4_8" })
+            Err(TypeError::Removed {
+                id: 32,
+                name: "Q4_0_4_8"
+            })
         );
         assert_eq!(GgmlType::from_id(42), Err(TypeError::Unknown(42)));
-        assert_eq!(GgmlType::from_id(u32::MAX), Err(TypeError::Unknown(u32::MAX)));
+        assert_eq!(
+            GgmlType::from_id(u32::MAX),
+            Err(TypeError::Unknown(u32::MAX))
+        );
         assert_eq!(GgmlType::from_name("q8_0"), Some(GgmlType::Q8_0));
         assert_eq!(GgmlType::all().count(), 42 - REMOVED.len());
         for &(id, _) in REMOVED {

@@ -44,7 +44,13 @@ impl OwnedValue {
     }
     /// An array of strings.
     pub fn strings<S: Into<String>>(items: impl IntoIterator<Item = S>) -> OwnedValue {
-        OwnedValue::Array(ValueType::Str, items.into_iter().map(|s| OwnedValue::Str(s.into())).collect())
+        OwnedValue::Array(
+            ValueType::Str,
+            items
+                .into_iter()
+                .map(|s| OwnedValue::Str(s.into()))
+                .collect(),
+        )
     }
 
     fn write(&self, out: &mut Vec<u8>) {
@@ -84,7 +90,13 @@ pub enum WriteError {
     #[error("tensor {name:?}: {dims} dims, at most {MAX_DIMS}")]
     TooManyDims { name: String, dims: usize },
     #[error("tensor {name:?}: {got} bytes of data, its {ty} shape {shape:?} needs {want}")]
-    SizeMismatch { name: String, ty: GgmlType, shape: Vec<u64>, want: u64, got: u64 },
+    SizeMismatch {
+        name: String,
+        ty: GgmlType,
+        shape: Vec<u64>,
+        want: u64,
+        got: u64,
+    },
     #[error("tensor {0:?} added twice")]
     DuplicateTensor(String),
     #[error("key {0:?} added twice")]
@@ -117,7 +129,11 @@ impl Default for Writer {
 
 impl Writer {
     pub fn new() -> Writer {
-        Writer { kvs: Vec::new(), tensors: Vec::new(), alignment: DEFAULT_ALIGNMENT }
+        Writer {
+            kvs: Vec::new(),
+            tensors: Vec::new(),
+            alignment: DEFAULT_ALIGNMENT,
+        }
     }
 
     /// Adds a metadata pair, in order.
@@ -141,9 +157,18 @@ impl Writer {
     }
 
     /// Adds a tensor: `dims` in ggml order (`dims[0]` contiguous), `data` its bytes.
-    pub fn tensor(&mut self, name: &str, ty: GgmlType, dims: &[u64], data: Vec<u8>) -> Result<&mut Self, WriteError> {
+    pub fn tensor(
+        &mut self,
+        name: &str,
+        ty: GgmlType,
+        dims: &[u64],
+        data: Vec<u8>,
+    ) -> Result<&mut Self, WriteError> {
         if dims.len() > MAX_DIMS as usize {
-            return Err(WriteError::TooManyDims { name: name.into(), dims: dims.len() });
+            return Err(WriteError::TooManyDims {
+                name: name.into(),
+                dims: dims.len(),
+            });
         }
         if self.tensors.iter().any(|t| t.name == name) {
             return Err(WriteError::DuplicateTensor(name.into()));
@@ -163,7 +188,12 @@ impl Writer {
                 got: data.len() as u64,
             });
         }
-        self.tensors.push(Tensor { name: name.into(), ty, dims: dims.to_vec(), data });
+        self.tensors.push(Tensor {
+            name: name.into(),
+            ty,
+            dims: dims.to_vec(),
+            data,
+        });
         Ok(self)
     }
 

@@ -14,18 +14,35 @@ pub enum DecodeError {
     #[error("decoding {0} is not supported yet")]
     Unsupported(GgmlType),
     #[error("{ty} data of {bytes} bytes is not a whole number of {block_bytes}-byte blocks")]
-    Ragged { ty: GgmlType, bytes: usize, block_bytes: u64 },
+    Ragged {
+        ty: GgmlType,
+        bytes: usize,
+        block_bytes: u64,
+    },
 }
 
 /// Dequantizes `data` of type `ty` to f32, appending to `out`.
 pub fn dequantize(ty: GgmlType, data: &[u8], out: &mut Vec<f32>) -> Result<(), DecodeError> {
     if data.len() as u64 % ty.type_size() != 0 {
-        return Err(DecodeError::Ragged { ty, bytes: data.len(), block_bytes: ty.type_size() });
+        return Err(DecodeError::Ragged {
+            ty,
+            bytes: data.len(),
+            block_bytes: ty.type_size(),
+        });
     }
     match ty {
-        GgmlType::F32 => out.extend(data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()))),
-        GgmlType::F16 => out.extend(data.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())),
-        GgmlType::BF16 => out.extend(data.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())),
+        GgmlType::F32 => out.extend(
+            data.chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap())),
+        ),
+        GgmlType::F16 => out.extend(
+            data.chunks_exact(2)
+                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()),
+        ),
+        GgmlType::BF16 => out.extend(
+            data.chunks_exact(2)
+                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()),
+        ),
         GgmlType::Q8_0 => q8_0::dequantize(data, out),
         GgmlType::TQ2_0 => tq2_0::dequantize(data, out),
         other => return Err(DecodeError::Unsupported(other)),

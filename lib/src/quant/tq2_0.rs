@@ -47,7 +47,9 @@ mod tests {
     #[test]
     fn ternary_values_survive_exactly() {
         let d = 0.046875f32; // exact in f16
-        let x: Vec<f32> = (0..512).map(|i| [(-1.0), 0.0, 1.0][(i * 7 + i / 3) % 3] * d).collect();
+        let x: Vec<f32> = (0..512)
+            .map(|i| [(-1.0), 0.0, 1.0][(i * 7 + i / 3) % 3] * d)
+            .collect();
         let mut q = Vec::new();
         super::quantize(&x, &mut q);
         assert_eq!(q.len(), 2 * super::BYTES);

@@ -1,0 +1,318 @@
+//! GGUF interop with the `gguf` Python package, both directions, plus the
+//! block formats parci quantizes with (bit for bit against gguf-py).
+mod common;
+
+use parci_core::fsutil::sha256_hex;
+use parci_core::gguf::fixture::{self, Preset};
+use parci_core::gguf::{GgmlType, Gguf, OwnedValue, Value, ValueType, Writer};
+use serde_json::{json, Value as J};
+use std::path::Path;
+use std::process::Command;
+
+fn oracle(args: &[&str]) -> String {
+    let out = Command::new(common::venv_bin("python"))
+        .arg(common::root().join("tests/py/gguf_oracle.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gguf_oracle {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn py_type(t: ValueType) -> &'static str {
+    match t {
+        ValueType::U8 => "UINT8",
+        ValueType::I8 => "INT8",
+        ValueType::U16 => "UINT16",
+        ValueType::I16 => "INT16",
+        ValueType::U32 => "UINT32",
+        ValueType::I32 => "INT32",
+        ValueType::F32 => "FLOAT32",
+        ValueType::Bool => "BOOL",
+        ValueType::Str => "STRING",
+        ValueType::Array => "ARRAY",
+        ValueType::U64 => "UINT64",
+        ValueType::I64 => "INT64",
+        ValueType::F64 => "FLOAT64",
+    }
+}
+
+fn to_json(v: &Value) -> J {
+    match v {
+        Value::U8(x) => json!(x),
+        Value::I8(x) => json!(x),
+        Value::U16(x) => json!(x),
+        Value::I16(x) => json!(x),
+        Value::U32(x) => json!(x),
+        Value::I32(x) => json!(x),
+        Value::F32(x) => json!(*x as f64),
+        Value::Bool(x) => json!(x),
+        Value::Str(s) => json!(s.as_str().unwrap()),
+        Value::Array(a) => J::Array(a.iter().map(|e| to_json(&e)).collect()),
+        Value::U64(x) => json!(x),
+        Value::I64(x) => json!(x),
+        Value::F64(x) => json!(x),
+    }
+}
+
+/// Our reader's view in gguf_oracle.py's description format.
+fn describe(g: &Gguf) -> J {
+    let kvs: Vec<J> = g
+        .kvs()
+        .iter()
+        .map(|kv| {
+            let mut e = json!({"key": kv.key, "type": py_type(kv.value.value_type()), "value": to_json(&kv.value)});
+            if let Value::Array(a) = kv.value {
+                e["elem"] = json!(py_type(a.elem));
+            }
+            e
+        })
+        .collect();
+    let tensors: Vec<J> = g
+        .tensors()
+        .iter()
+        .map(|t| {
+            json!({"name": t.name, "type": t.ty.name(), "shape": t.shape(), "offset": t.offset,
+                   "nbytes": t.size, "sha256": sha256_hex(t.data)})
+        })
+        .collect();
+    json!({"version": g.version, "alignment": g.alignment, "data_offset": g.data_offset, "kvs": kvs, "tensors": tensors})
+}
+
+fn assert_same(ours: &J, theirs: &J, what: &str) {
+    if ours != theirs {
+        let (o, t) = (ours.to_string(), theirs.to_string());
+        let at = o
+            .bytes()
+            .zip(t.bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        let lo = at.saturating_sub(200);
+        panic!(
+            "{what}: readers disagree at char {at}\nours:   {}\ntheirs: {}",
+            &o[lo..(at + 200).min(o.len())],
+            &t[lo..(at + 200).min(t.len())]
+        );
+    }
+}
+
+#[test]
+fn we_read_what_gguf_py_writes() {
+    let t = tempfile::tempdir().unwrap();
+    oracle(&["write", t.path().to_str().unwrap()]);
+    let mut n = 0;
+    for e in std::fs::read_dir(t.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "gguf") {
+            continue;
+        }
+        let bytes = std::fs::read(&p).unwrap();
+        let g = Gguf::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let theirs: J =
+            serde_json::from_slice(&std::fs::read(p.with_extension("gguf.json")).unwrap()).unwrap();
+        assert_same(&describe(&g), &theirs, &p.display().to_string());
+        assert!(g.warnings().is_empty(), "{:?}", g.warnings());
+        // every live tensor type gguf-py knows was exercised
+        n += 1;
+    }
+    assert_eq!(n, 5, "one file per alignment");
+}
+
+fn every_value() -> Vec<(&'static str, OwnedValue)> {
+    vec![
+        ("general.architecture", OwnedValue::Str("llama".into())),
+        ("t.u8", OwnedValue::U8(255)),
+        ("t.i8", OwnedValue::I8(-128)),
+        ("t.u16", OwnedValue::U16(65535)),
+        ("t.i16", OwnedValue::I16(-32768)),
+        ("t.u32", OwnedValue::U32(u32::MAX)),
+        ("t.i32", OwnedValue::I32(i32::MIN)),
+        ("t.f32", OwnedValue::F32(-0.1)),
+        ("t.bool", OwnedValue::Bool(false)),
+        ("t.str", OwnedValue::Str("▁tok ünï 字".into())),
+        ("t.u64", OwnedValue::U64(u64::MAX)),
+        ("t.i64", OwnedValue::I64(i64::MIN)),
+        ("t.f64", OwnedValue::F64(6.02e23)),
+        ("t.arr_str", OwnedValue::strings(["x", "", "yz"])),
+        (
+            "t.arr_f32",
+            OwnedValue::Array(
+                ValueType::F32,
+                vec![OwnedValue::F32(1.5), OwnedValue::F32(-2.0)],
+            ),
+        ),
+        (
+            "t.arr_u64",
+            OwnedValue::Array(ValueType::U64, vec![OwnedValue::U64(7)]),
+        ),
+    ]
+}
+
+#[test]
+fn gguf_py_reads_what_we_write() {
+    let t = tempfile::tempdir().unwrap();
+    for align in [None, Some(16u32), Some(128)] {
+        let mut w = Writer::new();
+        if let Some(a) = align {
+            w.alignment(a).unwrap();
+        }
+        for (k, v) in every_value() {
+            w.kv(k, v).unwrap();
+        }
+        let f32s: Vec<u8> = (0..96)
+            .flat_map(|i| (i as f32 * 0.25).to_le_bytes())
+            .collect();
+        w.tensor("a.f32", GgmlType::F32, &[32, 3], f32s).unwrap();
+        w.tensor("b.q8_0", GgmlType::Q8_0, &[64, 1, 2], vec![3u8; 4 * 34])
+            .unwrap();
+        w.tensor("c.tq2_0", GgmlType::TQ2_0, &[256], vec![0x55; 66])
+            .unwrap();
+        w.tensor("d.empty", GgmlType::F16, &[0, 4], vec![]).unwrap();
+        let bytes = w.to_bytes();
+        let path = t.path().join(format!("ours-{align:?}.gguf"));
+        std::fs::write(&path, &bytes).unwrap();
+        let theirs: J =
+            serde_json::from_str(&oracle(&["describe", path.to_str().unwrap()])).unwrap();
+        let g = Gguf::parse(&bytes).unwrap();
+        assert_same(&describe(&g), &theirs, &format!("alignment {align:?}"));
+    }
+}
+
+#[test]
+fn gguf_py_reads_the_fixture_identically() {
+    let t = tempfile::tempdir().unwrap();
+    let bytes = fixture::generate(Preset::Tiny, 1);
+    let path = t.path().join("tiny.gguf");
+    std::fs::write(&path, &bytes).unwrap();
+    let theirs: J = serde_json::from_str(&oracle(&["describe", path.to_str().unwrap()])).unwrap();
+    assert_same(
+        &describe(&Gguf::parse(&bytes).unwrap()),
+        &theirs,
+        "tiny fixture",
+    );
+}
+
+fn f32_file(dir: &Path, name: &str, x: &[f32]) -> String {
+    let p = dir.join(name);
+    std::fs::write(
+        &p,
+        x.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn check_format(ty: &str, x: &[f32], quantize: fn(&[f32], &mut Vec<u8>)) {
+    let t = tempfile::tempdir().unwrap();
+    let input = f32_file(t.path(), "x.f32", x);
+    let qpath = t.path().join("q.bin");
+    oracle(&["quantize", ty, &input, qpath.to_str().unwrap()]);
+    let theirs = std::fs::read(&qpath).unwrap();
+    let mut ours = Vec::new();
+    quantize(x, &mut ours);
+    assert!(
+        ours == theirs,
+        "{ty}: quantized bytes differ from gguf-py (first at {:?})",
+        ours.iter().zip(&theirs).position(|(a, b)| a != b)
+    );
+    let dpath = t.path().join("d.f32");
+    oracle(&[
+        "dequantize",
+        ty,
+        qpath.to_str().unwrap(),
+        dpath.to_str().unwrap(),
+    ]);
+    let theirs: Vec<u32> = std::fs::read(&dpath)
+        .unwrap()
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let mut ours = Vec::new();
+    parci_core::quant::dequantize(
+        GgmlType::from_name(ty).unwrap(),
+        &std::fs::read(&qpath).unwrap(),
+        &mut ours,
+    )
+    .unwrap();
+    let ours: Vec<u32> = ours.iter().map(|v| v.to_bits()).collect();
+    assert!(
+        ours == theirs,
+        "{ty}: dequantized values differ from gguf-py"
+    );
+}
+
+/// Random normal-ish values with the awkward cases: exact halves, zeros,
+/// a zero block, extremes.
+fn test_values(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = fixture::SplitMix64::new(seed);
+    let mut x: Vec<f32> = (0..n).map(|_| (r.unit() - 0.5) * 8.0).collect();
+    x[..256].fill(0.0);
+    for (i, v) in x[256..512].iter_mut().enumerate() {
+        *v = (i as f32 - 128.0) * 0.5; // many exact .5 quotients
+    }
+    x[600] = 65504.0;
+    x[601] = -65504.0;
+    x
+}
+
+fn ternary_values(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = fixture::SplitMix64::new(seed);
+    (0..n)
+        .map(|i| {
+            [-1.0f32, 0.0, 1.0][(r.next_u64() % 3) as usize] * (0.01 + (i / 256) as f32 * 0.013)
+        })
+        .collect()
+}
+
+#[test]
+fn q8_0_matches_gguf_py_bit_for_bit() {
+    check_format(
+        "Q8_0",
+        &test_values(4096, 1),
+        parci_core::quant::q8_0::quantize,
+    );
+    check_format(
+        "Q8_0",
+        &ternary_values(2048, 2),
+        parci_core::quant::q8_0::quantize,
+    );
+}
+
+#[test]
+fn tq2_0_matches_gguf_py_bit_for_bit() {
+    check_format(
+        "TQ2_0",
+        &test_values(4096, 3),
+        parci_core::quant::tq2_0::quantize,
+    );
+    check_format(
+        "TQ2_0",
+        &ternary_values(4096, 4),
+        parci_core::quant::tq2_0::quantize,
+    );
+}
+
+#[test]
+fn type_table_matches_gguf_py_except_the_stale_q8_1() {
+    let theirs: Vec<J> = serde_json::from_str(&oracle(&["types"])).unwrap();
+    assert!(theirs.len() >= 33);
+    for t in &theirs {
+        let id = t["id"].as_u64().unwrap() as u32;
+        let ours = GgmlType::from_id(id)
+            .unwrap_or_else(|e| panic!("gguf-py knows id {id}, we do not: {e}"));
+        assert_eq!(ours.name(), t["name"], "id {id}");
+        assert_eq!(ours.block_size(), t["block"].as_u64().unwrap(), "{}", ours);
+        if ours.name() != "Q8_1" {
+            assert_eq!(ours.type_size(), t["bytes"].as_u64().unwrap(), "{}", ours);
+        }
+    }
+    assert_eq!(
+        GgmlType::all().count(),
+        theirs.len(),
+        "a type we know and gguf-py does not"
+    );
+}
