@@ -9,7 +9,6 @@ With --check nothing is written: exit 1 if the committed files differ from
 what this script makes (the test suite runs that).
 """
 import copy
-import hashlib
 import json
 import pathlib
 import sys
@@ -19,13 +18,12 @@ SRC = ROOT / "receipts/examples/valid/verify-receipt-fail.json"
 OUT = ROOT / "receipts/examples/invalid"
 
 
-def canonical(obj) -> str:
-    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from receipt_digest import canonical, digest  # noqa: E402
 
 
 def reseal(r):
-    core = {k: r[k] for k in ("schema", "schema_version", "inputs", "results")}
-    r["digest"] = "sha256:" + hashlib.sha256(canonical(core).encode()).hexdigest()
+    r["digest"] = digest(r)
     return r
 
 
@@ -61,6 +59,21 @@ def main():
     mutate("fail-without-reason", 'verdict is "fail" but gives no reason', lambda r: r["verdict"].update(reasons=[]))
     mutate("tool-not-kind", 'tool.name is "perf-smoke"', lambda r: r["tool"].update(name="perf-smoke"))
     mutate("measurement-wrong-type", "/measurements/elapsed_ms", lambda r: r["measurements"].update(elapsed_ms="fast"))
+
+    dump = json.loads((ROOT / "receipts/examples/valid/gguf-dump-tiny.json").read_text())
+    assert reseal(copy.deepcopy(dump))["digest"] == dump["digest"]
+
+    def mutate_dump(name, expect, fn):
+        r = copy.deepcopy(dump)
+        fn(r)
+        cases[name] = (canonical(reseal(r)), expect)
+
+    mutate_dump("gguf-dump-count-mismatch", "counts.tensors = 22 but 21 tensors are listed",
+                lambda r: r["results"]["counts"].update(tensors=22))
+    mutate_dump("gguf-dump-histogram-mismatch", "histogram says 2 F32 tensors",
+                lambda r: r["results"]["type_histogram"]["F32"].update(tensors=2))
+    mutate_dump("gguf-dump-bad-version", "/results/version",
+                lambda r: r["results"].update(version=1))
 
     files = {"invalid-utf8.json": raw, "invalid-utf8.expect": b"not valid JSON\n"}
     for name, (body, expect) in cases.items():

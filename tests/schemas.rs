@@ -107,3 +107,79 @@ fn invalid_examples_match_their_generator() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn python_reimplementation_of_canonical_form_agrees_on_floats() {
+    // Edge values around every formatting threshold, then random bit patterns.
+    let mut xs: Vec<f64> = vec![
+        0.0,
+        -0.0,
+        1.0,
+        -1.5,
+        0.1,
+        1e-5,
+        1.5e-5,
+        1e-4,
+        9.99e-5,
+        1e-7,
+        1e15,
+        1e16,
+        1.5e16,
+        1e17,
+        123456789012345680.0,
+        5e-324,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        1e-5f32 as f64,
+        65504.0,
+        0.3f32 as f64,
+    ];
+    let mut s = 0x1234_5678_9abc_def0u64;
+    while xs.len() < 2000 {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let x = f64::from_bits(s);
+        if x.is_finite() {
+            xs.push(x);
+            xs.push(x as f32 as f64);
+        }
+    }
+    let v = serde_json::json!({"xs": xs, "ü": "é\u{1}\"\\", "n": [1, -2, 18446744073709551615u64]});
+    let text = parci_core::receipt::canonical::to_string(&v);
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("floats.json");
+    std::fs::write(&p, &text).unwrap();
+    let out = Command::new(common::venv_bin("python"))
+        .arg(common::root().join("scripts/receipt_digest.py"))
+        .arg("--canonical")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let py = String::from_utf8(out.stdout).unwrap();
+    if py != text {
+        let (a, b): (Vec<&str>, Vec<&str>) = (text.lines().collect(), py.lines().collect());
+        let i = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(0);
+        panic!("line {i}: rust {:?} python {:?}", a.get(i), b.get(i));
+    }
+}
+
+#[test]
+fn python_digest_check_accepts_valid_examples() {
+    let mut cmd = Command::new(common::venv_bin("python"));
+    cmd.arg(common::root().join("scripts/receipt_digest.py"));
+    for e in std::fs::read_dir(common::root().join("receipts/examples/valid")).unwrap() {
+        cmd.arg(e.unwrap().path());
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -7,6 +7,7 @@
                                  as gguf-py's GGUFReader reads it back
   gguf_oracle.py describe FILE   print GGUFReader's view of FILE as JSON
   gguf_oracle.py types           print gguf-py's ggml type table as JSON
+  gguf_oracle.py npy-check FILE TENSOR NPY   NPY equals gguf-py's dequantized TENSOR
   gguf_oracle.py quantize TYPE IN OUT    f32 LE values -> gguf-py quantize bytes
   gguf_oracle.py dequantize TYPE IN OUT  block bytes -> gguf-py dequantize f32 LE
 
@@ -129,6 +130,16 @@ def main(argv):
     elif cmd == "types" and len(argv) == 2:
         print(json.dumps([{"id": int(t), "name": t.name, "block": b, "bytes": n}
                           for t, (b, n) in gguf.GGML_QUANT_SIZES.items()]))
+    elif cmd == "npy-check" and len(argv) == 5:
+        # argv: FILE TENSOR NPY: the .npy holds gguf-py's dequantization of TENSOR, bit for bit
+        r = gguf.GGUFReader(argv[2])
+        t = next(t for t in r.tensors if t.name == argv[3])
+        want = gguf.dequantize(t.data, t.tensor_type).astype(np.float32)
+        got = np.load(argv[4])
+        assert got.dtype == np.float32, got.dtype
+        assert got.shape == want.shape, (got.shape, want.shape)
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), "values differ"
+        print("ok", got.shape)
     elif cmd == "quantize" and len(argv) == 5:
         x = np.fromfile(argv[3], dtype="<f4")
         gguf.quantize(x.reshape(1, -1), Q[argv[2]]).tofile(argv[4])

@@ -343,6 +343,60 @@ pub fn generate(preset: Preset, seed: u64) -> Vec<u8> {
     w.to_bytes()
 }
 
+/// The default seed of the fixture presets.
+pub const DEFAULT_SEED: u64 = 0;
+
+/// sha256 of the fixture files for the default seed. The same on every machine
+/// and build profile; a test regenerates both and compares.
+pub const PINNED: &[(Preset, u64, &str)] = &[
+    (
+        Preset::Tiny,
+        DEFAULT_SEED,
+        "fcfd790035f4b81112a3d5cfe30f82c228d8b40a9b8ada1fef5ce4e2202ce04d",
+    ),
+    (
+        Preset::Small,
+        DEFAULT_SEED,
+        "b265221d2614f6080175597ee492d3cc894f07a9c90094fae5085f21a88a68bc",
+    ),
+];
+
+/// The pinned sha256 of (preset, seed), if it is pinned.
+pub fn pinned_sha256(preset: Preset, seed: u64) -> Option<&'static str> {
+    PINNED
+        .iter()
+        .find(|(p, s, _)| *p == preset && *s == seed)
+        .map(|(_, _, h)| *h)
+}
+
+/// The fixture file for (preset, seed) under `dir` (e.g. `target/parci/models`),
+/// generated when missing, or when its sha256 is not the pinned one. Returns
+/// the path and whether it was (re)generated.
+pub fn materialize(
+    dir: &std::path::Path,
+    preset: Preset,
+    seed: u64,
+) -> std::io::Result<(std::path::PathBuf, bool)> {
+    let path = dir.join(format!("parci-{}-seed{seed}.gguf", preset.name()));
+    if let (Some(want), true) = (pinned_sha256(preset, seed), path.exists()) {
+        if crate::fsutil::hash_file(&path)?.1 == want {
+            return Ok((path, false));
+        }
+    }
+    let bytes = generate(preset, seed);
+    if let Some(want) = pinned_sha256(preset, seed) {
+        let got = crate::fsutil::sha256_hex(&bytes);
+        if got != want {
+            return Err(std::io::Error::other(format!(
+                "generated {} fixture hashes to {got}, not the pinned {want}: fixture generation is not deterministic on this build",
+                preset.name()
+            )));
+        }
+    }
+    crate::fsutil::write_atomic(&path, &bytes)?;
+    Ok((path, true))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +436,28 @@ mod tests {
         assert!(g.warnings().is_empty(), "{:?}", g.warnings());
         assert_eq!(bytes, generate(Preset::Tiny, 7), "same seed, same bytes");
         assert_ne!(bytes, generate(Preset::Tiny, 8));
+    }
+
+    #[test]
+    fn pinned_hashes_hold_in_this_build_profile() {
+        for &(preset, seed, want) in PINNED {
+            let got = crate::fsutil::sha256_hex(&generate(preset, seed));
+            assert_eq!(got, want, "{preset:?} seed {seed}");
+        }
+    }
+
+    #[test]
+    fn materialize_reuses_a_good_file_and_replaces_a_bad_one() {
+        let d = tempfile::tempdir().unwrap();
+        let (p, fresh) = materialize(d.path(), Preset::Tiny, DEFAULT_SEED).unwrap();
+        assert!(fresh);
+        assert!(!materialize(d.path(), Preset::Tiny, DEFAULT_SEED).unwrap().1);
+        std::fs::write(&p, b"corrupt").unwrap();
+        assert!(materialize(d.path(), Preset::Tiny, DEFAULT_SEED).unwrap().1);
+        assert_eq!(
+            crate::fsutil::hash_file(&p).unwrap().1,
+            pinned_sha256(Preset::Tiny, DEFAULT_SEED).unwrap()
+        );
     }
 
     #[test]

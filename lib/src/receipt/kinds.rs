@@ -26,11 +26,18 @@ pub const SCHEMA_BASE: &str = "https://parci.invalid/schemas/";
 
 pub const ENVELOPE_SCHEMA: &str = include_str!("../../../receipts/schemas/envelope.schema.json");
 
-pub static KINDS: &[Kind] = &[Kind {
-    name: "parci.verify-receipt",
-    schema: include_str!("../../../receipts/schemas/verify-receipt.schema.json"),
-    gates: &[super::verify::gate_summary_consistent],
-}];
+pub static KINDS: &[Kind] = &[
+    Kind {
+        name: "parci.verify-receipt",
+        schema: include_str!("../../../receipts/schemas/verify-receipt.schema.json"),
+        gates: &[super::verify::gate_summary_consistent],
+    },
+    Kind {
+        name: "parci.gguf-dump",
+        schema: include_str!("../../../receipts/schemas/gguf-dump.schema.json"),
+        gates: &[crate::gguf::dump::gate_consistent],
+    },
+];
 
 /// Gates every kind gets, before its own.
 pub static ENVELOPE_GATES: &[Gate] = &[
