@@ -2,6 +2,7 @@
 //! the ggml type table, and deterministic llama fixture models.
 //! Guarantees are listed in docs/architecture.md ("The GGUF loader").
 
+pub mod benchfile;
 pub mod dump;
 pub mod fixture;
 pub mod reader;
