@@ -206,14 +206,14 @@ fn f32_file(dir: &Path, name: &str, x: &[f32]) -> String {
     p.to_str().unwrap().to_string()
 }
 
-fn check_format(ty: &str, x: &[f32], quantize: fn(&[f32], &mut Vec<u8>)) {
+fn check_format(ty: &str, x: &[f32]) {
     let t = tempfile::tempdir().unwrap();
     let input = f32_file(t.path(), "x.f32", x);
     let qpath = t.path().join("q.bin");
     oracle(&["quantize", ty, &input, qpath.to_str().unwrap()]);
     let theirs = std::fs::read(&qpath).unwrap();
     let mut ours = Vec::new();
-    quantize(x, &mut ours);
+    parci_core::quant::quantize(GgmlType::from_name(ty).unwrap(), x, &mut ours).unwrap();
     assert!(
         ours == theirs,
         "{ty}: quantized bytes differ from gguf-py (first at {:?})",
@@ -268,32 +268,17 @@ fn ternary_values(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// Every block format parci quantizes or decodes, in both directions, on
+/// random data with awkward values and on ternary data.
 #[test]
-fn q8_0_matches_gguf_py_bit_for_bit() {
-    check_format(
-        "Q8_0",
-        &test_values(4096, 1),
-        parci_core::quant::q8_0::quantize,
-    );
-    check_format(
-        "Q8_0",
-        &ternary_values(2048, 2),
-        parci_core::quant::q8_0::quantize,
-    );
-}
-
-#[test]
-fn tq2_0_matches_gguf_py_bit_for_bit() {
-    check_format(
-        "TQ2_0",
-        &test_values(4096, 3),
-        parci_core::quant::tq2_0::quantize,
-    );
-    check_format(
-        "TQ2_0",
-        &ternary_values(4096, 4),
-        parci_core::quant::tq2_0::quantize,
-    );
+fn every_format_matches_gguf_py_bit_for_bit() {
+    for (i, ty) in ["F16", "BF16", "Q8_0", "Q4_0", "TQ1_0", "TQ2_0"]
+        .into_iter()
+        .enumerate()
+    {
+        check_format(ty, &test_values(4096, 2 * i as u64 + 1));
+        check_format(ty, &ternary_values(4096, 2 * i as u64 + 2));
+    }
 }
 
 #[test]

@@ -2,7 +2,11 @@
 //! block layout, the scalar quantizer (for fixtures) and the dequantizer; the
 //! gguf-py package is the oracle they are tested against (tests/gguf_interop.rs).
 
+pub mod dot;
+pub mod q4_0;
 pub mod q8_0;
+pub mod q8_k;
+pub mod tq1_0;
 pub mod tq2_0;
 
 use crate::gguf::GgmlType;
@@ -11,7 +15,7 @@ use half::{bf16, f16};
 /// Why a tensor cannot be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
-    #[error("decoding {0} is not supported yet")]
+    #[error("{0} is not supported by parci's block formats (F32, F16, BF16, Q8_0, Q4_0, TQ1_0, TQ2_0, Q8_K)")]
     Unsupported(GgmlType),
     #[error("{ty} data of {bytes} bytes is not a whole number of {block_bytes}-byte blocks")]
     Ragged {
@@ -44,7 +48,34 @@ pub fn dequantize(ty: GgmlType, data: &[u8], out: &mut Vec<f32>) -> Result<(), D
                 .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()),
         ),
         GgmlType::Q8_0 => q8_0::dequantize(data, out),
+        GgmlType::Q4_0 => q4_0::dequantize(data, out),
+        GgmlType::Q8_K => q8_k::dequantize(data, out),
+        GgmlType::TQ1_0 => tq1_0::dequantize(data, out),
         GgmlType::TQ2_0 => tq2_0::dequantize(data, out),
+        other => return Err(DecodeError::Unsupported(other)),
+    }
+    Ok(())
+}
+
+/// Quantizes f32 values to `ty` exactly as ggml's reference quantizers (and
+/// gguf-py's `quantize`) do, appending the bytes to `out`. `x.len()` must be a
+/// multiple of the block size.
+pub fn quantize(ty: GgmlType, x: &[f32], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    if x.len() as u64 % ty.block_size() != 0 {
+        return Err(DecodeError::Ragged {
+            ty,
+            bytes: x.len() * 4,
+            block_bytes: ty.block_size() * 4,
+        });
+    }
+    match ty {
+        GgmlType::F32 => out.extend(x.iter().flat_map(|v| v.to_le_bytes())),
+        GgmlType::F16 => out.extend(x.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes())),
+        GgmlType::BF16 => out.extend(x.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes())),
+        GgmlType::Q8_0 => q8_0::quantize(x, out),
+        GgmlType::Q4_0 => q4_0::quantize(x, out),
+        GgmlType::TQ1_0 => tq1_0::quantize(x, out),
+        GgmlType::TQ2_0 => tq2_0::quantize(x, out),
         other => return Err(DecodeError::Unsupported(other)),
     }
     Ok(())

@@ -1,0 +1,207 @@
+//! Dot products of one weight row with one activation vector: the portable
+//! scalar reference, and the canonical arithmetic every SIMD path shares.
+//!
+//! Determinism by construction:
+//! - Quantized formats: each block's dot is an exact integer (`sumi`). Blocks
+//!   are then combined in one fixed order: block b adds `d_b * sumi_b` into
+//!   lane `b % 8` (f32 multiply, then f32 add, never fused), and the 8 lanes are
+//!   reduced by the tree (0+4, 1+5, 2+6, 3+7), (0+2, 1+3), (0+1). A SIMD kernel
+//!   only computes the integer `sumi`s faster; [`combine`] does the rest, so
+//!   every path returns the same bits.
+//! - Float formats: element i adds `w_i * x_i` into lane `i % 16` (multiply then
+//!   add, never fused), then a tree reduction 16 → 8 → 4 → 2 → 1. SIMD paths keep
+//!   exactly these 16 lanes in registers.
+
+use super::q8_k::Q8K;
+use super::{f16_at, q4_0, q8_0, tq1_0, tq2_0};
+use half::{bf16, f16};
+
+/// Lanes of the block combination.
+pub const BLOCK_LANES: usize = 8;
+/// Lanes of the float dot products.
+pub const FLOAT_LANES: usize = 16;
+
+/// Q8_0 activations: per block a scale and 32 int8 values (ggml's layout, kept
+/// as structs so kernels read them without parsing).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub struct Q8_0Act {
+    pub d: f32,
+    pub qs: [i8; 32],
+}
+
+/// Quantizes activations to Q8_0 as ggml's reference does (d rounded through f16).
+pub fn quantize_q8_0_act(x: &[f32], out: &mut Vec<Q8_0Act>) {
+    out.clear();
+    let mut bytes = Vec::with_capacity(x.len() / 32 * q8_0::BYTES);
+    q8_0::quantize(x, &mut bytes);
+    out.extend(bytes.chunks_exact(q8_0::BYTES).map(|b| {
+        let mut qs = [0i8; 32];
+        for (q, &v) in qs.iter_mut().zip(&b[2..]) {
+            *q = v as i8;
+        }
+        Q8_0Act {
+            d: f16_at(b, 0),
+            qs,
+        }
+    }));
+}
+
+#[inline]
+pub fn reduce8(a: [f32; 8]) -> f32 {
+    let b = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+    let c = [b[0] + b[2], b[1] + b[3]];
+    c[0] + c[1]
+}
+
+#[inline]
+pub fn reduce16(a: [f32; 16]) -> f32 {
+    let mut h = [0f32; 8];
+    for l in 0..8 {
+        h[l] = a[l] + a[l + 8];
+    }
+    reduce8(h)
+}
+
+// ---- integer block sums (scalar reference) ----------------------------------
+
+/// Σ (code - 1) · y over one TQ2_0 block: Σ code·y − Σ y.
+pub fn tq2_0_block_sumi(w: &[u8], y: &Q8K) -> i32 {
+    let mut s = 0i32;
+    for j in 0..2 {
+        for n in 0..4 {
+            for m in 0..32 {
+                let code = ((w[j * 32 + m] >> (2 * n)) & 3) as i32;
+                s += code * y.qs[j * 128 + n * 32 + m] as i32;
+            }
+        }
+    }
+    s - y.bsums.iter().map(|&b| b as i32).sum::<i32>()
+}
+
+pub fn tq1_0_block_sumi(w: &[u8], y: &Q8K) -> i32 {
+    tq1_0::unpack(w)
+        .iter()
+        .zip(&y.qs)
+        .map(|(&t, &q)| t as i32 * q as i32)
+        .sum()
+}
+
+pub fn q8_0_block_sumi(w: &[u8], y: &Q8_0Act) -> i32 {
+    w[2..]
+        .iter()
+        .zip(&y.qs)
+        .map(|(&a, &b)| a as i8 as i32 * b as i32)
+        .sum()
+}
+
+pub fn q4_0_block_sumi(w: &[u8], y: &Q8_0Act) -> i32 {
+    let qs = &w[2..];
+    let mut s = 0;
+    for j in 0..16 {
+        s += ((qs[j] & 15) as i32 - 8) * y.qs[j] as i32;
+        s += ((qs[j] >> 4) as i32 - 8) * y.qs[j + 16] as i32;
+    }
+    s
+}
+
+// ---- whole-row scalar dots ---------------------------------------------------
+
+/// The canonical combination of a row of `n_blocks` blocks: `sumis(b0, out)`
+/// fills the exact integer sums of blocks `b0..b0 + out.len()` (a SIMD kernel
+/// does several at once), `scale(b)` is block b's weight scale times its
+/// activation scale. See the module docs for the order.
+#[inline]
+pub fn combine_row(
+    n_blocks: usize,
+    scale: impl Fn(usize) -> f32,
+    mut sumis: impl FnMut(usize, &mut [i32]),
+) -> f32 {
+    let mut buf = [0i32; 64];
+    let mut acc = [0f32; BLOCK_LANES];
+    let mut b0 = 0;
+    while b0 < n_blocks {
+        let k = (n_blocks - b0).min(buf.len());
+        sumis(b0, &mut buf[..k]);
+        for (i, &s) in buf[..k].iter().enumerate() {
+            let b = b0 + i;
+            let t = scale(b) * s as f32;
+            acc[b % BLOCK_LANES] += t;
+        }
+        b0 += k;
+    }
+    reduce8(acc)
+}
+
+/// A scalar row dot: block sums one block at a time.
+#[inline]
+fn scalar_row<A>(
+    row: &[u8],
+    bytes: usize,
+    act: &[A],
+    w_scale: usize,
+    a_scale: impl Fn(&A) -> f32,
+    sumi: fn(&[u8], &A) -> i32,
+) -> f32 {
+    let blk = |b: usize| &row[b * bytes..(b + 1) * bytes];
+    combine_row(
+        row.len() / bytes,
+        |b| f16_at(blk(b), w_scale) * a_scale(&act[b]),
+        |b0, out| {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = sumi(blk(b0 + i), &act[b0 + i]);
+            }
+        },
+    )
+}
+
+pub fn tq2_0_q8k(row: &[u8], act: &[Q8K]) -> f32 {
+    scalar_row(row, tq2_0::BYTES, act, 64, |a| a.d, tq2_0_block_sumi)
+}
+
+pub fn tq1_0_q8k(row: &[u8], act: &[Q8K]) -> f32 {
+    scalar_row(row, tq1_0::BYTES, act, 52, |a| a.d, tq1_0_block_sumi)
+}
+
+pub fn q8_0_q8_0(row: &[u8], act: &[Q8_0Act]) -> f32 {
+    scalar_row(row, q8_0::BYTES, act, 0, |a| a.d, q8_0_block_sumi)
+}
+
+pub fn q4_0_q8_0(row: &[u8], act: &[Q8_0Act]) -> f32 {
+    scalar_row(row, q4_0::BYTES, act, 0, |a| a.d, q4_0_block_sumi)
+}
+
+/// Canonical float dot with weights decoded by `w(i)`.
+#[inline]
+fn float_dot(n: usize, w: impl Fn(usize) -> f32, x: &[f32]) -> f32 {
+    let mut acc = [0f32; FLOAT_LANES];
+    for i in 0..n {
+        let p = w(i) * x[i];
+        acc[i % FLOAT_LANES] += p;
+    }
+    reduce16(acc)
+}
+
+pub fn f32_f32(row: &[u8], x: &[f32]) -> f32 {
+    float_dot(
+        x.len(),
+        |i| f32::from_le_bytes(row[4 * i..4 * i + 4].try_into().unwrap()),
+        x,
+    )
+}
+
+pub fn f16_f32(row: &[u8], x: &[f32]) -> f32 {
+    float_dot(
+        x.len(),
+        |i| f16::from_le_bytes([row[2 * i], row[2 * i + 1]]).to_f32(),
+        x,
+    )
+}
+
+pub fn bf16_f32(row: &[u8], x: &[f32]) -> f32 {
+    float_dot(
+        x.len(),
+        |i| bf16::from_le_bytes([row[2 * i], row[2 * i + 1]]).to_f32(),
+        x,
+    )
+}
