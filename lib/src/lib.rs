@@ -4,7 +4,7 @@
 //!   fingerprints, the embedded JSON Schemas and the verifier with its gate registry.
 //! - [`cpu`]: run-time CPU feature detection shared by receipts and kernels.
 //! - [`fsutil`]: atomic writes and file hashing.
-#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cpu;
 pub mod fsutil;

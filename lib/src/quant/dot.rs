@@ -76,7 +76,7 @@ pub fn tq2_0_block_sumi(w: &[u8], y: &Q8K) -> i32 {
             }
         }
     }
-    s - y.bsums.iter().map(|&b| b as i32).sum::<i32>()
+    s - y.sum
 }
 
 pub fn tq1_0_block_sumi(w: &[u8], y: &Q8K) -> i32 {
@@ -96,13 +96,12 @@ pub fn q8_0_block_sumi(w: &[u8], y: &Q8_0Act) -> i32 {
 }
 
 pub fn q4_0_block_sumi(w: &[u8], y: &Q8_0Act) -> i32 {
-    let qs = &w[2..];
-    let mut s = 0;
-    for j in 0..16 {
-        s += ((qs[j] & 15) as i32 - 8) * y.qs[j] as i32;
-        s += ((qs[j] >> 4) as i32 - 8) * y.qs[j + 16] as i32;
-    }
-    s
+    let (lo, hi) = y.qs.split_at(16);
+    w[2..18]
+        .iter()
+        .zip(lo.iter().zip(hi))
+        .map(|(&q, (&a, &b))| ((q & 15) as i32 - 8) * a as i32 + ((q >> 4) as i32 - 8) * b as i32)
+        .sum()
 }
 
 // ---- whole-row scalar dots ---------------------------------------------------

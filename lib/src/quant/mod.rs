@@ -3,11 +3,15 @@
 //! gguf-py package is the oracle they are tested against (tests/gguf_interop.rs).
 
 pub mod dot;
+pub mod kernels;
+pub mod matvec;
 pub mod q4_0;
 pub mod q8_0;
 pub mod q8_k;
 pub mod tq1_0;
 pub mod tq2_0;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86;
 
 use crate::gguf::GgmlType;
 use half::{bf16, f16};
@@ -27,7 +31,7 @@ pub enum DecodeError {
 
 /// Dequantizes `data` of type `ty` to f32, appending to `out`.
 pub fn dequantize(ty: GgmlType, data: &[u8], out: &mut Vec<f32>) -> Result<(), DecodeError> {
-    if data.len() as u64 % ty.type_size() != 0 {
+    if !(data.len() as u64).is_multiple_of(ty.type_size()) {
         return Err(DecodeError::Ragged {
             ty,
             bytes: data.len(),
@@ -61,7 +65,7 @@ pub fn dequantize(ty: GgmlType, data: &[u8], out: &mut Vec<f32>) -> Result<(), D
 /// gguf-py's `quantize`) do, appending the bytes to `out`. `x.len()` must be a
 /// multiple of the block size.
 pub fn quantize(ty: GgmlType, x: &[f32], out: &mut Vec<u8>) -> Result<(), DecodeError> {
-    if x.len() as u64 % ty.block_size() != 0 {
+    if !(x.len() as u64).is_multiple_of(ty.block_size()) {
         return Err(DecodeError::Ragged {
             ty,
             bytes: x.len() * 4,

@@ -14,6 +14,8 @@ pub struct Q8K {
     pub qs: [i8; BLOCK],
     pub d: f32,
     pub bsums: [i16; 16],
+    /// Sum of all 256 qs (what the ternary kernels subtract); not in ggml's layout.
+    pub sum: i32,
 }
 
 /// ggml's `nearest_int`: round half to even through the 1.5·2^23 trick.
@@ -32,6 +34,7 @@ pub fn quantize(x: &[f32], out: &mut Vec<Q8K>) {
             qs: [0; BLOCK],
             d: 0.0,
             bsums: [0; 16],
+            sum: 0,
         };
         let (mut amax, mut max) = (0f32, 0f32);
         for &v in b {
@@ -48,6 +51,7 @@ pub fn quantize(x: &[f32], out: &mut Vec<Q8K>) {
             for (s, chunk) in blk.bsums.iter_mut().zip(blk.qs.chunks_exact(16)) {
                 *s = chunk.iter().map(|&q| q as i16).sum();
             }
+            blk.sum = blk.bsums.iter().map(|&s| s as i32).sum();
             blk.d = 1.0 / iscale;
         }
         out.push(blk);

@@ -1,0 +1,358 @@
+//! Matrix-vector products over weight rows, dispatched to the kernels of one
+//! ISA and split across a rayon pool whose size the caller sets. With one
+//! thread there is no pool at all: rows run in a plain loop.
+
+use super::dot::{self, combine_row, quantize_q8_0_act, Q8_0Act};
+use super::kernels::{Counters, Isa, Kernel, KernelError, KernelMode, Op};
+use super::q8_k::{self, Q8K};
+use super::{f16_at, q4_0, q8_0, tq2_0};
+use rayon::prelude::*;
+
+/// Activations prepared for one op's kernels.
+#[derive(Clone, Debug, Default)]
+pub struct Activations {
+    q8k: Vec<Q8K>,
+    q8_0: Vec<Q8_0Act>,
+    f32: Vec<f32>,
+    kind: Option<ActKind>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ActKind {
+    Q8K,
+    Q8_0,
+    F32,
+}
+
+fn act_kind(op: Op) -> ActKind {
+    match op {
+        Op::Tq2_0Q8K | Op::Tq1_0Q8K => ActKind::Q8K,
+        Op::Q4_0Q8_0 | Op::Q8_0Q8_0 => ActKind::Q8_0,
+        Op::F16F32 | Op::Bf16F32 | Op::F32F32 => ActKind::F32,
+    }
+}
+
+impl Activations {
+    /// Quantizes (or copies) `x` into the format `op` multiplies with. Reuse
+    /// one value for every matrix that reads the same vector.
+    pub fn prepare(&mut self, op: Op, x: &[f32]) {
+        let kind = act_kind(op);
+        match kind {
+            ActKind::Q8K => q8_k::quantize(x, &mut self.q8k),
+            ActKind::Q8_0 => quantize_q8_0_act(x, &mut self.q8_0),
+            ActKind::F32 => {
+                self.f32.clear();
+                self.f32.extend_from_slice(x);
+            }
+        }
+        self.kind = Some(kind);
+    }
+    /// Whether these activations were prepared for `op` (same format).
+    pub fn suits(&self, op: Op) -> bool {
+        self.kind == Some(act_kind(op))
+    }
+}
+
+/// Runs matrix-vector products with one ISA's kernels on `threads` threads.
+pub struct MatVec {
+    isa: Isa,
+    pool: Option<rayon::ThreadPool>,
+    threads: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MatVecError {
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error("cannot start {threads} worker threads: {msg}")]
+    Pool { threads: usize, msg: String },
+}
+
+impl MatVec {
+    pub fn new(mode: KernelMode, threads: usize) -> Result<MatVec, MatVecError> {
+        let isa = mode.resolve()?;
+        let threads = threads.max(1);
+        let pool = if threads > 1 {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("parci-matvec-{i}"))
+                    .build()
+                    .map_err(|e| MatVecError::Pool {
+                        threads,
+                        msg: e.to_string(),
+                    })?,
+            )
+        } else {
+            None
+        };
+        Ok(MatVec { isa, pool, threads })
+    }
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+    /// The kernel `op` runs with here.
+    pub fn kernel(&self, op: Op) -> Kernel {
+        Kernel {
+            op,
+            isa: op.effective(self.isa),
+        }
+    }
+
+    /// `out[r] = row r of w · x` for the `out.len()` rows of `w`, each
+    /// `w.len() / out.len()` bytes. `act` must have been prepared for `op`
+    /// from a vector of the rows' length.
+    pub fn matvec(
+        &self,
+        op: Op,
+        w: &[u8],
+        act: &Activations,
+        out: &mut [f32],
+        counters: &Counters,
+    ) {
+        assert!(act.suits(op), "activations prepared for another format");
+        let rows = out.len();
+        assert!(
+            rows > 0 && w.len().is_multiple_of(rows),
+            "weights are not {rows} equal rows"
+        );
+        let row_bytes = w.len() / rows;
+        let kernel = self.kernel(op);
+        let row_dot = |r: usize| dot_row(kernel, &w[r * row_bytes..(r + 1) * row_bytes], act);
+        match &self.pool {
+            None => {
+                for (r, o) in out.iter_mut().enumerate() {
+                    *o = row_dot(r);
+                }
+                counters.add(kernel, rows as u64);
+            }
+            Some(pool) => {
+                let chunk = rows.div_ceil(self.threads * 4).max(8);
+                pool.install(|| {
+                    out.par_chunks_mut(chunk).enumerate().for_each(|(c, part)| {
+                        for (i, o) in part.iter_mut().enumerate() {
+                            *o = row_dot(c * chunk + i);
+                        }
+                        counters.add(kernel, part.len() as u64);
+                    })
+                });
+            }
+        }
+    }
+}
+
+/// One row's dot product with kernel `k`, or `None` if this host cannot run
+/// it or this build has no such kernel. For tests and benchmarks; the hot path
+/// checks once in [`MatVec::new`].
+pub fn checked_dot(k: Kernel, row: &[u8], act: &Activations) -> Option<f32> {
+    (k.isa.available() && k.op.isas().contains(&k.isa) && act.suits(k.op))
+        .then(|| dot_row(k, row, act))
+}
+
+/// One row's dot product with the chosen kernel.
+fn dot_row(k: Kernel, row: &[u8], act: &Activations) -> f32 {
+    match k.op {
+        Op::Tq2_0Q8K => tq2_0_row(k.isa, row, &act.q8k),
+        Op::Tq1_0Q8K => dot::tq1_0_q8k(row, &act.q8k),
+        Op::Q8_0Q8_0 => q8_0_row(k.isa, row, &act.q8_0),
+        Op::Q4_0Q8_0 => q4_0_row(k.isa, row, &act.q8_0),
+        Op::F32F32 => float_row(k.isa, row, &act.f32, dot::f32_f32, F32_SIMD),
+        Op::F16F32 => float_row(k.isa, row, &act.f32, dot::f16_f32, F16_SIMD),
+        Op::Bf16F32 => float_row(k.isa, row, &act.f32, dot::bf16_f32, BF16_SIMD),
+    }
+}
+
+type BlockSumi<A> = unsafe fn(&[u8], &A) -> i32;
+/// Sums of consecutive Q8_0 blocks into `out`, several per instruction.
+#[cfg(target_arch = "x86_64")]
+type BlockSumis = unsafe fn(&[u8], &[Q8_0Act], &mut [i32]);
+
+/// A quantized row with one block-sum function.
+#[inline]
+fn blocks_row<A>(
+    row: &[u8],
+    bytes: usize,
+    scale_at: usize,
+    act: &[A],
+    a_scale: fn(&A) -> f32,
+    sumi: BlockSumi<A>,
+) -> f32 {
+    assert!(
+        row.len().is_multiple_of(bytes) && act.len() >= row.len() / bytes,
+        "row and activations disagree"
+    );
+    let blk = |b: usize| &row[b * bytes..(b + 1) * bytes];
+    combine_row(
+        row.len() / bytes,
+        |b| f16_at(blk(b), scale_at) * a_scale(&act[b]),
+        |b0, out| {
+            for (i, o) in out.iter_mut().enumerate() {
+                // SAFETY: `sumi` is only an ISA's kernel when MatVec::new
+                // verified the host has that ISA (KernelMode::resolve).
+                *o = unsafe { sumi(blk(b0 + i), &act[b0 + i]) };
+            }
+        },
+    )
+}
+
+fn q8k_d(a: &Q8K) -> f32 {
+    a.d
+}
+fn q8_0_d(a: &Q8_0Act) -> f32 {
+    a.d
+}
+
+unsafe fn scalar_tq2(w: &[u8], y: &Q8K) -> i32 {
+    dot::tq2_0_block_sumi(w, y)
+}
+
+fn tq2_0_row(isa: Isa, row: &[u8], act: &[Q8K]) -> f32 {
+    let f: BlockSumi<Q8K> = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => super::x86::tq2_0_sumi_avx512vnni,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => super::x86::tq2_0_sumi_avx512,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => super::x86::tq2_0_sumi_avx2,
+        _ => scalar_tq2,
+    };
+    blocks_row(row, tq2_0::BYTES, 64, act, q8k_d, f)
+}
+
+fn q8_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let pairs: Option<BlockSumis> = match isa {
+            Isa::Avx512Vnni => Some(super::x86::q8_0_sumis_avx512vnni),
+            Isa::Avx512 => Some(super::x86::q8_0_sumis_avx512),
+            _ => None,
+        };
+        if let Some(f) = pairs {
+            let n = row.len() / q8_0::BYTES;
+            assert!(
+                row.len().is_multiple_of(q8_0::BYTES) && act.len() >= n,
+                "row and activations disagree"
+            );
+            return combine_row(
+                n,
+                |b| f16_at(&row[b * q8_0::BYTES..], 0) * act[b].d,
+                // SAFETY: AVX-512 availability was checked by MatVec::new.
+                |b0, out| unsafe {
+                    f(
+                        &row[b0 * q8_0::BYTES..(b0 + out.len()) * q8_0::BYTES],
+                        &act[b0..],
+                        out,
+                    )
+                },
+            );
+        }
+        if isa == Isa::Avx2 {
+            return blocks_row(row, q8_0::BYTES, 0, act, q8_0_d, super::x86::q8_0_sumi_avx2);
+        }
+    }
+    let _ = isa;
+    dot::q8_0_q8_0(row, act)
+}
+
+fn q4_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if isa >= Isa::Avx2 {
+        return blocks_row(row, q4_0::BYTES, 0, act, q8_0_d, super::x86::q4_0_sumi_avx2);
+    }
+    let _ = isa;
+    dot::q4_0_q8_0(row, act)
+}
+
+/// SIMD float kernels of one format: (AVX2, AVX-512 if any).
+type FloatSimd = (
+    Option<unsafe fn(&[u8], &[f32]) -> f32>,
+    Option<unsafe fn(&[u8], &[f32]) -> f32>,
+);
+
+#[cfg(target_arch = "x86_64")]
+const F32_SIMD: FloatSimd = (
+    Some(super::x86::f32_dot_avx2),
+    Some(super::x86::f32_dot_avx512),
+);
+#[cfg(target_arch = "x86_64")]
+const F16_SIMD: FloatSimd = (
+    Some(super::x86::f16_dot_avx2),
+    Some(super::x86::f16_dot_avx512),
+);
+#[cfg(target_arch = "x86_64")]
+const BF16_SIMD: FloatSimd = (Some(super::x86::bf16_dot_avx2), None);
+#[cfg(not(target_arch = "x86_64"))]
+const F32_SIMD: FloatSimd = (None, None);
+#[cfg(not(target_arch = "x86_64"))]
+const F16_SIMD: FloatSimd = (None, None);
+#[cfg(not(target_arch = "x86_64"))]
+const BF16_SIMD: FloatSimd = (None, None);
+
+fn float_row(
+    isa: Isa,
+    row: &[u8],
+    x: &[f32],
+    scalar: fn(&[u8], &[f32]) -> f32,
+    simd: FloatSimd,
+) -> f32 {
+    let elem = row.len() / x.len().max(1);
+    assert_eq!(row.len(), x.len() * elem, "row and activations disagree");
+    let f = match isa {
+        Isa::Avx512 | Isa::Avx512Vnni => simd.1.or(simd.0),
+        Isa::Avx2 => simd.0,
+        Isa::Scalar => None,
+    };
+    match f {
+        // SAFETY: the ISA was checked by MatVec::new; lengths checked above.
+        Some(f) => unsafe { f(row, x) },
+        None => scalar(row, x),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_and_two_threads_agree_and_count() {
+        let n_in = 512;
+        let rows = 37;
+        let x: Vec<f32> = (0..n_in)
+            .map(|i| ((i * 7919) % 255) as f32 / 127.0 - 1.0)
+            .collect();
+        let w: Vec<f32> = (0..n_in * rows)
+            .map(|i| [-0.5f32, 0.0, 0.5][(i * 31 + i / 3) % 3])
+            .collect();
+        let mut wq = Vec::new();
+        super::super::quantize(crate::gguf::GgmlType::TQ2_0, &w, &mut wq).unwrap();
+        let mut act = Activations::default();
+        act.prepare(Op::Tq2_0Q8K, &x);
+        let c = Counters::new();
+        let mut a = vec![0f32; rows];
+        let mut b = vec![0f32; rows];
+        MatVec::new(KernelMode::Scalar, 1)
+            .unwrap()
+            .matvec(Op::Tq2_0Q8K, &wq, &act, &mut a, &c);
+        MatVec::new(KernelMode::Auto, 2)
+            .unwrap()
+            .matvec(Op::Tq2_0Q8K, &wq, &act, &mut b, &c);
+        assert_eq!(
+            a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        let total: u64 = c.snapshot().iter().map(|(_, n)| n).sum();
+        assert_eq!(total, 2 * rows as u64);
+        // close to the float result
+        for r in 0..rows {
+            let exact: f32 = (0..n_in).map(|i| w[r * n_in + i] * x[i]).sum();
+            assert!(
+                (exact - a[r]).abs() < 0.05 * (1.0 + exact.abs()),
+                "row {r}: {exact} vs {}",
+                a[r]
+            );
+        }
+    }
+}

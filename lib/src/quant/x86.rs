@@ -1,0 +1,306 @@
+//! x86-64 kernels: AVX2 (+FMA, F16C) and AVX-512 (F/BW/VL, with VNNI where
+//! present). Each computes exactly what its scalar twin in `dot.rs` computes:
+//! integer block sums for the quantized formats (then the shared canonical
+//! combination), and the same 16 float lanes for the float formats. Property
+//! tests hold them equal bit for bit.
+//!
+//! Safety: every function here is `unsafe` because of `#[target_feature]`; the
+//! dispatcher (`matvec.rs`) only calls an ISA's kernels after checking the host
+//! has its features ([`super::kernels::Isa::available`]). Loads are unaligned
+//! (`loadu`) and stay inside the slices, whose lengths the safe wrappers check.
+
+#![allow(unsafe_op_in_unsafe_fn)]
+
+use super::dot::{reduce16, Q8_0Act, FLOAT_LANES};
+use super::q8_k::Q8K;
+use std::arch::x86_64::*;
+
+// ---- AVX2 -------------------------------------------------------------------
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn hsum_i32_256(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+    _mm_cvtsi128_si32(s)
+}
+
+/// TQ2_0 block (66 bytes) · Q8_K block.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn tq2_0_sumi_avx2(w: &[u8], y: &Q8K) -> i32 {
+    debug_assert!(w.len() >= 64);
+    let mask = _mm256_set1_epi8(3);
+    let q = y.qs.as_ptr();
+    let mut acc = _mm256_setzero_si256();
+    for j in 0..2 {
+        let v = _mm256_loadu_si256(w.as_ptr().add(j * 32) as *const __m256i);
+        let planes = [
+            _mm256_and_si256(v, mask),
+            _mm256_and_si256(_mm256_srli_epi16::<2>(v), mask),
+            _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask),
+            _mm256_and_si256(_mm256_srli_epi16::<6>(v), mask),
+        ];
+        for (n, codes) in planes.into_iter().enumerate() {
+            let yv = _mm256_loadu_si256(q.add(j * 128 + n * 32) as *const __m256i);
+            // codes <= 2, |y| <= 127: each i16 pair sum <= 508, eight of them < 2^15
+            acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(codes, yv));
+        }
+    }
+    hsum_i32_256(_mm256_madd_epi16(acc, _mm256_set1_epi16(1))) - y.sum
+}
+
+/// |w| and y with w's sign, so `maddubs` (u8 × i8) computes w · y exactly
+/// (|y| <= 127 for activations parci quantized, so no pair saturates).
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn signed_dot_256(w: __m256i, y: __m256i) -> __m256i {
+    let ax = _mm256_sign_epi8(w, w);
+    let sy = _mm256_sign_epi8(y, w);
+    _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1))
+}
+
+/// Q8_0 block (34 bytes) · Q8_0 activation block.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q8_0_sumi_avx2(w: &[u8], y: &Q8_0Act) -> i32 {
+    debug_assert!(w.len() >= 34);
+    let wq = _mm256_loadu_si256(w.as_ptr().add(2) as *const __m256i);
+    let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+    hsum_i32_256(signed_dot_256(wq, yq))
+}
+
+/// Q4_0 block (18 bytes) · Q8_0 activation block.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q4_0_sumi_avx2(w: &[u8], y: &Q8_0Act) -> i32 {
+    debug_assert!(w.len() >= 18);
+    let b = _mm_loadu_si128(w.as_ptr().add(2) as *const __m128i);
+    let lo = _mm_and_si128(b, _mm_set1_epi8(15));
+    let hi = _mm_and_si128(_mm_srli_epi16::<4>(b), _mm_set1_epi8(15));
+    let wq = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+    let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+    hsum_i32_256(signed_dot_256(wq, yq))
+}
+
+/// The 16 canonical float lanes from two 8-lane accumulators plus the tail.
+#[inline]
+unsafe fn finish16(
+    acc0: __m256,
+    acc1: __m256,
+    tail_from: usize,
+    n: usize,
+    w: impl Fn(usize) -> f32,
+    x: &[f32],
+) -> f32 {
+    let mut lanes = [0f32; FLOAT_LANES];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), acc0);
+    _mm256_storeu_ps(lanes.as_mut_ptr().add(8), acc1);
+    for i in tail_from..n {
+        let p = w(i) * x[i];
+        lanes[i % FLOAT_LANES] += p;
+    }
+    reduce16(lanes)
+}
+
+macro_rules! float_avx2 {
+    ($name:ident, $elem_bytes:expr, $load8:expr, $scalar:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn $name(row: &[u8], x: &[f32]) -> f32 {
+            let n = x.len();
+            debug_assert!(row.len() >= n * $elem_bytes);
+            let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let full = n / 16 * 16;
+            let mut i = 0;
+            while i < full {
+                let w0 = $load8(row.as_ptr().add(i * $elem_bytes));
+                let w1 = $load8(row.as_ptr().add((i + 8) * $elem_bytes));
+                acc0 = _mm256_add_ps(acc0, _mm256_mul_ps(w0, _mm256_loadu_ps(x.as_ptr().add(i))));
+                acc1 = _mm256_add_ps(
+                    acc1,
+                    _mm256_mul_ps(w1, _mm256_loadu_ps(x.as_ptr().add(i + 8))),
+                );
+                i += 16;
+            }
+            finish16(acc0, acc1, full, n, |i| $scalar(row, i), x)
+        }
+    };
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn load8_f32(p: *const u8) -> __m256 {
+    _mm256_loadu_ps(p as *const f32)
+}
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn load8_f16(p: *const u8) -> __m256 {
+    _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
+}
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn load8_bf16(p: *const u8) -> __m256 {
+    let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i));
+    _mm256_castsi256_ps(_mm256_slli_epi32::<16>(v))
+}
+
+fn f32_at(row: &[u8], i: usize) -> f32 {
+    f32::from_le_bytes(row[4 * i..4 * i + 4].try_into().expect("4 bytes"))
+}
+fn f16_elem(row: &[u8], i: usize) -> f32 {
+    half::f16::from_le_bytes([row[2 * i], row[2 * i + 1]]).to_f32()
+}
+fn bf16_elem(row: &[u8], i: usize) -> f32 {
+    half::bf16::from_le_bytes([row[2 * i], row[2 * i + 1]]).to_f32()
+}
+
+float_avx2!(f32_dot_avx2, 4, load8_f32, f32_at);
+float_avx2!(f16_dot_avx2, 2, load8_f16, f16_elem);
+float_avx2!(bf16_dot_avx2, 2, load8_bf16, bf16_elem);
+
+// ---- AVX-512 ----------------------------------------------------------------
+
+/// Activations of planes n of a TQ2_0 block: y[n*32..+32] and y[128+n*32..+32].
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn tq2_plane_y(q: *const i8, n: usize) -> __m512i {
+    let lo = _mm256_loadu_si256(q.add(n * 32) as *const __m256i);
+    let hi = _mm256_loadu_si256(q.add(128 + n * 32) as *const __m256i);
+    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+}
+
+macro_rules! tq2_0_avx512 {
+    ($name:ident, $features:literal, $acc_ty:ident, $init:expr, $step:expr, $finish:expr) => {
+        /// TQ2_0 block (66 bytes) · Q8_K block: all 64 weight bytes in one register.
+        #[target_feature(enable = $features)]
+        pub unsafe fn $name(w: &[u8], y: &Q8K) -> i32 {
+            debug_assert!(w.len() >= 64);
+            let mask = _mm512_set1_epi8(3);
+            let v = _mm512_loadu_si512(w.as_ptr() as *const _);
+            let q = y.qs.as_ptr();
+            let planes = [
+                _mm512_and_si512(v, mask),
+                _mm512_and_si512(_mm512_srli_epi16::<2>(v), mask),
+                _mm512_and_si512(_mm512_srli_epi16::<4>(v), mask),
+                _mm512_and_si512(_mm512_srli_epi16::<6>(v), mask),
+            ];
+            let mut acc: $acc_ty = $init;
+            for (n, codes) in planes.into_iter().enumerate() {
+                acc = $step(acc, codes, tq2_plane_y(q, n));
+            }
+            $finish(acc) - y.sum
+        }
+    };
+}
+
+tq2_0_avx512!(
+    tq2_0_sumi_avx512vnni,
+    "avx512f,avx512bw,avx512vl,avx512vnni,f16c",
+    __m512i,
+    _mm512_setzero_si512(),
+    |acc, c, y| _mm512_dpbusd_epi32(acc, c, y),
+    |acc| _mm512_reduce_add_epi32(acc)
+);
+
+tq2_0_avx512!(
+    tq2_0_sumi_avx512,
+    "avx512f,avx512bw,avx512vl,f16c",
+    __m512i,
+    _mm512_setzero_si512(),
+    |acc, c, y| _mm512_add_epi16(acc, _mm512_maddubs_epi16(c, y)),
+    |acc| _mm512_reduce_add_epi32(_mm512_madd_epi16(acc, _mm512_set1_epi16(1)))
+);
+
+/// Two Q8_0 blocks side by side: (|w|, y with w's sign) for u8 × i8 products.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn q8_0_pair(w0: &[u8], w1: &[u8], y0: &Q8_0Act, y1: &Q8_0Act) -> (__m512i, __m512i) {
+    let lo = _mm256_loadu_si256(w0.as_ptr().add(2) as *const __m256i);
+    let hi = _mm256_loadu_si256(w1.as_ptr().add(2) as *const __m256i);
+    let wq = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+    let ylo = _mm256_loadu_si256(y0.qs.as_ptr() as *const __m256i);
+    let yhi = _mm256_loadu_si256(y1.qs.as_ptr() as *const __m256i);
+    let yq = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(ylo), yhi);
+    let neg = _mm512_movepi8_mask(wq);
+    let sy = _mm512_mask_sub_epi8(yq, neg, _mm512_setzero_si512(), yq);
+    (_mm512_abs_epi8(wq), sy)
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn halves(v: __m512i) -> (i32, i32) {
+    let lo = _mm512_castsi512_si256(v);
+    let hi = _mm512_extracti64x4_epi64::<1>(v);
+    (hsum_i32_256(lo), hsum_i32_256(hi))
+}
+
+macro_rules! q8_0_avx512 {
+    ($name:ident, $features:literal, $prod:expr) => {
+        /// Block sums of Q8_0 blocks `w` (34 bytes each) with activation blocks `y`,
+        /// two blocks per register.
+        #[target_feature(enable = $features)]
+        pub unsafe fn $name(w: &[u8], y: &[Q8_0Act], out: &mut [i32]) {
+            let n = out.len();
+            debug_assert!(w.len() >= n * 34 && y.len() >= n);
+            let mut b = 0;
+            while b + 2 <= n {
+                let (ax, sy) = q8_0_pair(&w[b * 34..], &w[(b + 1) * 34..], &y[b], &y[b + 1]);
+                let (s0, s1) = halves($prod(ax, sy));
+                out[b] = s0;
+                out[b + 1] = s1;
+                b += 2;
+            }
+            if b < n {
+                out[b] = q8_0_sumi_avx2(&w[b * 34..], &y[b]);
+            }
+        }
+    };
+}
+
+q8_0_avx512!(
+    q8_0_sumis_avx512vnni,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    |ax, sy| _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy)
+);
+q8_0_avx512!(
+    q8_0_sumis_avx512,
+    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
+    |ax, sy| _mm512_madd_epi16(_mm512_maddubs_epi16(ax, sy), _mm512_set1_epi16(1))
+);
+
+macro_rules! float_avx512 {
+    ($name:ident, $elem_bytes:expr, $load16:expr, $scalar:expr) => {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+        pub unsafe fn $name(row: &[u8], x: &[f32]) -> f32 {
+            let n = x.len();
+            debug_assert!(row.len() >= n * $elem_bytes);
+            let mut acc = _mm512_setzero_ps();
+            let full = n / 16 * 16;
+            let mut i = 0;
+            while i < full {
+                let w = $load16(row.as_ptr().add(i * $elem_bytes));
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(w, _mm512_loadu_ps(x.as_ptr().add(i))));
+                i += 16;
+            }
+            let mut lanes = [0f32; FLOAT_LANES];
+            _mm512_storeu_ps(lanes.as_mut_ptr(), acc);
+            for i in full..n {
+                let p = $scalar(row, i) * x[i];
+                lanes[i % FLOAT_LANES] += p;
+            }
+            reduce16(lanes)
+        }
+    };
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn load16_f32(p: *const u8) -> __m512 {
+    _mm512_loadu_ps(p as *const f32)
+}
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn load16_f16(p: *const u8) -> __m512 {
+    _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
+}
+
+float_avx512!(f32_dot_avx512, 4, load16_f32, f32_at);
+float_avx512!(f16_dot_avx512, 2, load16_f16, f16_elem);

@@ -1,0 +1,140 @@
+//! Every SIMD kernel this host can run returns the scalar kernel's result bit
+//! for bit, over random lengths and values and the extremes (all -1, all +1,
+//! zero scales, int8 limits, f16 limits).
+
+use parci_core::gguf::GgmlType;
+use parci_core::quant::kernels::{Isa, Kernel, Op};
+use parci_core::quant::matvec::{checked_dot, Activations};
+use proptest::prelude::*;
+
+fn same(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+/// Weight bytes of `n_blocks` blocks of `op`'s format: random, or an extreme pattern.
+fn weights(op: Op, n_elems: usize, seed: &[u8], pattern: u8) -> Vec<u8> {
+    let ty = op.weights();
+    let n = ty.row_bytes(n_elems as u64).unwrap() as usize;
+    match pattern {
+        // raw random bytes: every code, every scale including NaN/inf for floats
+        0 => (0..n)
+            .map(|i| seed[i % seed.len()].wrapping_mul(31).wrapping_add(i as u8))
+            .collect(),
+        // quantized extremes from floats
+        p => {
+            let x: Vec<f32> = (0..n_elems)
+                .map(|i| match p {
+                    1 => -1.0,
+                    2 => 1.0,
+                    3 => 0.0,
+                    4 => {
+                        if i % 2 == 0 {
+                            127.0
+                        } else {
+                            -128.0
+                        }
+                    }
+                    _ => {
+                        if i % 3 == 0 {
+                            65504.0
+                        } else {
+                            -65504.0
+                        }
+                    }
+                })
+                .collect();
+            let mut out = Vec::new();
+            parci_core::quant::quantize(ty, &x, &mut out).unwrap();
+            out
+        }
+    }
+}
+
+fn check(
+    op: Op,
+    n_elems: usize,
+    wseed: &[u8],
+    pattern: u8,
+    x: &[f32],
+) -> Result<(), TestCaseError> {
+    let row = weights(op, n_elems, wseed, pattern);
+    let mut act = Activations::default();
+    act.prepare(op, x);
+    let want = checked_dot(
+        Kernel {
+            op,
+            isa: Isa::Scalar,
+        },
+        &row,
+        &act,
+    )
+    .unwrap();
+    let mut ran = 0;
+    for &isa in op.isas() {
+        if let Some(got) = checked_dot(Kernel { op, isa }, &row, &act) {
+            prop_assert!(same(want, got), "{:?} {isa:?} n={n_elems} pattern {pattern}: scalar {want} ({:#x}) vs {got} ({:#x})", op, want.to_bits(), got.to_bits());
+            ran += 1;
+        }
+    }
+    prop_assert!(ran >= 1);
+    Ok(())
+}
+
+fn block(op: Op) -> usize {
+    match op.weights() {
+        GgmlType::TQ2_0 | GgmlType::TQ1_0 => 256,
+        GgmlType::Q8_0 | GgmlType::Q4_0 => 32,
+        _ => 1,
+    }
+}
+
+fn xs(n: usize, seed: u64, extreme: bool) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            if extreme && i % 5 == 0 {
+                [127.0, -128.0, 65504.0, -1e-30, 0.0][(s % 5) as usize]
+            } else {
+                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn quantized_kernels_equal_scalar(op_i in 0usize..4, blocks in 1usize..40, wseed in prop::collection::vec(any::<u8>(), 1..64),
+                                      pattern in 0u8..6, xseed in any::<u64>(), extreme in any::<bool>()) {
+        let op = [Op::Tq2_0Q8K, Op::Tq1_0Q8K, Op::Q8_0Q8_0, Op::Q4_0Q8_0][op_i];
+        let n = blocks * block(op).max(256);
+        check(op, n, &wseed, pattern, &xs(n, xseed, extreme))?;
+    }
+
+    #[test]
+    fn float_kernels_equal_scalar(op_i in 0usize..3, n in 1usize..1200, wseed in prop::collection::vec(any::<u8>(), 1..64),
+                                  pattern in 0u8..6, xseed in any::<u64>(), extreme in any::<bool>()) {
+        let op = [Op::F32F32, Op::F16F32, Op::Bf16F32][op_i];
+        check(op, n, &wseed, pattern, &xs(n, xseed, extreme))?;
+    }
+}
+
+#[test]
+fn this_host_runs_some_simd_path() {
+    // On this project's machines (AVX-512 VNNI) every listed ISA is exercised.
+    if Isa::Avx2.available() {
+        let runnable: Vec<String> = Kernel::all()
+            .into_iter()
+            .filter(|k| k.isa.available())
+            .map(|k| k.id())
+            .collect();
+        assert!(
+            runnable.iter().any(|id| id.ends_with("_avx2")),
+            "{runnable:?}"
+        );
+    }
+}
