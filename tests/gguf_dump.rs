@@ -371,3 +371,46 @@ fn two_runs_give_identical_results() {
         common::without_measurements(&b.out)
     );
 }
+
+#[test]
+fn values_of_every_block_format_equal_gguf_py() {
+    let t = tempfile::tempdir().unwrap();
+    let mut r = fixture::SplitMix64::new(5);
+    let mut w = Writer::new();
+    w.kv("general.architecture", OwnedValue::Str("llama".into()))
+        .unwrap();
+    let names = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "TQ1_0", "TQ2_0"];
+    for name in names {
+        let ty = GgmlType::from_name(name).unwrap();
+        let x: Vec<f32> = (0..512).map(|_| (r.unit() - 0.5) * 3.0).collect();
+        let mut data = Vec::new();
+        parci_core::quant::quantize(ty, &x, &mut data).unwrap();
+        w.tensor(&format!("t.{name}"), ty, &[256, 2], data).unwrap();
+    }
+    let f = t.path().join("formats.gguf");
+    std::fs::write(&f, w.to_bytes()).unwrap();
+    for name in names {
+        let tensor = format!("t.{name}");
+        let npy = t.path().join(format!("{name}.npy"));
+        let r = dump(
+            t.path(),
+            &[
+                f.to_str().unwrap(),
+                "--tensor",
+                &tensor,
+                "--values",
+                "npy",
+                npy.to_str().unwrap(),
+                "-q",
+            ],
+        );
+        assert_eq!(r.code, 0, "{name}: {}", r.err);
+        let out = oracle(&[
+            "npy-check",
+            f.to_str().unwrap(),
+            &tensor,
+            npy.to_str().unwrap(),
+        ]);
+        assert!(out.starts_with("ok (2, 256)"), "{name}: {out}");
+    }
+}

@@ -106,26 +106,43 @@ pub fn q4_0_block_sumi(w: &[u8], y: &Q8_0Act) -> i32 {
 
 // ---- whole-row scalar dots ---------------------------------------------------
 
-/// The canonical combination of a row of `n_blocks` blocks: `sumis(b0, out)`
-/// fills the exact integer sums of blocks `b0..b0 + out.len()` (a SIMD kernel
-/// does several at once), `scale(b)` is block b's weight scale times its
-/// activation scale. See the module docs for the order.
+/// Blocks a kernel handles per call of its fill function.
+pub const CHUNK: usize = 64;
+
+/// The canonical combination of a row of `n_blocks` blocks. `fill(b0, sumi,
+/// wscale)` writes, for blocks `b0..b0 + sumi.len()`, each block's exact
+/// integer sum and its weight scale as f32 (a SIMD kernel does several blocks
+/// per instruction); `act_scale(b)` is block b's activation scale. Block b
+/// contributes `(wscale_b * act_scale_b) * sumi_b` to lane `b % 8`.
 #[inline]
 pub fn combine_row(
     n_blocks: usize,
-    scale: impl Fn(usize) -> f32,
-    mut sumis: impl FnMut(usize, &mut [i32]),
+    act_scale: impl Fn(usize) -> f32,
+    mut fill: impl FnMut(usize, &mut [i32], &mut [f32]),
 ) -> f32 {
-    let mut buf = [0i32; 64];
+    let mut sumi = [0i32; CHUNK];
+    let mut ws = [0f32; CHUNK];
+    let mut asc = [0f32; CHUNK];
     let mut acc = [0f32; BLOCK_LANES];
     let mut b0 = 0;
     while b0 < n_blocks {
-        let k = (n_blocks - b0).min(buf.len());
-        sumis(b0, &mut buf[..k]);
-        for (i, &s) in buf[..k].iter().enumerate() {
-            let b = b0 + i;
-            let t = scale(b) * s as f32;
-            acc[b % BLOCK_LANES] += t;
+        let k = (n_blocks - b0).min(CHUNK);
+        fill(b0, &mut sumi[..k], &mut ws[..k]);
+        for (i, a) in asc[..k].iter_mut().enumerate() {
+            *a = act_scale(b0 + i);
+        }
+        // b0 is a multiple of 8, so block b0 + i goes to lane i % 8; whole
+        // groups of 8 vectorize, the rest is the same arithmetic one by one.
+        let full = k / BLOCK_LANES * BLOCK_LANES;
+        for c in (0..full).step_by(BLOCK_LANES) {
+            for l in 0..BLOCK_LANES {
+                let t = (ws[c + l] * asc[c + l]) * sumi[c + l] as f32;
+                acc[l] += t;
+            }
+        }
+        for i in full..k {
+            let t = (ws[i] * asc[i]) * sumi[i] as f32;
+            acc[i % BLOCK_LANES] += t;
         }
         b0 += k;
     }
@@ -145,10 +162,11 @@ fn scalar_row<A>(
     let blk = |b: usize| &row[b * bytes..(b + 1) * bytes];
     combine_row(
         row.len() / bytes,
-        |b| f16_at(blk(b), w_scale) * a_scale(&act[b]),
-        |b0, out| {
-            for (i, o) in out.iter_mut().enumerate() {
+        |b| a_scale(&act[b]),
+        |b0, s, ws| {
+            for (i, (o, w)) in s.iter_mut().zip(ws.iter_mut()).enumerate() {
                 *o = sumi(blk(b0 + i), &act[b0 + i]);
+                *w = f16_at(blk(b0 + i), w_scale);
             }
         },
     )

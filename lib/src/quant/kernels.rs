@@ -36,10 +36,14 @@ impl Isa {
             Isa::Avx512Vnni => &["avx512f", "avx512bw", "avx512vl", "avx512vnni", "f16c"],
         }
     }
-    /// Whether this host can run it.
+    /// Whether this host can run it (detected once per process).
     pub fn available(self) -> bool {
-        let have = crate::cpu::features();
-        self.features().iter().all(|f| have.contains(f))
+        static AVAILABLE: std::sync::OnceLock<[bool; 4]> = std::sync::OnceLock::new();
+        let table = AVAILABLE.get_or_init(|| {
+            let have = crate::cpu::features();
+            Isa::ALL.map(|isa| isa.features().iter().all(|f| have.contains(f)))
+        });
+        table[Isa::ALL.iter().position(|&i| i == self).expect("listed")]
     }
 }
 
@@ -168,7 +172,9 @@ impl Op {
             match self {
                 Op::Tq1_0Q8K => &[Isa::Scalar],
                 Op::Q4_0Q8_0 | Op::Bf16F32 => &[Isa::Scalar, Isa::Avx2],
-                _ => &Isa::ALL,
+                // float dots have nothing for VNNI to do: AVX-512 is their best
+                Op::F16F32 | Op::F32F32 => &[Isa::Scalar, Isa::Avx2, Isa::Avx512],
+                Op::Tq2_0Q8K | Op::Q8_0Q8_0 => &Isa::ALL,
             }
         } else {
             &[Isa::Scalar]

@@ -5,7 +5,7 @@
 use super::dot::{self, combine_row, quantize_q8_0_act, Q8_0Act};
 use super::kernels::{Counters, Isa, Kernel, KernelError, KernelMode, Op};
 use super::q8_k::{self, Q8K};
-use super::{f16_at, q4_0, q8_0, tq2_0};
+use super::{q4_0, q8_0, tq2_0};
 use rayon::prelude::*;
 
 /// Activations prepared for one op's kernels.
@@ -165,92 +165,73 @@ fn dot_row(k: Kernel, row: &[u8], act: &Activations) -> f32 {
     }
 }
 
-type BlockSumi<A> = unsafe fn(&[u8], &A) -> i32;
-/// Sums of consecutive Q8_0 blocks into `out`, several per instruction.
+/// A SIMD chunk kernel: block sums and weight scales of consecutive blocks.
 #[cfg(target_arch = "x86_64")]
-type BlockSumis = unsafe fn(&[u8], &[Q8_0Act], &mut [i32]);
+type ChunkFn<A> = unsafe fn(&[u8], &[A], &mut [i32], &mut [f32]);
 
-/// A quantized row with one block-sum function.
+/// A quantized row through a chunk kernel and the canonical combination.
+#[cfg(target_arch = "x86_64")]
 #[inline]
-fn blocks_row<A>(
+fn chunked_row<A>(
     row: &[u8],
     bytes: usize,
-    scale_at: usize,
     act: &[A],
     a_scale: fn(&A) -> f32,
-    sumi: BlockSumi<A>,
+    chunk: ChunkFn<A>,
 ) -> f32 {
+    let n = row.len() / bytes;
     assert!(
-        row.len().is_multiple_of(bytes) && act.len() >= row.len() / bytes,
+        row.len().is_multiple_of(bytes) && act.len() >= n,
         "row and activations disagree"
     );
-    let blk = |b: usize| &row[b * bytes..(b + 1) * bytes];
     combine_row(
-        row.len() / bytes,
-        |b| f16_at(blk(b), scale_at) * a_scale(&act[b]),
-        |b0, out| {
-            for (i, o) in out.iter_mut().enumerate() {
-                // SAFETY: `sumi` is only an ISA's kernel when MatVec::new
-                // verified the host has that ISA (KernelMode::resolve).
-                *o = unsafe { sumi(blk(b0 + i), &act[b0 + i]) };
-            }
-        },
+        n,
+        |b| a_scale(&act[b]),
+        // SAFETY: `chunk` is an ISA's kernel only when MatVec::new (or
+        // checked_dot) verified the host has that ISA; the slices cover the blocks.
+        |b0, s, ws| unsafe { chunk(&row[b0 * bytes..(b0 + s.len()) * bytes], &act[b0..], s, ws) },
     )
 }
 
+#[cfg(target_arch = "x86_64")]
 fn q8k_d(a: &Q8K) -> f32 {
     a.d
 }
+#[cfg(target_arch = "x86_64")]
 fn q8_0_d(a: &Q8_0Act) -> f32 {
     a.d
 }
 
-unsafe fn scalar_tq2(w: &[u8], y: &Q8K) -> i32 {
-    dot::tq2_0_block_sumi(w, y)
-}
-
 fn tq2_0_row(isa: Isa, row: &[u8], act: &[Q8K]) -> f32 {
-    let f: BlockSumi<Q8K> = match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni => super::x86::tq2_0_sumi_avx512vnni,
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => super::x86::tq2_0_sumi_avx512,
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => super::x86::tq2_0_sumi_avx2,
-        _ => scalar_tq2,
-    };
-    blocks_row(row, tq2_0::BYTES, 64, act, q8k_d, f)
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::x86::*;
+        let f: Option<ChunkFn<Q8K>> = match isa {
+            Isa::Avx512Vnni => Some(tq2_0_chunk_avx512vnni),
+            Isa::Avx512 => Some(tq2_0_chunk_avx512),
+            Isa::Avx2 => Some(tq2_0_chunk_avx2),
+            Isa::Scalar => None,
+        };
+        if let Some(f) = f {
+            return chunked_row(row, tq2_0::BYTES, act, q8k_d, f);
+        }
+    }
+    let _ = isa;
+    dot::tq2_0_q8k(row, act)
 }
 
 fn q8_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        let pairs: Option<BlockSumis> = match isa {
-            Isa::Avx512Vnni => Some(super::x86::q8_0_sumis_avx512vnni),
-            Isa::Avx512 => Some(super::x86::q8_0_sumis_avx512),
-            _ => None,
+        use super::x86::*;
+        let f: Option<ChunkFn<Q8_0Act>> = match isa {
+            Isa::Avx512Vnni => Some(q8_0_chunk_avx512vnni),
+            Isa::Avx512 => Some(q8_0_chunk_avx512),
+            Isa::Avx2 => Some(q8_0_chunk_avx2),
+            Isa::Scalar => None,
         };
-        if let Some(f) = pairs {
-            let n = row.len() / q8_0::BYTES;
-            assert!(
-                row.len().is_multiple_of(q8_0::BYTES) && act.len() >= n,
-                "row and activations disagree"
-            );
-            return combine_row(
-                n,
-                |b| f16_at(&row[b * q8_0::BYTES..], 0) * act[b].d,
-                // SAFETY: AVX-512 availability was checked by MatVec::new.
-                |b0, out| unsafe {
-                    f(
-                        &row[b0 * q8_0::BYTES..(b0 + out.len()) * q8_0::BYTES],
-                        &act[b0..],
-                        out,
-                    )
-                },
-            );
-        }
-        if isa == Isa::Avx2 {
-            return blocks_row(row, q8_0::BYTES, 0, act, q8_0_d, super::x86::q8_0_sumi_avx2);
+        if let Some(f) = f {
+            return chunked_row(row, q8_0::BYTES, act, q8_0_d, f);
         }
     }
     let _ = isa;
@@ -260,7 +241,7 @@ fn q8_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
 fn q4_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if isa >= Isa::Avx2 {
-        return blocks_row(row, q4_0::BYTES, 0, act, q8_0_d, super::x86::q4_0_sumi_avx2);
+        return chunked_row(row, q4_0::BYTES, act, q8_0_d, super::x86::q4_0_chunk_avx2);
     }
     let _ = isa;
     dot::q4_0_q8_0(row, act)

@@ -28,7 +28,8 @@ unsafe fn hsum_i32_256(v: __m256i) -> i32 {
 
 /// TQ2_0 block (66 bytes) · Q8_K block.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn tq2_0_sumi_avx2(w: &[u8], y: &Q8K) -> i32 {
+#[inline]
+unsafe fn tq2_0_sumi_avx2(w: &[u8], y: &Q8K) -> i32 {
     debug_assert!(w.len() >= 64);
     let mask = _mm256_set1_epi8(3);
     let q = y.qs.as_ptr();
@@ -62,7 +63,8 @@ unsafe fn signed_dot_256(w: __m256i, y: __m256i) -> __m256i {
 
 /// Q8_0 block (34 bytes) · Q8_0 activation block.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn q8_0_sumi_avx2(w: &[u8], y: &Q8_0Act) -> i32 {
+#[inline]
+unsafe fn q8_0_sumi_avx2(w: &[u8], y: &Q8_0Act) -> i32 {
     debug_assert!(w.len() >= 34);
     let wq = _mm256_loadu_si256(w.as_ptr().add(2) as *const __m256i);
     let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
@@ -71,7 +73,8 @@ pub unsafe fn q8_0_sumi_avx2(w: &[u8], y: &Q8_0Act) -> i32 {
 
 /// Q4_0 block (18 bytes) · Q8_0 activation block.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn q4_0_sumi_avx2(w: &[u8], y: &Q8_0Act) -> i32 {
+#[inline]
+unsafe fn q4_0_sumi_avx2(w: &[u8], y: &Q8_0Act) -> i32 {
     debug_assert!(w.len() >= 18);
     let b = _mm_loadu_si128(w.as_ptr().add(2) as *const __m128i);
     let lo = _mm_and_si128(b, _mm_set1_epi8(15));
@@ -170,8 +173,9 @@ unsafe fn tq2_plane_y(q: *const i8, n: usize) -> __m512i {
 macro_rules! tq2_0_avx512 {
     ($name:ident, $features:literal, $acc_ty:ident, $init:expr, $step:expr, $finish:expr) => {
         /// TQ2_0 block (66 bytes) · Q8_K block: all 64 weight bytes in one register.
+        #[inline]
         #[target_feature(enable = $features)]
-        pub unsafe fn $name(w: &[u8], y: &Q8K) -> i32 {
+        unsafe fn $name(w: &[u8], y: &Q8K) -> i32 {
             debug_assert!(w.len() >= 64);
             let mask = _mm512_set1_epi8(3);
             let v = _mm512_loadu_si512(w.as_ptr() as *const _);
@@ -236,8 +240,9 @@ macro_rules! q8_0_avx512 {
     ($name:ident, $features:literal, $prod:expr) => {
         /// Block sums of Q8_0 blocks `w` (34 bytes each) with activation blocks `y`,
         /// two blocks per register.
+        #[inline]
         #[target_feature(enable = $features)]
-        pub unsafe fn $name(w: &[u8], y: &[Q8_0Act], out: &mut [i32]) {
+        unsafe fn $name(w: &[u8], y: &[Q8_0Act], out: &mut [i32]) {
             let n = out.len();
             debug_assert!(w.len() >= n * 34 && y.len() >= n);
             let mut b = 0;
@@ -304,3 +309,111 @@ unsafe fn load16_f16(p: *const u8) -> __m512 {
 
 float_avx512!(f32_dot_avx512, 4, load16_f32, f32_at);
 float_avx512!(f16_dot_avx512, 2, load16_f16, f16_elem);
+
+// ---- chunks: block sums plus weight scales, what `dot::combine_row` consumes --
+
+/// Weight scales (the f16 at byte `at` of each `bytes`-byte block) of
+/// `out.len()` blocks, converted eight at a time with F16C (exact, like any
+/// f16 -> f32 conversion).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn scales_f16c(row: &[u8], bytes: usize, at: usize, out: &mut [f32]) {
+    let k = out.len();
+    let mut i = 0;
+    while i < k {
+        let m = (k - i).min(8);
+        let mut h = [0u16; 8];
+        for (j, v) in h[..m].iter_mut().enumerate() {
+            let p = (i + j) * bytes + at;
+            *v = u16::from_le_bytes([row[p], row[p + 1]]);
+        }
+        let mut f = [0f32; 8];
+        _mm256_storeu_ps(
+            f.as_mut_ptr(),
+            _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr() as *const __m128i)),
+        );
+        out[i..i + m].copy_from_slice(&f[..m]);
+        i += 8;
+    }
+}
+
+macro_rules! chunk_per_block {
+    ($name:ident, $features:literal, $block:ident, $act:ty, $bytes:expr, $at:expr) => {
+        /// Block sums and weight scales of `sumi.len()` consecutive blocks.
+        #[target_feature(enable = $features)]
+        pub unsafe fn $name(row: &[u8], act: &[$act], sumi: &mut [i32], ws: &mut [f32]) {
+            for (i, s) in sumi.iter_mut().enumerate() {
+                *s = $block(&row[i * $bytes..(i + 1) * $bytes], &act[i]);
+            }
+            scales_f16c(row, $bytes, $at, ws);
+        }
+    };
+}
+
+macro_rules! chunk_multi_block {
+    ($name:ident, $features:literal, $blocks:ident, $act:ty, $bytes:expr, $at:expr) => {
+        /// Block sums and weight scales of `sumi.len()` consecutive blocks.
+        #[target_feature(enable = $features)]
+        pub unsafe fn $name(row: &[u8], act: &[$act], sumi: &mut [i32], ws: &mut [f32]) {
+            $blocks(row, act, sumi);
+            scales_f16c(row, $bytes, $at, ws);
+        }
+    };
+}
+
+chunk_per_block!(
+    tq2_0_chunk_avx2,
+    "avx2,fma,f16c",
+    tq2_0_sumi_avx2,
+    Q8K,
+    66,
+    64
+);
+chunk_per_block!(
+    tq2_0_chunk_avx512,
+    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
+    tq2_0_sumi_avx512,
+    Q8K,
+    66,
+    64
+);
+chunk_per_block!(
+    tq2_0_chunk_avx512vnni,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    tq2_0_sumi_avx512vnni,
+    Q8K,
+    66,
+    64
+);
+chunk_per_block!(
+    q8_0_chunk_avx2,
+    "avx2,fma,f16c",
+    q8_0_sumi_avx2,
+    Q8_0Act,
+    34,
+    0
+);
+chunk_per_block!(
+    q4_0_chunk_avx2,
+    "avx2,fma,f16c",
+    q4_0_sumi_avx2,
+    Q8_0Act,
+    18,
+    0
+);
+chunk_multi_block!(
+    q8_0_chunk_avx512,
+    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
+    q8_0_sumis_avx512,
+    Q8_0Act,
+    34,
+    0
+);
+chunk_multi_block!(
+    q8_0_chunk_avx512vnni,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    q8_0_sumis_avx512vnni,
+    Q8_0Act,
+    34,
+    0
+);
