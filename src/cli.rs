@@ -39,6 +39,8 @@ pub struct Env {
     pub color: bool,
     /// Directory whose git work tree is the receipt's `source`.
     pub cwd: PathBuf,
+    /// `PARCI_KERNELS`: force a kernel ISA (scalar, avx2, avx512) or `auto`.
+    pub kernels: Option<String>,
 }
 
 impl Env {
@@ -49,7 +51,25 @@ impl Env {
             step_summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
             color: std::io::stdout().is_terminal() && var("NO_COLOR").is_none(),
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            kernels: std::env::var("PARCI_KERNELS")
+                .ok()
+                .filter(|v| !v.is_empty()),
         }
+    }
+
+    /// The kernel mode `PARCI_KERNELS` asks for (default auto), checked against
+    /// this CPU: an unknown name or an ISA the host lacks is an error, never a
+    /// silent fallback.
+    pub fn kernel_mode(&self) -> anyhow::Result<parci_core::quant::kernels::KernelMode> {
+        use parci_core::quant::kernels::KernelMode;
+        let Some(name) = &self.kernels else {
+            return Ok(KernelMode::Auto);
+        };
+        let mode =
+            KernelMode::parse(name).map_err(|e| anyhow::anyhow!("PARCI_KERNELS={name}: {e}"))?;
+        mode.resolve()
+            .map_err(|e| anyhow::anyhow!("PARCI_KERNELS={name}: {e}"))?;
+        Ok(mode)
     }
 
     /// Wraps `text` in an ANSI colour when colour is on (`code`: 31 red, 32 green, 33 yellow).
@@ -89,6 +109,43 @@ pub fn main_with(program: &str, body: impl FnOnce() -> anyhow::Result<u8>) -> Ex
             let msg = format!("{e:#}").replace('\n', " ");
             eprintln!("{program}: error: {msg}");
             ExitCode::from(crate::exit::USAGE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Env;
+    use std::path::PathBuf;
+
+    fn env(kernels: Option<&str>) -> Env {
+        Env {
+            github_actions: false,
+            step_summary: None,
+            color: false,
+            cwd: PathBuf::from("."),
+            kernels: kernels.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn kernel_mode_from_the_environment_value() {
+        use parci_core::quant::kernels::KernelMode;
+        assert_eq!(env(None).kernel_mode().unwrap(), KernelMode::Auto);
+        assert_eq!(
+            env(Some("scalar")).kernel_mode().unwrap(),
+            KernelMode::Scalar
+        );
+        let e = env(Some("sse9")).kernel_mode().unwrap_err().to_string();
+        assert!(
+            e.starts_with("PARCI_KERNELS=sse9: unknown kernel mode"),
+            "{e}"
+        );
+        if !parci_core::quant::kernels::Isa::Avx512.available() {
+            assert!(
+                env(Some("avx512")).kernel_mode().is_err(),
+                "no silent fallback"
+            );
         }
     }
 }
