@@ -207,9 +207,9 @@ fn tq2_0_row(isa: Isa, row: &[u8], act: &[Q8K]) -> f32 {
     {
         use super::x86::*;
         let f: Option<ChunkFn<Q8K>> = match isa {
-            Isa::Avx512Vnni => Some(tq2_0_chunk_avx512vnni),
-            Isa::Avx512 => Some(tq2_0_chunk_avx512),
-            Isa::Avx2 => Some(tq2_0_chunk_avx2),
+            Isa::Avx512Vnni => Some(tq2_0_chunk8_avx512vnni),
+            Isa::Avx512 => Some(tq2_0_chunk8_avx512),
+            Isa::Avx2 => Some(tq2_0_chunk8_avx2),
             Isa::Scalar => None,
         };
         if let Some(f) = f {
@@ -225,9 +225,9 @@ fn q8_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
     {
         use super::x86::*;
         let f: Option<ChunkFn<Q8_0Act>> = match isa {
-            Isa::Avx512Vnni => Some(q8_0_chunk_avx512vnni),
-            Isa::Avx512 => Some(q8_0_chunk_avx512),
-            Isa::Avx2 => Some(q8_0_chunk_avx2),
+            Isa::Avx512Vnni => Some(q8_0_chunk8_avx512vnni),
+            Isa::Avx512 => Some(q8_0_chunk8_avx512),
+            Isa::Avx2 => Some(q8_0_chunk8_avx2),
             Isa::Scalar => None,
         };
         if let Some(f) = f {
@@ -241,7 +241,7 @@ fn q8_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
 fn q4_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if isa >= Isa::Avx2 {
-        return chunked_row(row, q4_0::BYTES, act, q8_0_d, super::x86::q4_0_chunk_avx2);
+        return chunked_row(row, q4_0::BYTES, act, q8_0_d, super::x86::q4_0_chunk8_avx2);
     }
     let _ = isa;
     dot::q4_0_q8_0(row, act)

@@ -26,31 +26,6 @@ unsafe fn hsum_i32_256(v: __m256i) -> i32 {
     _mm_cvtsi128_si32(s)
 }
 
-/// TQ2_0 block (66 bytes) · Q8_K block.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-unsafe fn tq2_0_sumi_avx2(w: &[u8], y: &Q8K) -> i32 {
-    debug_assert!(w.len() >= 64);
-    let mask = _mm256_set1_epi8(3);
-    let q = y.qs.as_ptr();
-    let mut acc = _mm256_setzero_si256();
-    for j in 0..2 {
-        let v = _mm256_loadu_si256(w.as_ptr().add(j * 32) as *const __m256i);
-        let planes = [
-            _mm256_and_si256(v, mask),
-            _mm256_and_si256(_mm256_srli_epi16::<2>(v), mask),
-            _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask),
-            _mm256_and_si256(_mm256_srli_epi16::<6>(v), mask),
-        ];
-        for (n, codes) in planes.into_iter().enumerate() {
-            let yv = _mm256_loadu_si256(q.add(j * 128 + n * 32) as *const __m256i);
-            // codes <= 2, |y| <= 127: each i16 pair sum <= 508, eight of them < 2^15
-            acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(codes, yv));
-        }
-    }
-    hsum_i32_256(_mm256_madd_epi16(acc, _mm256_set1_epi16(1))) - y.sum
-}
-
 /// |w| and y with w's sign, so `maddubs` (u8 × i8) computes w · y exactly
 /// (|y| <= 127 for activations parci quantized, so no pair saturates).
 #[inline]
@@ -59,29 +34,6 @@ unsafe fn signed_dot_256(w: __m256i, y: __m256i) -> __m256i {
     let ax = _mm256_sign_epi8(w, w);
     let sy = _mm256_sign_epi8(y, w);
     _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1))
-}
-
-/// Q8_0 block (34 bytes) · Q8_0 activation block.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-unsafe fn q8_0_sumi_avx2(w: &[u8], y: &Q8_0Act) -> i32 {
-    debug_assert!(w.len() >= 34);
-    let wq = _mm256_loadu_si256(w.as_ptr().add(2) as *const __m256i);
-    let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
-    hsum_i32_256(signed_dot_256(wq, yq))
-}
-
-/// Q4_0 block (18 bytes) · Q8_0 activation block.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-unsafe fn q4_0_sumi_avx2(w: &[u8], y: &Q8_0Act) -> i32 {
-    debug_assert!(w.len() >= 18);
-    let b = _mm_loadu_si128(w.as_ptr().add(2) as *const __m128i);
-    let lo = _mm_and_si128(b, _mm_set1_epi8(15));
-    let hi = _mm_and_si128(_mm_srli_epi16::<4>(b), _mm_set1_epi8(15));
-    let wq = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
-    let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
-    hsum_i32_256(signed_dot_256(wq, yq))
 }
 
 /// The 16 canonical float lanes from two 8-lane accumulators plus the tail.
@@ -170,49 +122,6 @@ unsafe fn tq2_plane_y(q: *const i8, n: usize) -> __m512i {
     _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
 }
 
-macro_rules! tq2_0_avx512 {
-    ($name:ident, $features:literal, $acc_ty:ident, $init:expr, $step:expr, $finish:expr) => {
-        /// TQ2_0 block (66 bytes) · Q8_K block: all 64 weight bytes in one register.
-        #[inline]
-        #[target_feature(enable = $features)]
-        unsafe fn $name(w: &[u8], y: &Q8K) -> i32 {
-            debug_assert!(w.len() >= 64);
-            let mask = _mm512_set1_epi8(3);
-            let v = _mm512_loadu_si512(w.as_ptr() as *const _);
-            let q = y.qs.as_ptr();
-            let planes = [
-                _mm512_and_si512(v, mask),
-                _mm512_and_si512(_mm512_srli_epi16::<2>(v), mask),
-                _mm512_and_si512(_mm512_srli_epi16::<4>(v), mask),
-                _mm512_and_si512(_mm512_srli_epi16::<6>(v), mask),
-            ];
-            let mut acc: $acc_ty = $init;
-            for (n, codes) in planes.into_iter().enumerate() {
-                acc = $step(acc, codes, tq2_plane_y(q, n));
-            }
-            $finish(acc) - y.sum
-        }
-    };
-}
-
-tq2_0_avx512!(
-    tq2_0_sumi_avx512vnni,
-    "avx512f,avx512bw,avx512vl,avx512vnni,f16c",
-    __m512i,
-    _mm512_setzero_si512(),
-    |acc, c, y| _mm512_dpbusd_epi32(acc, c, y),
-    |acc| _mm512_reduce_add_epi32(acc)
-);
-
-tq2_0_avx512!(
-    tq2_0_sumi_avx512,
-    "avx512f,avx512bw,avx512vl,f16c",
-    __m512i,
-    _mm512_setzero_si512(),
-    |acc, c, y| _mm512_add_epi16(acc, _mm512_maddubs_epi16(c, y)),
-    |acc| _mm512_reduce_add_epi32(_mm512_madd_epi16(acc, _mm512_set1_epi16(1)))
-);
-
 /// Two Q8_0 blocks side by side: (|w|, y with w's sign) for u8 × i8 products.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
@@ -227,49 +136,6 @@ unsafe fn q8_0_pair(w0: &[u8], w1: &[u8], y0: &Q8_0Act, y1: &Q8_0Act) -> (__m512
     let sy = _mm512_mask_sub_epi8(yq, neg, _mm512_setzero_si512(), yq);
     (_mm512_abs_epi8(wq), sy)
 }
-
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn halves(v: __m512i) -> (i32, i32) {
-    let lo = _mm512_castsi512_si256(v);
-    let hi = _mm512_extracti64x4_epi64::<1>(v);
-    (hsum_i32_256(lo), hsum_i32_256(hi))
-}
-
-macro_rules! q8_0_avx512 {
-    ($name:ident, $features:literal, $prod:expr) => {
-        /// Block sums of Q8_0 blocks `w` (34 bytes each) with activation blocks `y`,
-        /// two blocks per register.
-        #[inline]
-        #[target_feature(enable = $features)]
-        unsafe fn $name(w: &[u8], y: &[Q8_0Act], out: &mut [i32]) {
-            let n = out.len();
-            debug_assert!(w.len() >= n * 34 && y.len() >= n);
-            let mut b = 0;
-            while b + 2 <= n {
-                let (ax, sy) = q8_0_pair(&w[b * 34..], &w[(b + 1) * 34..], &y[b], &y[b + 1]);
-                let (s0, s1) = halves($prod(ax, sy));
-                out[b] = s0;
-                out[b + 1] = s1;
-                b += 2;
-            }
-            if b < n {
-                out[b] = q8_0_sumi_avx2(&w[b * 34..], &y[b]);
-            }
-        }
-    };
-}
-
-q8_0_avx512!(
-    q8_0_sumis_avx512vnni,
-    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
-    |ax, sy| _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy)
-);
-q8_0_avx512!(
-    q8_0_sumis_avx512,
-    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
-    |ax, sy| _mm512_madd_epi16(_mm512_maddubs_epi16(ax, sy), _mm512_set1_epi16(1))
-);
 
 macro_rules! float_avx512 {
     ($name:ident, $elem_bytes:expr, $load16:expr, $scalar:expr) => {
@@ -337,83 +203,257 @@ unsafe fn scales_f16c(row: &[u8], bytes: usize, at: usize, out: &mut [f32]) {
     }
 }
 
-macro_rules! chunk_per_block {
-    ($name:ident, $features:literal, $block:ident, $act:ty, $bytes:expr, $at:expr) => {
-        /// Block sums and weight scales of `sumi.len()` consecutive blocks.
+// ---- eight blocks at a time: lanes, then one transposing reduction -----------
+
+/// Eight vectors of 8 i32 lanes -> one vector of their 8 sums, in order.
+/// Integer addition is exact in any order, so this equals eight `hsum`s.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn reduce8x8(v: &[__m256i; 8]) -> __m256i {
+    let h01 = _mm256_hadd_epi32(v[0], v[1]);
+    let h23 = _mm256_hadd_epi32(v[2], v[3]);
+    let h45 = _mm256_hadd_epi32(v[4], v[5]);
+    let h67 = _mm256_hadd_epi32(v[6], v[7]);
+    let a = _mm256_hadd_epi32(h01, h23); // [0lo 1lo 2lo 3lo | 0hi 1hi 2hi 3hi]
+    let b = _mm256_hadd_epi32(h45, h67); // [4lo 5lo 6lo 7lo | 4hi 5hi 6hi 7hi]
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256::<0x20>(a, b),
+        _mm256_permute2x128_si256::<0x31>(a, b),
+    )
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn tq2_0_lanes_avx2(w: &[u8], y: &Q8K) -> __m256i {
+    debug_assert!(w.len() >= 64);
+    let mask = _mm256_set1_epi8(3);
+    let q = y.qs.as_ptr();
+    let mut acc = _mm256_setzero_si256();
+    for j in 0..2 {
+        let v = _mm256_loadu_si256(w.as_ptr().add(j * 32) as *const __m256i);
+        let planes = [
+            _mm256_and_si256(v, mask),
+            _mm256_and_si256(_mm256_srli_epi16::<2>(v), mask),
+            _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask),
+            _mm256_and_si256(_mm256_srli_epi16::<6>(v), mask),
+        ];
+        for (n, codes) in planes.into_iter().enumerate() {
+            let yv = _mm256_loadu_si256(q.add(j * 128 + n * 32) as *const __m256i);
+            acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(codes, yv));
+        }
+    }
+    _mm256_madd_epi16(acc, _mm256_set1_epi16(1))
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn tq2_0_lanes_avx512vnni(w: &[u8], y: &Q8K) -> __m256i {
+    debug_assert!(w.len() >= 64);
+    let mask = _mm512_set1_epi8(3);
+    let v = _mm512_loadu_si512(w.as_ptr() as *const _);
+    let q = y.qs.as_ptr();
+    let mut acc = _mm512_dpbusd_epi32(
+        _mm512_setzero_si512(),
+        _mm512_and_si512(v, mask),
+        tq2_plane_y(q, 0),
+    );
+    acc = _mm512_dpbusd_epi32(
+        acc,
+        _mm512_and_si512(_mm512_srli_epi16::<2>(v), mask),
+        tq2_plane_y(q, 1),
+    );
+    acc = _mm512_dpbusd_epi32(
+        acc,
+        _mm512_and_si512(_mm512_srli_epi16::<4>(v), mask),
+        tq2_plane_y(q, 2),
+    );
+    acc = _mm512_dpbusd_epi32(
+        acc,
+        _mm512_and_si512(_mm512_srli_epi16::<6>(v), mask),
+        tq2_plane_y(q, 3),
+    );
+    _mm256_add_epi32(
+        _mm512_castsi512_si256(acc),
+        _mm512_extracti64x4_epi64::<1>(acc),
+    )
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn tq2_0_lanes_avx512(w: &[u8], y: &Q8K) -> __m256i {
+    debug_assert!(w.len() >= 64);
+    let mask = _mm512_set1_epi8(3);
+    let v = _mm512_loadu_si512(w.as_ptr() as *const _);
+    let q = y.qs.as_ptr();
+    let mut acc = _mm512_maddubs_epi16(_mm512_and_si512(v, mask), tq2_plane_y(q, 0));
+    acc = _mm512_add_epi16(
+        acc,
+        _mm512_maddubs_epi16(
+            _mm512_and_si512(_mm512_srli_epi16::<2>(v), mask),
+            tq2_plane_y(q, 1),
+        ),
+    );
+    acc = _mm512_add_epi16(
+        acc,
+        _mm512_maddubs_epi16(
+            _mm512_and_si512(_mm512_srli_epi16::<4>(v), mask),
+            tq2_plane_y(q, 2),
+        ),
+    );
+    acc = _mm512_add_epi16(
+        acc,
+        _mm512_maddubs_epi16(
+            _mm512_and_si512(_mm512_srli_epi16::<6>(v), mask),
+            tq2_plane_y(q, 3),
+        ),
+    );
+    let acc = _mm512_madd_epi16(acc, _mm512_set1_epi16(1));
+    _mm256_add_epi32(
+        _mm512_castsi512_si256(acc),
+        _mm512_extracti64x4_epi64::<1>(acc),
+    )
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn q8_0_lanes_avx2(w: &[u8], y: &Q8_0Act) -> __m256i {
+    debug_assert!(w.len() >= 34);
+    let wq = _mm256_loadu_si256(w.as_ptr().add(2) as *const __m256i);
+    let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+    signed_dot_256(wq, yq)
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn q4_0_lanes_avx2(w: &[u8], y: &Q8_0Act) -> __m256i {
+    debug_assert!(w.len() >= 18);
+    let b = _mm_loadu_si128(w.as_ptr().add(2) as *const __m128i);
+    let lo = _mm_and_si128(b, _mm_set1_epi8(15));
+    let hi = _mm_and_si128(_mm_srli_epi16::<4>(b), _mm_set1_epi8(15));
+    let wq = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+    let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+    signed_dot_256(wq, yq)
+}
+
+fn minus_sum(s: i32, y: &Q8K) -> i32 {
+    s - y.sum
+}
+fn unchanged<A>(s: i32, _: &A) -> i32 {
+    s
+}
+
+macro_rules! chunk_by_eight {
+    ($name:ident, $features:literal, $lanes:ident, $act:ty, $bytes:expr, $at:expr, $post:expr) => {
+        /// Block sums and weight scales of `sumi.len()` consecutive blocks;
+        /// eight blocks' lanes are reduced together.
         #[target_feature(enable = $features)]
         pub unsafe fn $name(row: &[u8], act: &[$act], sumi: &mut [i32], ws: &mut [f32]) {
-            for (i, s) in sumi.iter_mut().enumerate() {
-                *s = $block(&row[i * $bytes..(i + 1) * $bytes], &act[i]);
+            let k = sumi.len();
+            debug_assert!(row.len() >= k * $bytes && act.len() >= k);
+            let mut i = 0;
+            let mut v = [_mm256_setzero_si256(); 8];
+            while i + 8 <= k {
+                for (j, lane) in v.iter_mut().enumerate() {
+                    *lane = $lanes(&row[(i + j) * $bytes..(i + j + 1) * $bytes], &act[i + j]);
+                }
+                _mm256_storeu_si256(sumi[i..i + 8].as_mut_ptr() as *mut __m256i, reduce8x8(&v));
+                i += 8;
+            }
+            while i < k {
+                sumi[i] = hsum_i32_256($lanes(&row[i * $bytes..(i + 1) * $bytes], &act[i]));
+                i += 1;
+            }
+            for (s, a) in sumi.iter_mut().zip(act) {
+                *s = $post(*s, a);
             }
             scales_f16c(row, $bytes, $at, ws);
         }
     };
 }
 
-macro_rules! chunk_multi_block {
-    ($name:ident, $features:literal, $blocks:ident, $act:ty, $bytes:expr, $at:expr) => {
-        /// Block sums and weight scales of `sumi.len()` consecutive blocks.
+chunk_by_eight!(
+    tq2_0_chunk8_avx2,
+    "avx2,fma,f16c",
+    tq2_0_lanes_avx2,
+    Q8K,
+    66,
+    64,
+    minus_sum
+);
+chunk_by_eight!(
+    tq2_0_chunk8_avx512,
+    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
+    tq2_0_lanes_avx512,
+    Q8K,
+    66,
+    64,
+    minus_sum
+);
+chunk_by_eight!(
+    tq2_0_chunk8_avx512vnni,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    tq2_0_lanes_avx512vnni,
+    Q8K,
+    66,
+    64,
+    minus_sum
+);
+chunk_by_eight!(
+    q8_0_chunk8_avx2,
+    "avx2,fma,f16c",
+    q8_0_lanes_avx2,
+    Q8_0Act,
+    34,
+    0,
+    unchanged
+);
+chunk_by_eight!(
+    q4_0_chunk8_avx2,
+    "avx2,fma,f16c",
+    q4_0_lanes_avx2,
+    Q8_0Act,
+    18,
+    0,
+    unchanged
+);
+
+macro_rules! q8_0_chunk8_avx512 {
+    ($name:ident, $features:literal, $prod:expr) => {
+        /// Q8_0 block sums, two blocks per 512-bit register, eight reduced together.
         #[target_feature(enable = $features)]
-        pub unsafe fn $name(row: &[u8], act: &[$act], sumi: &mut [i32], ws: &mut [f32]) {
-            $blocks(row, act, sumi);
-            scales_f16c(row, $bytes, $at, ws);
+        pub unsafe fn $name(row: &[u8], act: &[Q8_0Act], sumi: &mut [i32], ws: &mut [f32]) {
+            let k = sumi.len();
+            debug_assert!(row.len() >= k * 34 && act.len() >= k);
+            let blk = |b: usize| &row[b * 34..(b + 1) * 34];
+            let mut i = 0;
+            let mut v = [_mm256_setzero_si256(); 8];
+            while i + 8 <= k {
+                for p in 0..4 {
+                    let b = i + 2 * p;
+                    let (ax, sy) = q8_0_pair(blk(b), blk(b + 1), &act[b], &act[b + 1]);
+                    let s = $prod(ax, sy);
+                    v[2 * p] = _mm512_castsi512_si256(s);
+                    v[2 * p + 1] = _mm512_extracti64x4_epi64::<1>(s);
+                }
+                _mm256_storeu_si256(sumi[i..i + 8].as_mut_ptr() as *mut __m256i, reduce8x8(&v));
+                i += 8;
+            }
+            while i < k {
+                sumi[i] = hsum_i32_256(q8_0_lanes_avx2(blk(i), &act[i]));
+                i += 1;
+            }
+            scales_f16c(row, 34, 0, ws);
         }
     };
 }
 
-chunk_per_block!(
-    tq2_0_chunk_avx2,
-    "avx2,fma,f16c",
-    tq2_0_sumi_avx2,
-    Q8K,
-    66,
-    64
-);
-chunk_per_block!(
-    tq2_0_chunk_avx512,
-    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
-    tq2_0_sumi_avx512,
-    Q8K,
-    66,
-    64
-);
-chunk_per_block!(
-    tq2_0_chunk_avx512vnni,
+q8_0_chunk8_avx512!(
+    q8_0_chunk8_avx512vnni,
     "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
-    tq2_0_sumi_avx512vnni,
-    Q8K,
-    66,
-    64
+    |ax, sy| _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy)
 );
-chunk_per_block!(
-    q8_0_chunk_avx2,
-    "avx2,fma,f16c",
-    q8_0_sumi_avx2,
-    Q8_0Act,
-    34,
-    0
-);
-chunk_per_block!(
-    q4_0_chunk_avx2,
-    "avx2,fma,f16c",
-    q4_0_sumi_avx2,
-    Q8_0Act,
-    18,
-    0
-);
-chunk_multi_block!(
-    q8_0_chunk_avx512,
+q8_0_chunk8_avx512!(
+    q8_0_chunk8_avx512,
     "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
-    q8_0_sumis_avx512,
-    Q8_0Act,
-    34,
-    0
-);
-chunk_multi_block!(
-    q8_0_chunk_avx512vnni,
-    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
-    q8_0_sumis_avx512vnni,
-    Q8_0Act,
-    34,
-    0
+    |ax, sy| _mm512_madd_epi16(_mm512_maddubs_epi16(ax, sy), _mm512_set1_epi16(1))
 );
