@@ -50,16 +50,6 @@ fn tiny(dir: &Path) -> PathBuf {
     p
 }
 
-fn oracle(args: &[&str]) -> String {
-    let o = std::process::Command::new(common::venv_bin("python"))
-        .arg(common::root().join("tests/py/gguf_oracle.py"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
 #[test]
 fn text_shows_header_metadata_tensors_and_types() {
     let t = tempfile::tempdir().unwrap();
@@ -99,7 +89,8 @@ fn small_fixture_counts_match_gguf_py_and_the_receipt_verifies() {
         ours["inputs"]["file"]["sha256"],
         fixture::pinned_sha256(Preset::Small, 0).unwrap()
     );
-    let theirs: J = serde_json::from_str(&oracle(&["describe", model.to_str().unwrap()])).unwrap();
+    let theirs: J =
+        serde_json::from_str(&common::oracle(&["describe", model.to_str().unwrap()])).unwrap();
     let res = &ours["results"];
     assert_eq!(
         res["counts"]["tensors"],
@@ -196,7 +187,7 @@ fn values_equal_gguf_py_dequantize_for_each_type() {
             ],
         );
         assert_eq!(r.code, 0, "{tensor}: {}", r.err);
-        let out = oracle(&[
+        let out = common::oracle(&[
             "npy-check",
             f.to_str().unwrap(),
             tensor,
@@ -405,7 +396,7 @@ fn values_of_every_block_format_equal_gguf_py() {
             ],
         );
         assert_eq!(r.code, 0, "{name}: {}", r.err);
-        let out = oracle(&[
+        let out = common::oracle(&[
             "npy-check",
             f.to_str().unwrap(),
             &tensor,

@@ -7,21 +7,6 @@ use parci_core::gguf::fixture::{self, Preset};
 use parci_core::gguf::{GgmlType, Gguf, OwnedValue, Value, ValueType, Writer};
 use serde_json::{json, Value as J};
 use std::path::Path;
-use std::process::Command;
-
-fn oracle(args: &[&str]) -> String {
-    let out = Command::new(common::venv_bin("python"))
-        .arg(common::root().join("tests/py/gguf_oracle.py"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "gguf_oracle {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn py_type(t: ValueType) -> &'static str {
     match t {
@@ -41,31 +26,13 @@ fn py_type(t: ValueType) -> &'static str {
     }
 }
 
-fn to_json(v: &Value) -> J {
-    match v {
-        Value::U8(x) => json!(x),
-        Value::I8(x) => json!(x),
-        Value::U16(x) => json!(x),
-        Value::I16(x) => json!(x),
-        Value::U32(x) => json!(x),
-        Value::I32(x) => json!(x),
-        Value::F32(x) => json!(*x as f64),
-        Value::Bool(x) => json!(x),
-        Value::Str(s) => json!(s.as_str().unwrap()),
-        Value::Array(a) => J::Array(a.iter().map(|e| to_json(&e)).collect()),
-        Value::U64(x) => json!(x),
-        Value::I64(x) => json!(x),
-        Value::F64(x) => json!(x),
-    }
-}
-
 /// Our reader's view in gguf_oracle.py's description format.
 fn describe(g: &Gguf) -> J {
     let kvs: Vec<J> = g
         .kvs()
         .iter()
         .map(|kv| {
-            let mut e = json!({"key": kv.key, "type": py_type(kv.value.value_type()), "value": to_json(&kv.value)});
+            let mut e = json!({"key": kv.key, "type": py_type(kv.value.value_type()), "value": parci_core::gguf::dump::value_json(&kv.value)});
             if let Value::Array(a) = kv.value {
                 e["elem"] = json!(py_type(a.elem));
             }
@@ -103,7 +70,7 @@ fn assert_same(ours: &J, theirs: &J, what: &str) {
 #[test]
 fn we_read_what_gguf_py_writes() {
     let t = tempfile::tempdir().unwrap();
-    oracle(&["write", t.path().to_str().unwrap()]);
+    common::oracle(&["write", t.path().to_str().unwrap()]);
     let mut n = 0;
     for e in std::fs::read_dir(t.path()).unwrap() {
         let p = e.unwrap().path();
@@ -176,7 +143,7 @@ fn gguf_py_reads_what_we_write() {
         let path = t.path().join(format!("ours-{align:?}.gguf"));
         std::fs::write(&path, &bytes).unwrap();
         let theirs: J =
-            serde_json::from_str(&oracle(&["describe", path.to_str().unwrap()])).unwrap();
+            serde_json::from_str(&common::oracle(&["describe", path.to_str().unwrap()])).unwrap();
         let g = Gguf::parse(&bytes).unwrap();
         assert_same(&describe(&g), &theirs, &format!("alignment {align:?}"));
     }
@@ -188,7 +155,8 @@ fn gguf_py_reads_the_fixture_identically() {
     let bytes = fixture::generate(Preset::Tiny, 1);
     let path = t.path().join("tiny.gguf");
     std::fs::write(&path, &bytes).unwrap();
-    let theirs: J = serde_json::from_str(&oracle(&["describe", path.to_str().unwrap()])).unwrap();
+    let theirs: J =
+        serde_json::from_str(&common::oracle(&["describe", path.to_str().unwrap()])).unwrap();
     assert_same(
         &describe(&Gguf::parse(&bytes).unwrap()),
         &theirs,
@@ -210,7 +178,7 @@ fn check_format(ty: &str, x: &[f32]) {
     let t = tempfile::tempdir().unwrap();
     let input = f32_file(t.path(), "x.f32", x);
     let qpath = t.path().join("q.bin");
-    oracle(&["quantize", ty, &input, qpath.to_str().unwrap()]);
+    common::oracle(&["quantize", ty, &input, qpath.to_str().unwrap()]);
     let theirs = std::fs::read(&qpath).unwrap();
     let mut ours = Vec::new();
     parci_core::quant::quantize(GgmlType::from_name(ty).unwrap(), x, &mut ours).unwrap();
@@ -220,7 +188,7 @@ fn check_format(ty: &str, x: &[f32]) {
         ours.iter().zip(&theirs).position(|(a, b)| a != b)
     );
     let dpath = t.path().join("d.f32");
-    oracle(&[
+    common::oracle(&[
         "dequantize",
         ty,
         qpath.to_str().unwrap(),
@@ -283,7 +251,7 @@ fn every_format_matches_gguf_py_bit_for_bit() {
 
 #[test]
 fn type_table_matches_gguf_py_except_the_stale_q8_1() {
-    let theirs: Vec<J> = serde_json::from_str(&oracle(&["types"])).unwrap();
+    let theirs: Vec<J> = serde_json::from_str(&common::oracle(&["types"])).unwrap();
     assert!(theirs.len() >= 33);
     for t in &theirs {
         let id = t["id"].as_u64().unwrap() as u32;

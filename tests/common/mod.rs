@@ -55,3 +55,19 @@ pub fn without_measurements(text: &str) -> serde_json::Value {
     v.as_object_mut().unwrap().remove("measurements");
     v
 }
+
+/// Runs tests/py/gguf_oracle.py (the gguf package as oracle) in the test venv
+/// and returns its stdout; a failure of the oracle fails the test.
+pub fn oracle(args: &[&str]) -> String {
+    let out = std::process::Command::new(venv_bin("python"))
+        .arg(root().join("tests/py/gguf_oracle.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gguf_oracle {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
