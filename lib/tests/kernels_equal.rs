@@ -139,3 +139,47 @@ fn this_host_runs_some_simd_path() {
         );
     }
 }
+
+/// Every byte value in every weight position of the bit-packed formats: the
+/// ternary decoders' thresholds are exercised exhaustively, not by chance.
+#[test]
+fn every_byte_value_in_every_position() {
+    for op in [Op::Tq1_0Q8K, Op::Tq2_0Q8K, Op::Q4_0Q8_0, Op::Q8_0Q8_0] {
+        let n = 256 * 32;
+        let bytes = op.weights().row_bytes(n as u64).unwrap() as usize;
+        let block = op.weights().type_size() as usize;
+        for shift in [0usize, 1, 7] {
+            let mut row: Vec<u8> = (0..bytes).map(|i| ((i * 5 + shift) % 256) as u8).collect();
+            // keep scales finite and non-zero so every product matters
+            for b in 0..bytes / block {
+                let at = match op {
+                    Op::Tq1_0Q8K => 52,
+                    Op::Tq2_0Q8K => 64,
+                    _ => 0,
+                };
+                row[b * block + at..b * block + at + 2]
+                    .copy_from_slice(&half::f16::from_f32(0.5).to_le_bytes());
+            }
+            let x = xs(n, shift as u64 + 3, true);
+            let mut act = Activations::default();
+            act.prepare(op, &x);
+            let want = checked_dot(
+                Kernel {
+                    op,
+                    isa: Isa::Scalar,
+                },
+                &row,
+                &act,
+            )
+            .unwrap();
+            for &isa in op.isas() {
+                if let Some(got) = checked_dot(Kernel { op, isa }, &row, &act) {
+                    assert!(
+                        same(want, got),
+                        "{op:?} {isa:?} shift {shift}: {want} vs {got}"
+                    );
+                }
+            }
+        }
+    }
+}

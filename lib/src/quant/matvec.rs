@@ -5,7 +5,7 @@
 use super::dot::{self, combine_row, quantize_q8_0_act, Q8_0Act};
 use super::kernels::{Counters, Isa, Kernel, KernelError, KernelMode, Op};
 use super::q8_k::{self, Q8K};
-use super::{q4_0, q8_0, tq2_0};
+use super::{q4_0, q8_0, tq1_0, tq2_0};
 use rayon::prelude::*;
 
 /// Activations prepared for one op's kernels.
@@ -156,7 +156,7 @@ pub fn checked_dot(k: Kernel, row: &[u8], act: &Activations) -> Option<f32> {
 fn dot_row(k: Kernel, row: &[u8], act: &Activations) -> f32 {
     match k.op {
         Op::Tq2_0Q8K => tq2_0_row(k.isa, row, &act.q8k),
-        Op::Tq1_0Q8K => dot::tq1_0_q8k(row, &act.q8k),
+        Op::Tq1_0Q8K => tq1_0_row(k.isa, row, &act.q8k),
         Op::Q8_0Q8_0 => q8_0_row(k.isa, row, &act.q8_0),
         Op::Q4_0Q8_0 => q4_0_row(k.isa, row, &act.q8_0),
         Op::F32F32 => float_row(k.isa, row, &act.f32, dot::f32_f32, F32_SIMD),
@@ -236,6 +236,15 @@ fn q8_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
     }
     let _ = isa;
     dot::q8_0_q8_0(row, act)
+}
+
+fn tq1_0_row(isa: Isa, row: &[u8], act: &[Q8K]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if isa >= Isa::Avx2 {
+        return chunked_row(row, tq1_0::BYTES, act, q8k_d, super::x86::tq1_0_chunk8_avx2);
+    }
+    let _ = isa;
+    dot::tq1_0_q8k(row, act)
 }
 
 fn q4_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {

@@ -457,3 +457,72 @@ q8_0_chunk8_avx512!(
     "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
     |ax, sy| _mm512_madd_epi16(_mm512_maddubs_epi16(ax, sy), _mm512_set1_epi16(1))
 );
+
+/// Codes (trit + 1) of a TQ1_0 byte vector at successive trit positions: `t`
+/// holds the bytes already multiplied by 3^n (mod 256); the code is
+/// floor(3t / 256) = [t >= 86] + [t >= 171], computed with unsigned compares.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn tq1_codes_256(t: __m256i) -> __m256i {
+    let ge86 = _mm256_cmpeq_epi8(_mm256_max_epu8(t, _mm256_set1_epi8(86)), t);
+    let ge171 = _mm256_cmpeq_epi8(_mm256_max_epu8(t, _mm256_set1_epi8(171u8 as i8)), t);
+    _mm256_sub_epi8(_mm256_setzero_si256(), _mm256_add_epi8(ge86, ge171))
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn tq1_codes_128(t: __m128i) -> __m128i {
+    let ge86 = _mm_cmpeq_epi8(_mm_max_epu8(t, _mm_set1_epi8(86)), t);
+    let ge171 = _mm_cmpeq_epi8(_mm_max_epu8(t, _mm_set1_epi8(171u8 as i8)), t);
+    _mm_sub_epi8(_mm_setzero_si128(), _mm_add_epi8(ge86, ge171))
+}
+
+/// TQ1_0 block (54 bytes) · Q8_K block, as 8 lanes of Σ code·y (the caller
+/// subtracts Σ y). Byte · 3 mod 256 is two 8-bit adds, so no widening.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn tq1_0_lanes_avx2(w: &[u8], y: &Q8K) -> __m256i {
+    debug_assert!(w.len() >= 52);
+    let q = y.qs.as_ptr();
+    let mut acc = _mm256_setzero_si256();
+    // qs[0..32]: element m + 32n
+    let mut t = _mm256_loadu_si256(w.as_ptr() as *const __m256i);
+    for n in 0..5 {
+        let yv = _mm256_loadu_si256(q.add(32 * n) as *const __m256i);
+        acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(tq1_codes_256(t), yv));
+        t = _mm256_add_epi8(t, _mm256_add_epi8(t, t));
+    }
+    // qs[32..48]: element 160 + m + 16n
+    let mut t = _mm_loadu_si128(w.as_ptr().add(32) as *const __m128i);
+    let mut acc128 = _mm_setzero_si128();
+    for n in 0..5 {
+        let yv = _mm_loadu_si128(q.add(160 + 16 * n) as *const __m128i);
+        acc128 = _mm_add_epi16(acc128, _mm_maddubs_epi16(tq1_codes_128(t), yv));
+        t = _mm_add_epi8(t, _mm_add_epi8(t, t));
+    }
+    acc = _mm256_add_epi16(acc, _mm256_zextsi128_si256(acc128));
+    // qh[0..4]: element 240 + k + 4n, 16 values: plain integer arithmetic
+    let mut tail = 0i32;
+    for k in 0..4 {
+        let mut b = w[48 + k];
+        for n in 0..4 {
+            let code = ((b as u16 * 3) >> 8) as i32;
+            tail += code * y.qs[240 + k + 4 * n] as i32;
+            b = b.wrapping_mul(3);
+        }
+    }
+    _mm256_add_epi32(
+        _mm256_madd_epi16(acc, _mm256_set1_epi16(1)),
+        _mm256_setr_epi32(tail, 0, 0, 0, 0, 0, 0, 0),
+    )
+}
+
+chunk_by_eight!(
+    tq1_0_chunk8_avx2,
+    "avx2,fma,f16c",
+    tq1_0_lanes_avx2,
+    Q8K,
+    54,
+    52,
+    minus_sum
+);
