@@ -249,8 +249,17 @@ fn tq1_0_row(isa: Isa, row: &[u8], act: &[Q8K]) -> f32 {
 
 fn q4_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if isa >= Isa::Avx2 {
-        return chunked_row(row, q4_0::BYTES, act, q8_0_d, super::x86::q4_0_chunk8_avx2);
+    {
+        use super::x86::*;
+        let f: Option<ChunkFn<Q8_0Act>> = match isa {
+            Isa::Avx512Vnni => Some(q4_0_chunk8_avx512vnni),
+            Isa::Avx512 => Some(q4_0_chunk8_avx512),
+            Isa::Avx2 => Some(q4_0_chunk8_avx2),
+            Isa::Scalar => None,
+        };
+        if let Some(f) = f {
+            return chunked_row(row, q4_0::BYTES, act, q8_0_d, f);
+        }
     }
     let _ = isa;
     dot::q4_0_q8_0(row, act)
@@ -273,7 +282,10 @@ const F16_SIMD: FloatSimd = (
     Some(super::x86::f16_dot_avx512),
 );
 #[cfg(target_arch = "x86_64")]
-const BF16_SIMD: FloatSimd = (Some(super::x86::bf16_dot_avx2), None);
+const BF16_SIMD: FloatSimd = (
+    Some(super::x86::bf16_dot_avx2),
+    Some(super::x86::bf16_dot_avx512),
+);
 #[cfg(not(target_arch = "x86_64"))]
 const F32_SIMD: FloatSimd = (None, None);
 #[cfg(not(target_arch = "x86_64"))]

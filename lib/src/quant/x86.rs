@@ -122,12 +122,29 @@ unsafe fn tq2_plane_y(q: *const i8, n: usize) -> __m512i {
     _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
 }
 
-/// Two Q8_0 blocks side by side: (|w|, y with w's sign) for u8 × i8 products.
+/// The 32 signed weights of a Q8_0 block.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn q8_0_weights(w: &[u8]) -> __m256i {
+    debug_assert!(w.len() >= 34);
+    _mm256_loadu_si256(w.as_ptr().add(2) as *const __m256i)
+}
+
+/// The 32 weights (nibble − 8) of a Q4_0 block, in element order.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn q4_0_weights(w: &[u8]) -> __m256i {
+    debug_assert!(w.len() >= 18);
+    let b = _mm_loadu_si128(w.as_ptr().add(2) as *const __m128i);
+    let lo = _mm_and_si128(b, _mm_set1_epi8(15));
+    let hi = _mm_and_si128(_mm_srli_epi16::<4>(b), _mm_set1_epi8(15));
+    _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8))
+}
+
+/// Two 32-weight blocks side by side: (|w|, y with w's sign) for u8 × i8 products.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn q8_0_pair(w0: &[u8], w1: &[u8], y0: &Q8_0Act, y1: &Q8_0Act) -> (__m512i, __m512i) {
-    let lo = _mm256_loadu_si256(w0.as_ptr().add(2) as *const __m256i);
-    let hi = _mm256_loadu_si256(w1.as_ptr().add(2) as *const __m256i);
+unsafe fn pair(lo: __m256i, hi: __m256i, y0: &Q8_0Act, y1: &Q8_0Act) -> (__m512i, __m512i) {
     let wq = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
     let ylo = _mm256_loadu_si256(y0.qs.as_ptr() as *const __m256i);
     let yhi = _mm256_loadu_si256(y1.qs.as_ptr() as *const __m256i);
@@ -173,7 +190,15 @@ unsafe fn load16_f16(p: *const u8) -> __m512 {
     _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
 }
 
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn load16_bf16(p: *const u8) -> __m512 {
+    let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(p as *const __m256i));
+    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(v))
+}
+
 float_avx512!(f32_dot_avx512, 4, load16_f32, f32_at);
+float_avx512!(bf16_dot_avx512, 2, load16_bf16, bf16_elem);
 float_avx512!(f16_dot_avx512, 2, load16_f16, f16_elem);
 
 // ---- chunks: block sums plus weight scales, what `dot::combine_row` consumes --
@@ -317,8 +342,7 @@ unsafe fn tq2_0_lanes_avx512(w: &[u8], y: &Q8K) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn q8_0_lanes_avx2(w: &[u8], y: &Q8_0Act) -> __m256i {
-    debug_assert!(w.len() >= 34);
-    let wq = _mm256_loadu_si256(w.as_ptr().add(2) as *const __m256i);
+    let wq = q8_0_weights(w);
     let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
     signed_dot_256(wq, yq)
 }
@@ -326,11 +350,7 @@ unsafe fn q8_0_lanes_avx2(w: &[u8], y: &Q8_0Act) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn q4_0_lanes_avx2(w: &[u8], y: &Q8_0Act) -> __m256i {
-    debug_assert!(w.len() >= 18);
-    let b = _mm_loadu_si128(w.as_ptr().add(2) as *const __m128i);
-    let lo = _mm_and_si128(b, _mm_set1_epi8(15));
-    let hi = _mm_and_si128(_mm_srli_epi16::<4>(b), _mm_set1_epi8(15));
-    let wq = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+    let wq = q4_0_weights(w);
     let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
     signed_dot_256(wq, yq)
 }
@@ -417,20 +437,22 @@ chunk_by_eight!(
     unchanged
 );
 
-macro_rules! q8_0_chunk8_avx512 {
-    ($name:ident, $features:literal, $prod:expr) => {
-        /// Q8_0 block sums, two blocks per 512-bit register, eight reduced together.
+macro_rules! pairs_chunk8_avx512 {
+    ($name:ident, $features:literal, $weights:ident, $tail:ident, $bytes:expr, $prod:expr) => {
+        /// Block sums of 32-weight blocks, two blocks per 512-bit register,
+        /// eight reduced together; weight scales by F16C.
         #[target_feature(enable = $features)]
         pub unsafe fn $name(row: &[u8], act: &[Q8_0Act], sumi: &mut [i32], ws: &mut [f32]) {
             let k = sumi.len();
-            debug_assert!(row.len() >= k * 34 && act.len() >= k);
-            let blk = |b: usize| &row[b * 34..(b + 1) * 34];
+            debug_assert!(row.len() >= k * $bytes && act.len() >= k);
+            let blk = |b: usize| &row[b * $bytes..(b + 1) * $bytes];
             let mut i = 0;
             let mut v = [_mm256_setzero_si256(); 8];
             while i + 8 <= k {
                 for p in 0..4 {
                     let b = i + 2 * p;
-                    let (ax, sy) = q8_0_pair(blk(b), blk(b + 1), &act[b], &act[b + 1]);
+                    let (ax, sy) =
+                        pair($weights(blk(b)), $weights(blk(b + 1)), &act[b], &act[b + 1]);
                     let s = $prod(ax, sy);
                     v[2 * p] = _mm512_castsi512_si256(s);
                     v[2 * p + 1] = _mm512_extracti64x4_epi64::<1>(s);
@@ -439,25 +461,46 @@ macro_rules! q8_0_chunk8_avx512 {
                 i += 8;
             }
             while i < k {
-                sumi[i] = hsum_i32_256(q8_0_lanes_avx2(blk(i), &act[i]));
+                sumi[i] = hsum_i32_256($tail(blk(i), &act[i]));
                 i += 1;
             }
-            scales_f16c(row, 34, 0, ws);
+            scales_f16c(row, $bytes, 0, ws);
         }
     };
 }
 
-q8_0_chunk8_avx512!(
+pairs_chunk8_avx512!(
     q8_0_chunk8_avx512vnni,
     "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    q8_0_weights,
+    q8_0_lanes_avx2,
+    34,
     |ax, sy| _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy)
 );
-q8_0_chunk8_avx512!(
+pairs_chunk8_avx512!(
     q8_0_chunk8_avx512,
     "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
+    q8_0_weights,
+    q8_0_lanes_avx2,
+    34,
     |ax, sy| _mm512_madd_epi16(_mm512_maddubs_epi16(ax, sy), _mm512_set1_epi16(1))
 );
-
+pairs_chunk8_avx512!(
+    q4_0_chunk8_avx512vnni,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    q4_0_weights,
+    q4_0_lanes_avx2,
+    18,
+    |ax, sy| _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy)
+);
+pairs_chunk8_avx512!(
+    q4_0_chunk8_avx512,
+    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
+    q4_0_weights,
+    q4_0_lanes_avx2,
+    18,
+    |ax, sy| _mm512_madd_epi16(_mm512_maddubs_epi16(ax, sy), _mm512_set1_epi16(1))
+);
 /// Codes (trit + 1) of a TQ1_0 byte vector at successive trit positions: `t`
 /// holds the bytes already multiplied by 3^n (mod 256); the code is
 /// floor(3t / 256) = [t >= 86] + [t >= 171], computed with unsigned compares.
