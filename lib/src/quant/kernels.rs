@@ -14,10 +14,20 @@ pub enum Isa {
     Avx2,
     Avx512,
     Avx512Vnni,
+    /// aarch64 Advanced SIMD (always present on aarch64).
+    Neon,
 }
 
 impl Isa {
-    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni];
+    pub const ALL: [Isa; 5] = [
+        Isa::Scalar,
+        Isa::Avx2,
+        Isa::Avx512,
+        Isa::Avx512Vnni,
+        Isa::Neon,
+    ];
+    /// The x86-64 ISAs, best last.
+    const X86: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni];
 
     pub fn suffix(self) -> &'static str {
         match self {
@@ -25,6 +35,7 @@ impl Isa {
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
             Isa::Avx512Vnni => "avx512vnni",
+            Isa::Neon => "neon",
         }
     }
     /// CPU features (names as in `host.cpu_features`) the ISA needs.
@@ -34,11 +45,12 @@ impl Isa {
             Isa::Avx2 => &["avx2", "fma", "f16c"],
             Isa::Avx512 => &["avx512f", "avx512bw", "avx512vl", "f16c"],
             Isa::Avx512Vnni => &["avx512f", "avx512bw", "avx512vl", "avx512vnni", "f16c"],
+            Isa::Neon => &["neon"],
         }
     }
     /// Whether this host can run it (detected once per process).
     pub fn available(self) -> bool {
-        static AVAILABLE: std::sync::OnceLock<[bool; 4]> = std::sync::OnceLock::new();
+        static AVAILABLE: std::sync::OnceLock<[bool; 5]> = std::sync::OnceLock::new();
         let table = AVAILABLE.get_or_init(|| {
             let have = crate::cpu::features();
             Isa::ALL.map(|isa| isa.features().iter().all(|f| have.contains(f)))
@@ -56,11 +68,13 @@ pub enum KernelMode {
     Avx2,
     /// AVX-512, with VNNI where the host has it.
     Avx512,
+    /// aarch64 NEON.
+    Neon,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KernelError {
-    #[error("unknown kernel mode {0:?}; use auto, scalar, avx2 or avx512")]
+    #[error("unknown kernel mode {0:?}; use auto, scalar, avx2, avx512 or neon")]
     UnknownMode(String),
     #[error("kernel mode {mode} needs CPU features {missing} that this host lacks; use a mode this CPU has (auto picks one)")]
     Unavailable { mode: &'static str, missing: String },
@@ -73,6 +87,7 @@ impl KernelMode {
             "scalar" => Ok(KernelMode::Scalar),
             "avx2" => Ok(KernelMode::Avx2),
             "avx512" => Ok(KernelMode::Avx512),
+            "neon" => Ok(KernelMode::Neon),
             other => Err(KernelError::UnknownMode(other.to_string())),
         }
     }
@@ -82,6 +97,7 @@ impl KernelMode {
             KernelMode::Scalar => "scalar",
             KernelMode::Avx2 => "avx2",
             KernelMode::Avx512 => "avx512",
+            KernelMode::Neon => "neon",
         }
     }
     /// The ISA to run. An explicit mode the host cannot run is an error, never
@@ -109,7 +125,8 @@ impl KernelMode {
             KernelMode::Avx2 => pick(Isa::Avx2),
             KernelMode::Avx512 if Isa::Avx512Vnni.available() => Ok(Isa::Avx512Vnni),
             KernelMode::Avx512 => pick(Isa::Avx512),
-            KernelMode::Auto => Ok([Isa::Avx512Vnni, Isa::Avx512, Isa::Avx2]
+            KernelMode::Neon => pick(Isa::Neon),
+            KernelMode::Auto => Ok([Isa::Avx512Vnni, Isa::Avx512, Isa::Avx2, Isa::Neon]
                 .into_iter()
                 .find(|i| i.available())
                 .unwrap_or(Isa::Scalar)),
@@ -174,7 +191,12 @@ impl Op {
                 Op::Tq1_0Q8K => &[Isa::Scalar, Isa::Avx2],
                 // float dots have nothing for VNNI to do: AVX-512 is their best
                 Op::F16F32 | Op::Bf16F32 | Op::F32F32 => &[Isa::Scalar, Isa::Avx2, Isa::Avx512],
-                Op::Tq2_0Q8K | Op::Q8_0Q8_0 | Op::Q4_0Q8_0 => &Isa::ALL,
+                Op::Tq2_0Q8K | Op::Q8_0Q8_0 | Op::Q4_0Q8_0 => &Isa::X86,
+            }
+        } else if cfg!(target_arch = "aarch64") {
+            match self {
+                Op::Tq2_0Q8K | Op::Q8_0Q8_0 | Op::F32F32 => &[Isa::Scalar, Isa::Neon],
+                _ => &[Isa::Scalar],
             }
         } else {
             &[Isa::Scalar]
@@ -228,9 +250,17 @@ const SLOTS: usize = Op::ALL.len() * Isa::ALL.len();
 /// Call counters, one per kernel, owned by whoever runs the kernels (an engine
 /// run), so nothing is process-global. A matrix-vector product adds its row
 /// count once per worker chunk: no atomic operation per block or row.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Counters {
     calls: [AtomicU64; SLOTS],
+}
+
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters {
+            calls: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 impl Counters {
@@ -280,7 +310,7 @@ mod tests {
         assert!(KernelMode::parse("sse9").is_err());
         let auto = KernelMode::Auto.resolve().unwrap();
         assert!(auto.available());
-        for m in [KernelMode::Avx2, KernelMode::Avx512] {
+        for m in [KernelMode::Avx2, KernelMode::Avx512, KernelMode::Neon] {
             match m.resolve() {
                 Ok(isa) => assert!(isa.available()),
                 Err(KernelError::Unavailable { missing, .. }) => assert!(!missing.is_empty()),

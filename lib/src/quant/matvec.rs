@@ -5,7 +5,9 @@
 use super::dot::{self, combine_row, quantize_q8_0_act, Q8_0Act};
 use super::kernels::{Counters, Isa, Kernel, KernelError, KernelMode, Op};
 use super::q8_k::{self, Q8K};
-use super::{q4_0, q8_0, tq1_0, tq2_0};
+#[cfg(target_arch = "x86_64")]
+use super::{q4_0, tq1_0};
+use super::{q8_0, tq2_0};
 use rayon::prelude::*;
 
 /// Activations prepared for one op's kernels.
@@ -210,11 +212,22 @@ fn tq2_0_row(isa: Isa, row: &[u8], act: &[Q8K]) -> f32 {
             Isa::Avx512Vnni => Some(tq2_0_chunk8_avx512vnni),
             Isa::Avx512 => Some(tq2_0_chunk8_avx512),
             Isa::Avx2 => Some(tq2_0_chunk8_avx2),
-            Isa::Scalar => None,
+            Isa::Scalar | Isa::Neon => None,
         };
         if let Some(f) = f {
             return chunked_row(row, tq2_0::BYTES, act, q8k_d, f);
         }
+    }
+    #[cfg(target_arch = "aarch64")]
+    if isa == Isa::Neon {
+        return neon_row(
+            row,
+            tq2_0::BYTES,
+            64,
+            act,
+            |a: &Q8K| a.d,
+            super::neon::tq2_0_sumi,
+        );
     }
     let _ = isa;
     dot::tq2_0_q8k(row, act)
@@ -228,11 +241,22 @@ fn q8_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
             Isa::Avx512Vnni => Some(q8_0_chunk8_avx512vnni),
             Isa::Avx512 => Some(q8_0_chunk8_avx512),
             Isa::Avx2 => Some(q8_0_chunk8_avx2),
-            Isa::Scalar => None,
+            Isa::Scalar | Isa::Neon => None,
         };
         if let Some(f) = f {
             return chunked_row(row, q8_0::BYTES, act, q8_0_d, f);
         }
+    }
+    #[cfg(target_arch = "aarch64")]
+    if isa == Isa::Neon {
+        return neon_row(
+            row,
+            q8_0::BYTES,
+            0,
+            act,
+            |a: &Q8_0Act| a.d,
+            super::neon::q8_0_sumi,
+        );
     }
     let _ = isa;
     dot::q8_0_q8_0(row, act)
@@ -240,7 +264,7 @@ fn q8_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
 
 fn tq1_0_row(isa: Isa, row: &[u8], act: &[Q8K]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if isa >= Isa::Avx2 {
+    if matches!(isa, Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni) {
         return chunked_row(row, tq1_0::BYTES, act, q8k_d, super::x86::tq1_0_chunk8_avx2);
     }
     let _ = isa;
@@ -255,7 +279,7 @@ fn q4_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
             Isa::Avx512Vnni => Some(q4_0_chunk8_avx512vnni),
             Isa::Avx512 => Some(q4_0_chunk8_avx512),
             Isa::Avx2 => Some(q4_0_chunk8_avx2),
-            Isa::Scalar => None,
+            Isa::Scalar | Isa::Neon => None,
         };
         if let Some(f) = f {
             return chunked_row(row, q4_0::BYTES, act, q8_0_d, f);
@@ -263,6 +287,35 @@ fn q4_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
     }
     let _ = isa;
     dot::q4_0_q8_0(row, act)
+}
+
+/// A quantized row with NEON block sums, one block at a time.
+#[cfg(target_arch = "aarch64")]
+fn neon_row<A>(
+    row: &[u8],
+    bytes: usize,
+    scale_at: usize,
+    act: &[A],
+    a_scale: fn(&A) -> f32,
+    sumi: unsafe fn(&[u8], &A) -> i32,
+) -> f32 {
+    let n = row.len() / bytes;
+    assert!(
+        row.len().is_multiple_of(bytes) && act.len() >= n,
+        "row and activations disagree"
+    );
+    let blk = |b: usize| &row[b * bytes..(b + 1) * bytes];
+    combine_row(
+        n,
+        |b| a_scale(&act[b]),
+        |b0, s, ws| {
+            for (i, (o, w)) in s.iter_mut().zip(ws.iter_mut()).enumerate() {
+                // SAFETY: NEON is baseline on aarch64; the block slice is whole.
+                *o = unsafe { sumi(blk(b0 + i), &act[b0 + i]) };
+                *w = super::f16_at(blk(b0 + i), scale_at);
+            }
+        },
+    )
 }
 
 /// SIMD float kernels of one format: (AVX2, AVX-512 if any).
@@ -286,7 +339,9 @@ const BF16_SIMD: FloatSimd = (
     Some(super::x86::bf16_dot_avx2),
     Some(super::x86::bf16_dot_avx512),
 );
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
+const F32_SIMD: FloatSimd = (Some(super::neon::f32_dot), None);
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const F32_SIMD: FloatSimd = (None, None);
 #[cfg(not(target_arch = "x86_64"))]
 const F16_SIMD: FloatSimd = (None, None);
@@ -305,6 +360,8 @@ fn float_row(
     let f = match isa {
         Isa::Avx512 | Isa::Avx512Vnni => simd.1.or(simd.0),
         Isa::Avx2 => simd.0,
+        // NEON has one float kernel (F32); FloatSimd's first slot holds it there
+        Isa::Neon => simd.0,
         Isa::Scalar => None,
     };
     match f {

@@ -5,6 +5,8 @@
 pub mod dot;
 pub mod kernels;
 pub mod matvec;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
 pub mod q4_0;
 pub mod q8_0;
 pub mod q8_k;
