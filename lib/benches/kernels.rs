@@ -2,14 +2,16 @@
 //! - `dot/<kernel>`: one 4096-weight row against prepared activations, hot in
 //!   L1; report ns per 256 weights = time / 16.
 //! - `matvec/<kernel>`: a 4096 x 14336 matrix-vector product (llama-8B FFN up
-//!   shape); report GB/s of weight bytes.
+//!   shape) through `MatVec` on one thread, for each kernel mode this host
+//!   has (the production path, 4-row kernels included); report GB/s of
+//!   weight bytes.
 //!
 //! Run: cargo bench -p parci-core --bench kernels   (docs/performance.md)
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use parci_core::gguf::fixture::SplitMix64;
-use parci_core::quant::kernels::{Kernel, Op};
-use parci_core::quant::matvec::{checked_dot, Activations};
+use parci_core::quant::kernels::{Counters, Kernel, KernelMode, Op};
+use parci_core::quant::matvec::{checked_dot, Activations, MatVec};
 use std::time::Duration;
 
 const N_IN: usize = 4096;
@@ -58,19 +60,29 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .sample_size(10);
     let mut out = vec![0f32; N_OUT];
+    let counters = Counters::new();
     for op in Op::ALL {
         let w = weights(op, N_OUT, &mut r);
-        let row_bytes = w.len() / N_OUT;
         let mut act = Activations::default();
         act.prepare(op, &x);
         g.throughput(Throughput::Bytes(w.len() as u64));
-        for k in runnable(op) {
+        let mut seen = Vec::new();
+        for mode in [
+            KernelMode::Scalar,
+            KernelMode::Avx2,
+            KernelMode::Avx512,
+            KernelMode::Neon,
+        ] {
+            let Ok(mv) = MatVec::new(mode, 1) else {
+                continue;
+            };
+            let k = mv.kernel(op);
+            if seen.contains(&k) {
+                continue;
+            }
+            seen.push(k);
             g.bench_function(BenchmarkId::from_parameter(k.id()), |b| {
-                b.iter(|| {
-                    for (i, o) in out.iter_mut().enumerate() {
-                        *o = checked_dot(k, &w[i * row_bytes..(i + 1) * row_bytes], &act).unwrap();
-                    }
-                })
+                b.iter(|| mv.matvec(op, &w, &act, &mut out, &counters))
             });
         }
     }
