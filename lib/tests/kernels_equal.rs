@@ -58,6 +58,19 @@ fn check(
     x: &[f32],
 ) -> Result<(), TestCaseError> {
     let row = weights(op, n_elems, wseed, pattern);
+    let (ran, mismatch) = compare_paths(op, &row, x);
+    prop_assert!(
+        mismatch.is_none(),
+        "n={n_elems} pattern {pattern}: {}",
+        mismatch.unwrap_or_default()
+    );
+    prop_assert!(ran >= 1);
+    Ok(())
+}
+
+/// Runs `row · x` on every path of `op` this host can run; returns how many
+/// ran and the first disagreement with the scalar path, if any.
+fn compare_paths(op: Op, row: &[u8], x: &[f32]) -> (usize, Option<String>) {
     let mut act = Activations::default();
     act.prepare(op, x);
     let want = checked_dot(
@@ -65,19 +78,27 @@ fn check(
             op,
             isa: Isa::Scalar,
         },
-        &row,
+        row,
         &act,
     )
     .unwrap();
     let mut ran = 0;
     for &isa in op.isas() {
-        if let Some(got) = checked_dot(Kernel { op, isa }, &row, &act) {
-            prop_assert!(same(want, got), "{:?} {isa:?} n={n_elems} pattern {pattern}: scalar {want} ({:#x}) vs {got} ({:#x})", op, want.to_bits(), got.to_bits());
+        if let Some(got) = checked_dot(Kernel { op, isa }, row, &act) {
+            if !same(want, got) {
+                return (
+                    ran,
+                    Some(format!(
+                        "{op:?} {isa:?}: scalar {want} ({:#x}) vs {got} ({:#x})",
+                        want.to_bits(),
+                        got.to_bits()
+                    )),
+                );
+            }
             ran += 1;
         }
     }
-    prop_assert!(ran >= 1);
-    Ok(())
+    (ran, None)
 }
 
 fn block(op: Op) -> usize {
@@ -160,26 +181,12 @@ fn every_byte_value_in_every_position() {
                 row[b * block + at..b * block + at + 2]
                     .copy_from_slice(&half::f16::from_f32(0.5).to_le_bytes());
             }
-            let x = xs(n, shift as u64 + 3, true);
-            let mut act = Activations::default();
-            act.prepare(op, &x);
-            let want = checked_dot(
-                Kernel {
-                    op,
-                    isa: Isa::Scalar,
-                },
-                &row,
-                &act,
-            )
-            .unwrap();
-            for &isa in op.isas() {
-                if let Some(got) = checked_dot(Kernel { op, isa }, &row, &act) {
-                    assert!(
-                        same(want, got),
-                        "{op:?} {isa:?} shift {shift}: {want} vs {got}"
-                    );
-                }
-            }
+            let (_, mismatch) = compare_paths(op, &row, &xs(n, shift as u64 + 3, true));
+            assert!(
+                mismatch.is_none(),
+                "shift {shift}: {}",
+                mismatch.unwrap_or_default()
+            );
         }
     }
 }
