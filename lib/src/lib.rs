@@ -9,6 +9,7 @@
 pub mod cpu;
 pub mod fsutil;
 pub mod gguf;
+pub mod graph;
 pub mod jsonpos;
 pub mod quant;
 pub mod receipt;
