@@ -150,10 +150,10 @@ pub fn hparams(g: &Gguf) -> Result<Hparams, GraphError> {
     };
     if h.n_head == 0
         || h.n_head_kv == 0
-        || h.n_embd % h.n_head != 0
-        || h.n_head % h.n_head_kv != 0
+        || !h.n_embd.is_multiple_of(h.n_head)
+        || !h.n_head.is_multiple_of(h.n_head_kv)
         || h.n_rot > h.head_dim()
-        || h.n_rot % 2 != 0
+        || !h.n_rot.is_multiple_of(2)
     {
         return Err(GraphError::Hparams(format!(
             "n_embd {} / n_head {} / n_head_kv {} / n_rot {}",
