@@ -11,5 +11,6 @@ pub mod fsutil;
 pub mod gguf;
 pub mod graph;
 pub mod jsonpos;
+pub mod model;
 pub mod quant;
 pub mod receipt;
