@@ -204,17 +204,33 @@ fn q8_0_d(a: &Q8_0Act) -> f32 {
     a.d
 }
 
+/// The chunk kernel of `isa` among an op's x86 kernels (`None`: no such kernel,
+/// the caller falls back). `Op::effective` already mapped the ISA to one the op has.
+#[cfg(target_arch = "x86_64")]
+fn x86_chunk<A>(
+    isa: Isa,
+    avx2: ChunkFn<A>,
+    avx512: ChunkFn<A>,
+    vnni: ChunkFn<A>,
+) -> Option<ChunkFn<A>> {
+    match isa {
+        Isa::Avx2 => Some(avx2),
+        Isa::Avx512 => Some(avx512),
+        Isa::Avx512Vnni => Some(vnni),
+        Isa::Scalar | Isa::Neon => None,
+    }
+}
+
 fn tq2_0_row(isa: Isa, row: &[u8], act: &[Q8K]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
         use super::x86::*;
-        let f: Option<ChunkFn<Q8K>> = match isa {
-            Isa::Avx512Vnni => Some(tq2_0_chunk8_avx512vnni),
-            Isa::Avx512 => Some(tq2_0_chunk8_avx512),
-            Isa::Avx2 => Some(tq2_0_chunk8_avx2),
-            Isa::Scalar | Isa::Neon => None,
-        };
-        if let Some(f) = f {
+        if let Some(f) = x86_chunk(
+            isa,
+            tq2_0_chunk8_avx2,
+            tq2_0_chunk8_avx512,
+            tq2_0_chunk8_avx512vnni,
+        ) {
             return chunked_row(row, tq2_0::BYTES, act, q8k_d, f);
         }
     }
@@ -237,13 +253,12 @@ fn q8_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
         use super::x86::*;
-        let f: Option<ChunkFn<Q8_0Act>> = match isa {
-            Isa::Avx512Vnni => Some(q8_0_chunk8_avx512vnni),
-            Isa::Avx512 => Some(q8_0_chunk8_avx512),
-            Isa::Avx2 => Some(q8_0_chunk8_avx2),
-            Isa::Scalar | Isa::Neon => None,
-        };
-        if let Some(f) = f {
+        if let Some(f) = x86_chunk(
+            isa,
+            q8_0_chunk8_avx2,
+            q8_0_chunk8_avx512,
+            q8_0_chunk8_avx512vnni,
+        ) {
             return chunked_row(row, q8_0::BYTES, act, q8_0_d, f);
         }
     }
@@ -275,13 +290,12 @@ fn q4_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
         use super::x86::*;
-        let f: Option<ChunkFn<Q8_0Act>> = match isa {
-            Isa::Avx512Vnni => Some(q4_0_chunk8_avx512vnni),
-            Isa::Avx512 => Some(q4_0_chunk8_avx512),
-            Isa::Avx2 => Some(q4_0_chunk8_avx2),
-            Isa::Scalar | Isa::Neon => None,
-        };
-        if let Some(f) = f {
+        if let Some(f) = x86_chunk(
+            isa,
+            q4_0_chunk8_avx2,
+            q4_0_chunk8_avx512,
+            q4_0_chunk8_avx512vnni,
+        ) {
             return chunked_row(row, q4_0::BYTES, act, q8_0_d, f);
         }
     }
