@@ -87,6 +87,9 @@ pub struct ExecutionPlan {
     pub ops: Vec<OpSpec>,
     /// Whether the output head reuses the token embedding (no `output.weight`).
     pub tied_output: bool,
+    /// Tensors in the file that no op reads (e.g. llama.cpp's `rope_freqs`):
+    /// reported to the user as a warning, never silently dropped.
+    pub unused: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,8 +112,6 @@ pub enum GraphError {
     Hparams(String),
     #[error("op {op} reads {input:?}, which is neither a weight nor the output of an earlier op")]
     Dangling { op: String, input: String },
-    #[error("tensors in the file that no op reads: {0}")]
-    Unused(String),
 }
 
 /// Reads the llama hyper-parameters (u32 keys as llama.cpp writes them).
@@ -310,13 +311,15 @@ pub fn build(g: &Gguf, n_ctx: u64, parallel: bool) -> Result<ExecutionPlan, Grap
         kv_cache,
         ops,
         tied_output,
+        unused: Vec::new(),
     };
-    validate(g, &plan)?;
-    Ok(plan)
+    let unused = validate(g, &plan)?;
+    Ok(ExecutionPlan { unused, ..plan })
 }
 
-/// Every op input is a weight or an earlier output; every file tensor is used.
-fn validate(g: &Gguf, plan: &ExecutionPlan) -> Result<(), GraphError> {
+/// Checks every op input is a weight or an earlier output; returns the file
+/// tensors no op reads.
+fn validate(g: &Gguf, plan: &ExecutionPlan) -> Result<Vec<String>, GraphError> {
     let weights: BTreeSet<&str> = plan
         .globals
         .iter()
@@ -337,16 +340,12 @@ fn validate(g: &Gguf, plan: &ExecutionPlan) -> Result<(), GraphError> {
         }
         values.insert(&o.output);
     }
-    let unused: Vec<&str> = g
-        .tensors()
+    Ok(g.tensors()
         .iter()
         .map(|t| t.name)
         .filter(|n| !read.contains_key(n))
-        .collect();
-    if !unused.is_empty() {
-        return Err(GraphError::Unused(unused.join(", ")));
-    }
-    Ok(())
+        .map(str::to_string)
+        .collect())
 }
 
 impl ExecutionPlan {
@@ -376,6 +375,7 @@ mod tests {
         assert_eq!(a.layers.len(), 2);
         assert_eq!(a.ops.len(), 1 + 2 * 14 + 2);
         assert!(!a.tied_output);
+        assert!(a.unused.is_empty());
     }
 
     #[test]

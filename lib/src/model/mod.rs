@@ -6,6 +6,9 @@
 //! through the kernel registry ([`MatVec`]); everything else is scalar code in
 //! one fixed order, so the logits do not depend on ISA or thread count.
 
+pub mod mathfn;
+pub mod workload;
+
 use crate::gguf::{GgmlType, Gguf};
 use crate::graph::{ExecutionPlan, Hparams};
 use crate::quant::kernels::{Counters, KernelMode, Op};
@@ -120,11 +123,12 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
 /// llama.cpp's rope "norm" mode: rotate adjacent pairs of the first `n_rot`
 /// dimensions of each head by pos · base^(−2i/n_rot).
 pub fn rope(x: &mut [f32], head_dim: usize, n_rot: usize, pos: usize, base: f32) {
-    let theta_scale = base.powf(-2.0 / n_rot as f32);
+    let theta_scale = mathfn::exp(mathfn::ln(base as f64) * (-2.0 / n_rot as f64)) as f32;
     for head in x.chunks_exact_mut(head_dim) {
         let mut theta = pos as f32;
         for i in (0..n_rot).step_by(2) {
-            let (s, c) = theta.sin_cos();
+            let (s, c) = mathfn::sin_cos(theta as f64);
+            let (s, c) = (s as f32, c as f32);
             let (a, b) = (head[i], head[i + 1]);
             head[i] = a * c - b * s;
             head[i + 1] = a * s + b * c;
@@ -133,8 +137,10 @@ pub fn rope(x: &mut [f32], head_dim: usize, n_rot: usize, pos: usize, base: f32)
     }
 }
 
+/// `x · σ(x)`.
 pub fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
+    let x = x as f64;
+    (x / (1.0 + mathfn::exp(-x))) as f32
 }
 
 /// A forward pass runner with its KV cache, kernel choice and counters.
@@ -261,7 +267,7 @@ impl<'m, 'a> Engine<'m, 'a> {
                 let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0f64;
                 for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
+                    *s = mathfn::exp((*s - max) as f64) as f32;
                     sum += *s as f64;
                 }
                 let inv = (1.0 / sum) as f32;
@@ -344,30 +350,6 @@ pub fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
-/// Prefill `prompt`, then decode `n` tokens greedily. Returns the generated
-/// ids and the last step's logits.
-pub fn generate(
-    engine: &mut Engine,
-    prompt: &[u32],
-    n: usize,
-) -> Result<(Vec<u32>, Vec<f32>), ModelError> {
-    let mut next = 0;
-    for &t in prompt {
-        next = argmax(engine.forward(t)?);
-    }
-    let mut out = Vec::with_capacity(n);
-    let mut last = Vec::new();
-    for i in 0..n {
-        out.push(next);
-        let logits = engine.forward(next)?;
-        if i + 1 == n {
-            last = logits.to_vec();
-        }
-        next = argmax(logits);
-    }
-    Ok((out, last))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,13 +360,18 @@ mod tests {
         let g = Gguf::parse(&bytes).unwrap();
         let plan = crate::graph::build(&g, 64, true).unwrap();
         let model = Model::new(&g, &plan).unwrap();
-        let mut e = Engine::new(&model, mode, threads, 64).unwrap();
-        let (tokens, logits) = generate(&mut e, &[1, 300, 301, 302], 8).unwrap();
-        assert!(logits.iter().all(|v| v.is_finite()));
+        let w = workload::Workload {
+            prompt: vec![1, 300, 301, 302],
+            tokens: 8,
+            threads,
+            mode,
+        };
+        let p = workload::run(&model, &w).unwrap();
+        assert!(p.last_logits.iter().all(|v| v.is_finite()));
         (
-            tokens,
-            logits.iter().map(|v| v.to_bits()).collect(),
-            e.counters().snapshot(),
+            p.tokens,
+            p.last_logits.iter().map(|v| v.to_bits()).collect(),
+            p.kernels,
         )
     }
 

@@ -9,6 +9,7 @@ use super::q8_k::{self, Q8K};
 use super::{q4_0, tq1_0};
 use super::{q8_0, tq2_0};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Activations prepared for one op's kernels.
 #[derive(Clone, Debug, Default)]
@@ -60,6 +61,8 @@ pub struct MatVec {
     isa: Isa,
     pool: Option<rayon::ThreadPool>,
     threads: usize,
+    /// Wall time spent inside [`MatVec::matvec`], in nanoseconds.
+    busy_ns: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,13 +91,23 @@ impl MatVec {
         } else {
             None
         };
-        Ok(MatVec { isa, pool, threads })
+        Ok(MatVec {
+            isa,
+            pool,
+            threads,
+            busy_ns: AtomicU64::new(0),
+        })
     }
     pub fn isa(&self) -> Isa {
         self.isa
     }
     pub fn threads(&self) -> usize {
         self.threads
+    }
+    /// Wall time spent inside [`MatVec::matvec`] so far (all threads'
+    /// work counts once: it is the caller's waiting time).
+    pub fn busy(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.busy_ns.load(Ordering::Relaxed))
     }
     /// The kernel `op` runs with here.
     pub fn kernel(&self, op: Op) -> Kernel {
@@ -123,6 +136,7 @@ impl MatVec {
         );
         let row_bytes = w.len() / rows;
         let kernel = self.kernel(op);
+        let start = std::time::Instant::now();
         let row_dot = |r: usize| dot_row(kernel, &w[r * row_bytes..(r + 1) * row_bytes], act);
         match &self.pool {
             None => {
@@ -143,6 +157,8 @@ impl MatVec {
                 });
             }
         }
+        self.busy_ns
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
 }
 

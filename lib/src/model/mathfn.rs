@@ -1,0 +1,156 @@
+//! `exp`, `ln` and `sin_cos` from IEEE-754 `+ − × ÷` only, so the forward
+//! pass gives the same bits on every host. The platform's libm (glibc,
+//! musl, Apple's) is free to round transcendental functions differently, which
+//! would make `output_digest` a property of the C library instead of the model.
+//! Each function reduces its argument exactly enough for the model's range
+//! and evaluates a fixed polynomial in f64; results are within a few ulp of
+//! the true value in f64, far below f32 precision.
+
+const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+
+/// `2^n` for `n` in the normal range.
+fn pow2(n: i64) -> f64 {
+    f64::from_bits(((n + 1023) as u64) << 52)
+}
+
+/// e^x. Saturates to 0 below −745 and to +∞ above 709.78.
+pub fn exp(x: f64) -> f64 {
+    if x.is_nan() {
+        return x;
+    }
+    if x > 709.78 {
+        return f64::INFINITY;
+    }
+    if x < -745.0 {
+        return 0.0;
+    }
+    // x = n·ln2 + r, |r| <= ln2/2
+    let n = (x * std::f64::consts::LOG2_E).round();
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    // Taylor series to r^14: the remainder is below 2^-60 for |r| <= 0.347.
+    let mut p = 1.0;
+    for k in (1..=14).rev() {
+        p = 1.0 + p * r / k as f64;
+    }
+    let n = n as i64;
+    // Split the scaling so subnormal results (n < -1022) stay exact enough.
+    if n < -1020 {
+        p * pow2(n + 60) * pow2(-60)
+    } else if n > 1023 {
+        p * pow2(n - 1) * 2.0
+    } else {
+        p * pow2(n)
+    }
+}
+
+/// Natural logarithm of a positive normal `x`.
+pub fn ln(x: f64) -> f64 {
+    if x.is_nan() || x < 0.0 {
+        return f64::NAN;
+    }
+    if x == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if x.is_infinite() {
+        return x;
+    }
+    let bits = x.to_bits();
+    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut m = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52));
+    if m > std::f64::consts::SQRT_2 {
+        m /= 2.0;
+        e += 1;
+    }
+    // ln m = 2·atanh(s), s = (m−1)/(m+1), |s| <= 0.172
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let mut p = 0.0;
+    for k in (0..12).rev() {
+        p = 1.0 / (2 * k + 1) as f64 + s2 * p;
+    }
+    2.0 * s * p + e as f64 * LN2_HI + e as f64 * LN2_LO
+}
+
+/// `(sin x, cos x)` for |x| up to about 1e6 (positions × frequencies).
+pub fn sin_cos(x: f64) -> (f64, f64) {
+    // x = k·π/2 + r, |r| <= π/4, with π/2 in three parts (Cody–Waite).
+    const PIO2_1: f64 = 1.570_796_326_734_125_614_17;
+    const PIO2_2: f64 = 6.077_100_506_303_965_976_6e-11;
+    const PIO2_3: f64 = 2.022_266_248_711_166_455_8e-21;
+    let k = (x * std::f64::consts::FRAC_2_PI).round();
+    let r = ((x - k * PIO2_1) - k * PIO2_2) - k * PIO2_3;
+    let r2 = r * r;
+    // Taylor to r^19 / r^18: remainder below 2^-60 for |r| <= π/4.
+    let mut s = 0.0;
+    let mut c = 0.0;
+    for n in (0..10).rev() {
+        let (i, j) = ((2 * n + 2) as f64, (2 * n + 3) as f64);
+        s = 1.0 - s * r2 / (i * j);
+        let (i, j) = ((2 * n + 1) as f64, (2 * n + 2) as f64);
+        c = 1.0 - c * r2 / (i * j);
+    }
+    let s = s * r;
+    match (k as i64).rem_euclid(4) {
+        0 => (s, c),
+        1 => (c, -s),
+        2 => (-s, -c),
+        _ => (-c, s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, rel: f64) -> bool {
+        a == b || (a - b).abs() <= rel * b.abs().max(f64::MIN_POSITIVE)
+    }
+
+    #[test]
+    fn exp_matches_libm_closely() {
+        let mut x = -740.0;
+        while x < 709.0 {
+            assert!(
+                close(exp(x), x.exp(), 4e-15),
+                "exp({x}) = {} vs {}",
+                exp(x),
+                x.exp()
+            );
+            x += 0.0137;
+        }
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-1000.0), 0.0);
+        assert_eq!(exp(1000.0), f64::INFINITY);
+        assert!(exp(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn ln_matches_libm_closely() {
+        for &x in &[
+            1e-300, 1e-10, 0.1, 0.5, 0.999, 1.0, 1.001, 2.0, 10000.0, 500000.0, 1e300,
+        ] {
+            assert!(
+                close(ln(x), x.ln(), 4e-15),
+                "ln({x}) = {} vs {}",
+                ln(x),
+                x.ln()
+            );
+        }
+        assert_eq!(ln(1.0), 0.0);
+        assert!(ln(-1.0).is_nan());
+        assert_eq!(ln(0.0), f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn sin_cos_match_libm_closely() {
+        let mut x = -5000.0;
+        while x < 5000.0 {
+            let (s, c) = sin_cos(x);
+            assert!((s - x.sin()).abs() < 1e-13, "sin({x}) = {s} vs {}", x.sin());
+            assert!((c - x.cos()).abs() < 1e-13, "cos({x}) = {c} vs {}", x.cos());
+            x += 0.731;
+        }
+        assert_eq!(sin_cos(0.0), (0.0, 1.0));
+    }
+}
