@@ -75,6 +75,37 @@ def main():
     mutate_dump("gguf-dump-bad-version", "/results/version",
                 lambda r: r["results"].update(version=1))
 
+    smoke = json.loads((ROOT / "receipts/examples/valid/perf-smoke-tiny.json").read_text())
+    assert reseal(copy.deepcopy(smoke))["digest"] == smoke["digest"]
+
+    def mutate_smoke(name, expect, fn, seal=True):
+        r = copy.deepcopy(smoke)
+        fn(r)
+        cases[name] = (canonical(reseal(r) if seal else r), expect)
+
+    def rename_kernel(r):
+        k = r["results"]["kernels"]
+        k["tq2_0_dot_q8k_turbo"] = k.pop("tq2_0_dot_q8k_scalar")
+
+    def avx512_without_host(r):
+        k = r["results"]["kernels"]
+        k["tq2_0_dot_q8k_avx512"] = k.pop("tq2_0_dot_q8k_scalar")
+        r["results"]["isa"] = "avx512"
+        r["host"]["cpu_features"] = [f for f in r["host"]["cpu_features"] if not f.startswith("avx512")]
+
+    def first_token(r):
+        r["results"]["generated"][0] += 1
+
+    mutate_smoke("perf-smoke-token-edited", "digest mismatch", first_token, seal=False)
+    mutate_smoke("perf-smoke-kernel-renamed", 'kernel "tq2_0_dot_q8k_turbo" is not a kernel of this build', rename_kernel)
+    mutate_smoke("perf-smoke-avx512-on-host-without", "kernel tq2_0_dot_q8k_avx512 needs CPU features avx512f", avx512_without_host)
+    mutate_smoke("perf-smoke-count-mismatch", "7 tokens generated but inputs.tokens asks for 8",
+                 lambda r: r["results"].update(generated=r["results"]["generated"][:7], generated_count=7))
+    mutate_smoke("perf-smoke-no-kernels", "no kernel ran", lambda r: r["results"].update(kernels={}))
+    mutate_smoke("perf-smoke-no-quantized-kernel", "the model has quantized tensors (Q8_0, TQ2_0) but no quantized-weight kernel ran",
+                 lambda r: r["results"].update(kernels={"f32_dot_f32_scalar": 100}))
+    mutate_smoke("perf-smoke-zero-rate", "/measurements/decode_tok_s", lambda r: r["measurements"].update(decode_tok_s=0))
+
     files = {"invalid-utf8.json": raw, "invalid-utf8.expect": b"not valid JSON\n"}
     for name, (body, expect) in cases.items():
         files[f"{name}.json"] = body.encode()

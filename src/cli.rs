@@ -84,6 +84,12 @@ impl Env {
 
 /// Sets up `tracing` on stderr: RUST_LOG when set, else warn/info/debug/trace by `-v` count.
 pub fn init_logging(common: &Common) {
+    init_logging_with(common, &[]);
+}
+
+/// [`init_logging`] with extra `target=level` directives (e.g. a program's
+/// `--parallel-debug`) on top of the `-v` level; RUST_LOG still wins.
+pub fn init_logging_with(common: &Common, directives: &[&str]) {
     use tracing_subscriber::EnvFilter;
     let level = match common.verbose {
         0 => "warn",
@@ -91,12 +97,16 @@ pub fn init_logging(common: &Common) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let spec = std::iter::once(level)
+        .chain(directives.iter().copied())
+        .collect::<Vec<_>>()
+        .join(",");
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(spec));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .with_target(false)
+        .with_target(!directives.is_empty())
         .try_init();
 }
 

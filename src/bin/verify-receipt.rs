@@ -19,6 +19,7 @@ const PROGRAM: &str = "verify-receipt";
 Examples:
   verify-receipt                                  # every receipt under target/parci
   verify-receipt receipts/examples/valid
+  verify-receipt --replay target/parci/perf-smoke.receipt.json   # re-run the decode
   verify-receipt --kind parci.verify-receipt out.json --format json")]
 struct Args {
     /// Receipt files, or directories searched recursively for *.json [default: target/parci]
@@ -26,6 +27,10 @@ struct Args {
     /// Require every receipt to be of this kind, e.g. parci.verify-receipt
     #[arg(long, value_name = "KIND")]
     kind: Option<String>,
+    /// Also re-run the workload of each valid receipt whose kind records one
+    /// (parci.perf-smoke) and require the identical results block
+    #[arg(long)]
+    replay: bool,
     /// What to print on stdout: a line per file, or this run's receipt
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -69,13 +74,18 @@ fn run(args: Args, env: Env) -> anyhow::Result<u8> {
     }
     let mut reports = Vec::with_capacity(files.len());
     for f in &files {
-        let r = verify::verify_file(f, args.kind.as_deref())
+        let mut r = verify::verify_file(f, args.kind.as_deref())
             .with_context(|| format!("{}: cannot read", f.display()))?;
+        if args.replay && r.is_valid() {
+            let ran = verify::replay_into(f, &mut r)
+                .with_context(|| format!("{}: cannot read", f.display()))?;
+            tracing::info!(file = %f.display(), ran, "replay");
+        }
         tracing::debug!(file = %f.display(), errors = r.errors.len(), "verified");
         reports.push(r);
     }
     let elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
-    let body = verify::body(&reports, args.kind.as_deref(), elapsed_ms)?;
+    let body = verify::body(&reports, args.kind.as_deref(), args.replay, elapsed_ms)?;
     let failed = body.verdict.status == parci_core::receipt::Status::Fail;
 
     let show_text = args.format == Format::Text && !args.common.quiet;

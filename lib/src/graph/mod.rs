@@ -5,7 +5,7 @@
 //! parallel with rayon, each validating its own tensors), then one sequential
 //! pass assembles them in a fixed order into an [`ExecutionPlan`] and checks
 //! the dependencies (every op input is a weight or an earlier op's output;
-//! every tensor in the file is used). The parallel and sequential builds give
+//! tensors no op reads are listed in the plan). The parallel and sequential builds give
 //! the same plan, byte for byte (its `digest`).
 
 use crate::gguf::{GgmlType, Gguf, KeyError};
@@ -13,6 +13,7 @@ use crate::quant::kernels::Op as KernelOp;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Hyper-parameters of a llama model, as llama.cpp reads them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -256,26 +257,57 @@ pub fn kv_spec(h: &Hparams, l: u64, n_ctx: u64) -> KvCacheSpec {
 /// Builds the execution plan. `parallel` runs the spec phase on the current
 /// rayon pool (callers size it); the assembly is always sequential.
 pub fn build(g: &Gguf, n_ctx: u64, parallel: bool) -> Result<ExecutionPlan, GraphError> {
+    build_counted(g, n_ctx, parallel, &AtomicU64::new(0))
+}
+
+/// [`build`], adding 1 to `done` as each layer spec is finished (twice per
+/// layer: its ops and tensors, then its KV cache), so a progress display can
+/// poll it from another thread without a callback in the hot loop.
+pub fn build_counted(
+    g: &Gguf,
+    n_ctx: u64,
+    parallel: bool,
+    done: &AtomicU64,
+) -> Result<ExecutionPlan, GraphError> {
     let h = hparams(g)?;
+    tracing::info!(
+        target: "parci_core::graph",
+        n_layer = h.n_layer,
+        n_embd = h.n_embd,
+        n_ctx,
+        parallel,
+        threads = rayon::current_num_threads(),
+        "building execution plan"
+    );
     let e = h.n_embd;
+    let layer = |l: u64| {
+        let r = layer_spec(g, &h, l);
+        match &r {
+            Ok(s) => {
+                tracing::debug!(target: "parci_core::graph", layer = l, tensors = s.tensors.len(), ops = s.ops.len(), thread = ?std::thread::current().name(), "layer spec")
+            }
+            Err(e) => {
+                tracing::debug!(target: "parci_core::graph", layer = l, error = %e, "layer spec refused")
+            }
+        }
+        done.fetch_add(1, Ordering::Relaxed);
+        r
+    };
+    let kv = |l: u64| {
+        let s = kv_spec(&h, l, n_ctx);
+        tracing::trace!(target: "parci_core::graph", layer = l, bytes = s.bytes, "kv cache spec");
+        done.fetch_add(1, Ordering::Relaxed);
+        s
+    };
     let (layers, kv_cache): (Vec<LayerSpec>, Vec<KvCacheSpec>) = if parallel {
         let layers = (0..h.n_layer)
             .into_par_iter()
-            .map(|l| layer_spec(g, &h, l))
+            .map(layer)
             .collect::<Result<Vec<_>, _>>()?;
-        let kv = (0..h.n_layer)
-            .into_par_iter()
-            .map(|l| kv_spec(&h, l, n_ctx))
-            .collect();
-        (layers, kv)
+        (layers, (0..h.n_layer).into_par_iter().map(kv).collect())
     } else {
-        let layers = (0..h.n_layer)
-            .map(|l| layer_spec(g, &h, l))
-            .collect::<Result<Vec<_>, _>>()?;
-        (
-            layers,
-            (0..h.n_layer).map(|l| kv_spec(&h, l, n_ctx)).collect(),
-        )
+        let layers = (0..h.n_layer).map(layer).collect::<Result<Vec<_>, _>>()?;
+        (layers, (0..h.n_layer).map(kv).collect())
     };
     // Sequential assembly in a fixed order.
     let mut globals = vec![
@@ -314,6 +346,10 @@ pub fn build(g: &Gguf, n_ctx: u64, parallel: bool) -> Result<ExecutionPlan, Grap
         unused: Vec::new(),
     };
     let unused = validate(g, &plan)?;
+    for t in &unused {
+        tracing::warn!(target: "parci_core::graph", tensor = %t, "tensor in the file that no op reads");
+    }
+    tracing::info!(target: "parci_core::graph", ops = plan.ops.len(), "plan assembled and validated");
     Ok(ExecutionPlan { unused, ..plan })
 }
 

@@ -7,6 +7,7 @@
 //! one fixed order, so the logits do not depend on ISA or thread count.
 
 pub mod mathfn;
+pub mod smoke;
 pub mod workload;
 
 use crate::gguf::{GgmlType, Gguf};
@@ -120,19 +121,29 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
-/// llama.cpp's rope "norm" mode: rotate adjacent pairs of the first `n_rot`
-/// dimensions of each head by pos · base^(−2i/n_rot).
-pub fn rope(x: &mut [f32], head_dim: usize, n_rot: usize, pos: usize, base: f32) {
+/// The rotation of each pair at one position: `(sin, cos)` of
+/// pos · base^(−2i/n_rot) for i in 0..n_rot/2, as llama.cpp's rope "norm"
+/// mode computes theta (scaled step by step in f32). The same for every head
+/// and layer, so a forward step computes it once.
+pub fn rope_table(n_rot: usize, pos: usize, base: f32, out: &mut Vec<(f32, f32)>) {
     let theta_scale = mathfn::exp(mathfn::ln(base as f64) * (-2.0 / n_rot as f64)) as f32;
+    out.clear();
+    let mut theta = pos as f32;
+    for _ in (0..n_rot).step_by(2) {
+        let (s, c) = mathfn::sin_cos(theta as f64);
+        out.push((s as f32, c as f32));
+        theta *= theta_scale;
+    }
+}
+
+/// llama.cpp's rope "norm" mode: rotate adjacent pairs of the first `n_rot`
+/// dimensions of each head by the angles of [`rope_table`].
+pub fn rope(x: &mut [f32], head_dim: usize, table: &[(f32, f32)]) {
     for head in x.chunks_exact_mut(head_dim) {
-        let mut theta = pos as f32;
-        for i in (0..n_rot).step_by(2) {
-            let (s, c) = mathfn::sin_cos(theta as f64);
-            let (s, c) = (s as f32, c as f32);
-            let (a, b) = (head[i], head[i + 1]);
-            head[i] = a * c - b * s;
-            head[i + 1] = a * s + b * c;
-            theta *= theta_scale;
+        for (pair, &(s, c)) in head.chunks_exact_mut(2).zip(table) {
+            let (a, b) = (pair[0], pair[1]);
+            pair[0] = a * c - b * s;
+            pair[1] = a * s + b * c;
         }
     }
 }
@@ -164,6 +175,7 @@ pub struct Engine<'m, 'a> {
     up: Vec<f32>,
     scores: Vec<f32>,
     logits: Vec<f32>,
+    rope: Vec<(f32, f32)>,
 }
 
 impl<'m, 'a> Engine<'m, 'a> {
@@ -195,6 +207,7 @@ impl<'m, 'a> Engine<'m, 'a> {
             up: vec![0.0; ff],
             scores: vec![0.0; n_ctx],
             logits: vec![0.0; h.n_vocab as usize],
+            rope: Vec::with_capacity(h.n_rot as usize / 2),
         })
     }
 
@@ -235,6 +248,7 @@ impl<'m, 'a> Engine<'m, 'a> {
         crate::quant::dequantize(embd.ty, row, &mut self.x)
             .map_err(|e| ModelError::Decode("token_embd.weight".into(), e))?;
         let pos = self.pos;
+        rope_table(h.n_rot as usize, pos, h.rope_freq_base, &mut self.rope);
         for (l, layer) in model.layers.iter().enumerate() {
             rms_norm(&self.x, &layer.attn_norm, h.rms_eps, &mut self.xn);
             self.act.prepare(layer.q.op, &self.xn);
@@ -251,8 +265,8 @@ impl<'m, 'a> Engine<'m, 'a> {
                 }
                 self.mv.matvec(w.op, w.data, &self.act, out, &self.counters);
             }
-            rope(&mut self.q, hd, h.n_rot as usize, pos, h.rope_freq_base);
-            rope(&mut self.k, hd, h.n_rot as usize, pos, h.rope_freq_base);
+            rope(&mut self.q, hd, &self.rope);
+            rope(&mut self.k, hd, &self.rope);
             self.k_cache[l][pos * kv_dim..(pos + 1) * kv_dim].copy_from_slice(&self.k);
             self.v_cache[l][pos * kv_dim..(pos + 1) * kv_dim].copy_from_slice(&self.v);
             let scale = 1.0 / (hd as f32).sqrt();

@@ -107,7 +107,7 @@ pub fn q4_0_block_sumi(w: &[u8], y: &Q8_0Act) -> i32 {
 // ---- whole-row scalar dots ---------------------------------------------------
 
 /// Blocks a kernel handles per call of its fill function.
-pub const CHUNK: usize = 64;
+pub const CHUNK: usize = 16;
 
 /// The canonical combination of a row of `n_blocks` blocks. `fill(b0, sumi,
 /// wscale)` writes, for blocks `b0..b0 + sumi.len()`, each block's exact

@@ -57,6 +57,24 @@ impl Host {
     }
 }
 
+/// Physical cores (the default worker count for compute), falling back to
+/// the logical count where the OS does not tell them apart.
+pub fn physical_cores() -> usize {
+    System::physical_core_count()
+        .ok()
+        .filter(|&n| n > 0)
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+}
+
+/// This process's peak resident set in bytes (`VmHWM`), where the OS says.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -67,5 +85,14 @@ mod tests {
         #[cfg(target_os = "linux")]
         assert!(h.memory_bytes > 0);
         assert_eq!(h, super::Host::detect(), "fingerprint must be stable");
+        assert!(super::physical_cores() >= 1);
+        assert!(super::physical_cores() as u64 <= h.logical_cpus);
+        #[cfg(target_os = "linux")]
+        {
+            // other tests share the process: only a lower bound is certain
+            let v = vec![1u8; 64 << 20];
+            std::hint::black_box(&v);
+            assert!(super::peak_rss_bytes().unwrap() >= 64 << 20);
+        }
     }
 }

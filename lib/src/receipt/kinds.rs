@@ -18,7 +18,13 @@ pub struct Kind {
     pub schema: &'static str,
     /// Rules a schema cannot express; run after the schema passed.
     pub gates: &'static [Gate],
+    /// Re-runs the recorded workload and returns the results block it gives
+    /// now (`verify-receipt --replay`); `None` for kinds with nothing to re-run.
+    pub replay: Option<Replay>,
 }
+
+/// A replay: the receipt in, this run's `results` out (or why it cannot run).
+pub type Replay = fn(&Value) -> Result<Value, String>;
 
 /// Base URI of the schema `$id`s. `.invalid` never resolves: schemas are only
 /// ever read from this build (or the repository), never fetched.
@@ -31,11 +37,19 @@ pub static KINDS: &[Kind] = &[
         name: "parci.verify-receipt",
         schema: include_str!("../../../receipts/schemas/verify-receipt.schema.json"),
         gates: &[super::verify::gate_summary_consistent],
+        replay: None,
     },
     Kind {
         name: "parci.gguf-dump",
         schema: include_str!("../../../receipts/schemas/gguf-dump.schema.json"),
         gates: &[crate::gguf::dump::gate_consistent],
+        replay: None,
+    },
+    Kind {
+        name: "parci.perf-smoke",
+        schema: include_str!("../../../receipts/schemas/perf-smoke.schema.json"),
+        gates: &[crate::model::smoke::gate_perf_smoke],
+        replay: Some(crate::model::smoke::replay),
     },
 ];
 

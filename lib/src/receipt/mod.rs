@@ -11,7 +11,7 @@ mod source;
 pub mod verify;
 
 pub use canonical::Finite;
-pub use host::Host;
+pub use host::{peak_rss_bytes, physical_cores, Host};
 pub use source::Source;
 
 use serde::{Deserialize, Serialize};

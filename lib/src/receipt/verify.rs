@@ -122,6 +122,7 @@ pub fn collect(
 pub fn body(
     reports: &[Report],
     expect_kind: Option<&str>,
+    replay: bool,
     elapsed_ms: f64,
 ) -> Result<super::Body, super::ReceiptError> {
     use serde_json::json;
@@ -147,6 +148,7 @@ pub fn body(
         inputs: json!({
             "files": reports.iter().map(|r| &r.file).collect::<Vec<_>>(),
             "kind": expect_kind,
+            "replay": replay,
         }),
         results: json!({
             "files": files,
@@ -213,6 +215,83 @@ pub fn verify_file(path: &Path, expect_kind: Option<&str>) -> io::Result<Report>
         errors: out.errors,
         warnings: out.warnings,
     })
+}
+
+/// `verify-receipt --replay`: re-runs the workload a valid receipt records
+/// (for kinds with a replay) and requires the identical `results` block.
+/// Returns whether a replay ran; a difference or a workload that cannot run
+/// here is an error finding on `report`.
+pub fn replay_into(path: &Path, report: &mut Report) -> io::Result<bool> {
+    let Some(kind) = report.kind.as_deref().and_then(kinds::find) else {
+        return Ok(false);
+    };
+    let Some(replay) = kind.replay else {
+        return Ok(false);
+    };
+    let bytes = std::fs::read(path)?;
+    if crate::fsutil::sha256_hex(&bytes) != report.file.sha256 {
+        report.errors.push(Findings::finding(
+            String::new(),
+            "replay: the file changed since it was verified".into(),
+        ));
+        return Ok(true);
+    }
+    let Ok(doc) = canonical::parse_strict(&bytes) else {
+        return Ok(false);
+    };
+    let mut out = Findings::default();
+    match replay(&doc) {
+        Err(why) => out.error("/inputs", format!("replay: {why}")),
+        Ok(now) => {
+            if let Some((ptr, was, is)) = first_difference(&doc["results"], &now, "/results".into())
+            {
+                out.error(
+                    ptr,
+                    format!("replay: the recorded results say {was}, re-running the workload gives {is}"),
+                );
+            }
+        }
+    }
+    for mut f in out.errors {
+        f.line = jsonpos::locate(&bytes, &f.pointer).map(|(l, _)| l);
+        report.errors.push(f);
+    }
+    Ok(true)
+}
+
+/// The first place (JSON pointer, in document order) where `a` and `b` differ,
+/// with both values clipped for a message.
+pub fn first_difference(a: &Value, b: &Value, at: String) -> Option<(String, String, String)> {
+    let esc = |k: &str| k.replace('~', "~0").replace('/', "~1");
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| match (x.get(k), y.get(k)) {
+                (Some(p), Some(q)) => first_difference(p, q, format!("{at}/{}", esc(k))),
+                (p, q) => Some((
+                    format!("{at}/{}", esc(k)),
+                    p.map_or("nothing".into(), |v| clip(&v.to_string(), 80)),
+                    q.map_or("nothing".into(), |v| clip(&v.to_string(), 80)),
+                )),
+            })
+        }
+        (Value::Array(x), Value::Array(y)) => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (p, q))| first_difference(p, q, format!("{at}/{i}")))
+            .or_else(|| {
+                (x.len() != y.len()).then(|| {
+                    (
+                        at.clone(),
+                        format!("{} items", x.len()),
+                        format!("{} items", y.len()),
+                    )
+                })
+            }),
+        _ if a == b => None,
+        _ => Some((at, clip(&a.to_string(), 80), clip(&b.to_string(), 80))),
+    }
 }
 
 /// Verifies receipt bytes; returns the declared kind and the findings.

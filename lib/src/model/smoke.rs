@@ -1,0 +1,240 @@
+//! The `parci.perf-smoke` receipt kind: how its results block is built from a
+//! [`Pass`], its semantic gates, and the replay `verify-receipt --replay`
+//! runs. One place for each, so perf-smoke and the verifier cannot drift.
+
+use super::workload::{self, Pass, Workload};
+use super::Model;
+use crate::gguf::fixture::{self, Preset};
+use crate::gguf::{Gguf, MappedFile};
+use crate::graph::ExecutionPlan;
+use crate::quant::kernels::{Isa, Kernel, KernelMode};
+use crate::receipt::verify::Findings;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where fixture models are generated and cached.
+pub const MODELS_DIR: &str = "target/parci/models";
+
+/// `inputs.model` of a receipt: what file ran, by content.
+pub fn model_input(path: &Path, bytes: &[u8], g: &Gguf, preset: Option<(Preset, u64)>) -> Value {
+    let mut types: BTreeMap<&str, u64> = BTreeMap::new();
+    for t in g.tensors() {
+        *types.entry(t.ty.name()).or_default() += 1;
+    }
+    json!({
+        "path": path.display().to_string(),
+        "bytes": bytes.len() as u64,
+        "sha256": crate::fsutil::sha256_hex(bytes),
+        "arch": g.get_str("general.architecture").unwrap_or("unknown"),
+        "parameters": g.tensors().iter().map(|t| t.n_elements()).sum::<u64>(),
+        "tensor_types": types,
+        "preset": preset.map(|(p, _)| p.name()),
+        "seed": preset.map(|(_, s)| s),
+    })
+}
+
+/// The `results` block: everything a replay must reproduce exactly.
+pub fn results(pass: &Pass, isa: Isa, plan: &ExecutionPlan) -> Value {
+    let kernels: Map<String, Value> = pass
+        .kernels
+        .iter()
+        .map(|(id, n)| (id.clone(), json!(n)))
+        .collect();
+    json!({
+        "generated": pass.tokens,
+        "generated_count": pass.tokens.len(),
+        "output_digest": pass.output_digest(),
+        "kernels": kernels,
+        "isa": isa.suffix(),
+        "plan_digest": plan.digest(),
+        "unused_tensors": plan.unused,
+    })
+}
+
+fn is_quantized(name: &str) -> bool {
+    !matches!(name, "F32" | "F16" | "BF16" | "F64")
+}
+
+/// Semantic gates of `parci.perf-smoke` (run after its schema passed).
+pub fn gate_perf_smoke(doc: &Value, out: &mut Findings) {
+    let r = &doc["results"];
+    let kernels = r["kernels"].as_object().cloned().unwrap_or_default();
+    if kernels.is_empty() {
+        out.error(
+            "/results/kernels",
+            "no kernel ran: the decode did no matrix work",
+        );
+    }
+    let features: Vec<&str> = doc["host"]["cpu_features"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut quantized_kernel = false;
+    for id in kernels.keys() {
+        let ptr = format!(
+            "/results/kernels/{}",
+            id.replace('~', "~0").replace('/', "~1")
+        );
+        let Some(k) = Kernel::from_id(id) else {
+            out.error(
+                ptr,
+                format!(
+                    "kernel {id:?} is not a kernel of this build (known: {})",
+                    known_ids()
+                ),
+            );
+            continue;
+        };
+        let missing: Vec<&str> = k
+            .isa
+            .features()
+            .iter()
+            .copied()
+            .filter(|f| !features.contains(f))
+            .collect();
+        if !missing.is_empty() {
+            out.error(
+                ptr,
+                format!(
+                    "kernel {id} needs CPU features {} that the receipt's host.cpu_features lacks",
+                    missing.join(", ")
+                ),
+            );
+        }
+        quantized_kernel |= is_quantized(k.op.weights().name());
+    }
+    let quantized_model: Vec<&str> = doc["inputs"]["model"]["tensor_types"]
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .map(String::as_str)
+                .filter(|t| is_quantized(t))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !quantized_model.is_empty() && !kernels.is_empty() && !quantized_kernel {
+        out.error(
+            "/results/kernels",
+            format!(
+                "the model has quantized tensors ({}) but no quantized-weight kernel ran",
+                quantized_model.join(", ")
+            ),
+        );
+    }
+    let want = doc["inputs"]["tokens"].as_u64();
+    let generated = r["generated"].as_array().map(|a| a.len() as u64);
+    if want != generated {
+        out.error(
+            "/results/generated",
+            format!(
+                "{} tokens generated but inputs.tokens asks for {}",
+                generated.map_or("no".into(), |n| n.to_string()),
+                want.map_or("?".into(), |n| n.to_string())
+            ),
+        );
+    }
+    if r["generated_count"].as_u64() != generated {
+        out.error(
+            "/results/generated_count",
+            "generated_count differs from the length of generated",
+        );
+    }
+    let m = &doc["measurements"];
+    for key in ["prefill_tok_s", "decode_tok_s"] {
+        match m[key].as_f64() {
+            Some(v) if v.is_finite() && v > 0.0 => {}
+            _ => out.error(
+                format!("/measurements/{key}"),
+                format!("{key} must be a finite rate above 0, found {}", m[key]),
+            ),
+        }
+    }
+}
+
+fn known_ids() -> String {
+    let ids: Vec<String> = Kernel::all().into_iter().map(Kernel::id).collect();
+    crate::receipt::verify::clip(&ids.join(", "), 200)
+}
+
+/// The model a receipt names: the recorded file when present with the same
+/// sha256, else the fixture regenerated from its preset and seed.
+pub fn locate_model(model: &Value) -> Result<PathBuf, String> {
+    let path = model["path"].as_str().unwrap_or_default();
+    let want = model["sha256"].as_str().unwrap_or_default();
+    if !path.is_empty() && Path::new(path).is_file() {
+        match crate::fsutil::hash_file(Path::new(path)) {
+            Ok((_, got)) if got == want => return Ok(PathBuf::from(path)),
+            _ => {}
+        }
+    }
+    let preset = model["preset"].as_str().and_then(Preset::from_name);
+    match (preset, model["seed"].as_u64()) {
+        (Some(p), Some(seed)) => {
+            let (p, _) = fixture::materialize(Path::new(MODELS_DIR), p, seed)
+                .map_err(|e| format!("cannot regenerate the {} fixture: {e}", p.name()))?;
+            let got = crate::fsutil::hash_file(&p).map_err(|e| e.to_string())?.1;
+            if got != want {
+                return Err(format!(
+                    "the regenerated {} fixture (seed {seed}) hashes to {got}, the receipt says {want}",
+                    model["preset"].as_str().unwrap_or("?")
+                ));
+            }
+            Ok(p)
+        }
+        _ => Err(format!(
+            "model {path:?} with sha256 {want} is not here and the receipt names no preset to regenerate it from"
+        )),
+    }
+}
+
+/// The kernel mode that reruns on exactly the ISA a receipt recorded.
+fn mode_for(isa: &str) -> Result<KernelMode, String> {
+    let mode = match isa {
+        "avx512vnni" | "avx512" => "avx512",
+        other => other,
+    };
+    let m = KernelMode::parse(mode).map_err(|e| e.to_string())?;
+    let got = m
+        .resolve()
+        .map_err(|e| format!("cannot replay on this host: {e}"))?;
+    if got.suffix() != isa {
+        return Err(format!(
+            "cannot replay on this host: the receipt ran {isa} kernels, this host picks {} for that mode",
+            got.suffix()
+        ));
+    }
+    Ok(m)
+}
+
+/// Re-runs the workload a perf-smoke receipt records and returns the
+/// results block it produces now (the caller compares).
+pub fn replay(doc: &Value) -> Result<Value, String> {
+    let inputs = &doc["inputs"];
+    let path = locate_model(&inputs["model"])?;
+    let mapped = MappedFile::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let g = mapped
+        .parse()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let prompt: Vec<u32> = inputs["prompt"]
+        .as_array()
+        .ok_or("inputs.prompt is missing")?
+        .iter()
+        .map(|v| v.as_u64().and_then(|t| u32::try_from(t).ok()))
+        .collect::<Option<_>>()
+        .ok_or("inputs.prompt holds a value that is not a token id")?;
+    let w = Workload {
+        prompt,
+        tokens: inputs["tokens"]
+            .as_u64()
+            .ok_or("inputs.tokens is missing")? as usize,
+        threads: inputs["threads"].as_u64().unwrap_or(1).max(1) as usize,
+        mode: mode_for(doc["results"]["isa"].as_str().unwrap_or("scalar"))?,
+    };
+    let plan = crate::graph::build(&g, workload::n_ctx(&w) as u64, true)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let model = Model::new(&g, &plan).map_err(|e| e.to_string())?;
+    let pass = workload::run(&model, &w).map_err(|e| e.to_string())?;
+    let isa = w.mode.resolve().map_err(|e| e.to_string())?;
+    Ok(results(&pass, isa, &plan))
+}
