@@ -25,6 +25,27 @@ pub enum OwnedValue {
 }
 
 impl OwnedValue {
+    /// An owned copy of a value read from a file (to rewrite a file with changes).
+    pub fn from_value(v: &super::reader::Value) -> OwnedValue {
+        use super::reader::Value as V;
+        match v {
+            V::U8(x) => OwnedValue::U8(*x),
+            V::I8(x) => OwnedValue::I8(*x),
+            V::U16(x) => OwnedValue::U16(*x),
+            V::I16(x) => OwnedValue::I16(*x),
+            V::U32(x) => OwnedValue::U32(*x),
+            V::I32(x) => OwnedValue::I32(*x),
+            V::F32(x) => OwnedValue::F32(*x),
+            V::Bool(x) => OwnedValue::Bool(*x),
+            V::Str(s) => OwnedValue::Str(s.to_string_lossy()),
+            V::Array(a) => {
+                OwnedValue::Array(a.elem, a.iter().map(|e| Self::from_value(&e)).collect())
+            }
+            V::U64(x) => OwnedValue::U64(*x),
+            V::I64(x) => OwnedValue::I64(*x),
+            V::F64(x) => OwnedValue::F64(*x),
+        }
+    }
     pub fn value_type(&self) -> ValueType {
         match self {
             OwnedValue::U8(_) => ValueType::U8,

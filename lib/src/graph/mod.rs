@@ -423,7 +423,8 @@ mod tests {
         let rebuild = |skip: &str, reshape: Option<&str>, retype: Option<&str>| {
             let mut w = Writer::new();
             for kv in g.kvs() {
-                w.kv(kv.key, owned(&kv.value)).unwrap();
+                w.kv(kv.key, crate::gguf::OwnedValue::from_value(&kv.value))
+                    .unwrap();
             }
             for t in g.tensors() {
                 if t.name == skip {
@@ -468,24 +469,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("has type Q8_K"), "{e}");
-    }
-
-    fn owned(v: &crate::gguf::Value) -> crate::gguf::OwnedValue {
-        use crate::gguf::{OwnedValue as O, Value as V};
-        match v {
-            V::U8(x) => O::U8(*x),
-            V::I8(x) => O::I8(*x),
-            V::U16(x) => O::U16(*x),
-            V::I16(x) => O::I16(*x),
-            V::U32(x) => O::U32(*x),
-            V::I32(x) => O::I32(*x),
-            V::F32(x) => O::F32(*x),
-            V::Bool(x) => O::Bool(*x),
-            V::Str(s) => O::Str(s.to_string_lossy()),
-            V::Array(a) => O::Array(a.elem, a.iter().map(|e| owned(&e)).collect()),
-            V::U64(x) => O::U64(*x),
-            V::I64(x) => O::I64(*x),
-            V::F64(x) => O::F64(*x),
-        }
     }
 }

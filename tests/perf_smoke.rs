@@ -1,0 +1,425 @@
+//! perf-smoke: receipts that verify and replay, the same digest for every
+//! kernel mode and thread count, baselines, BMF output, and every bad input
+//! as one line with exit 2.
+mod common;
+
+use assert_cmd::Command;
+use parci_core::gguf::fixture::{self, Preset};
+use parci_core::gguf::{GgmlType, OwnedValue, Writer};
+use parci_core::quant::kernels::KernelMode;
+use serde_json::Value as J;
+use std::path::{Path, PathBuf};
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+fn cmd(bin: &str, dir: &Path, kernels: Option<&str>, args: &[&str]) -> Run {
+    let mut c = Command::cargo_bin(bin).unwrap();
+    c.current_dir(dir)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("RUST_LOG")
+        .env_remove("PARCI_KERNELS")
+        .args(args);
+    if let Some(k) = kernels {
+        c.env("PARCI_KERNELS", k);
+    }
+    let o = c.output().unwrap();
+    Run {
+        code: o.status.code().unwrap(),
+        out: String::from_utf8_lossy(&o.stdout).into_owned(),
+        err: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// A quick tiny-model run (4 prompt + 6 decode tokens, no warm-up, 1 repeat).
+fn smoke(dir: &Path, kernels: Option<&str>, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "--preset",
+        "tiny",
+        "--prompt-tokens",
+        "4",
+        "--tokens",
+        "6",
+        "--warmup",
+        "0",
+        "--repeats",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    cmd("perf-smoke", dir, kernels, &args)
+}
+
+fn read(p: &Path) -> J {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn reseal(doc: &mut J) {
+    doc["digest"] = J::String(parci_core::receipt::digest(
+        &doc["schema"],
+        &doc["schema_version"],
+        &doc["inputs"],
+        &doc["results"],
+    ));
+}
+
+fn write(p: &Path, doc: &J) {
+    std::fs::write(p, parci_core::receipt::canonical::to_string(doc)).unwrap();
+}
+
+#[test]
+fn receipt_verifies_and_replays_and_two_runs_agree() {
+    let t = tempfile::tempdir().unwrap();
+    let r = smoke(t.path(), None, &["--receipt", "a.json", "--threads", "1"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    for needle in [
+        "decode",
+        "tok/s",
+        "matvec share",
+        "output       sha256:",
+        "verdict      pass",
+    ] {
+        assert!(r.out.contains(needle), "{needle:?} not in\n{}", r.out);
+    }
+    let v = cmd(
+        "verify-receipt",
+        t.path(),
+        None,
+        &["--replay", "a.json", "--receipt", "v.json"],
+    );
+    assert_eq!(v.code, 0, "{}{}", v.out, v.err);
+    assert_eq!(read(&t.path().join("v.json"))["inputs"]["replay"], true);
+    let r2 = smoke(t.path(), None, &["--receipt", "b.json", "--threads", "1"]);
+    assert_eq!(r2.code, 0, "{}", r2.err);
+    let a =
+        common::without_measurements(&std::fs::read_to_string(t.path().join("a.json")).unwrap());
+    let b =
+        common::without_measurements(&std::fs::read_to_string(t.path().join("b.json")).unwrap());
+    assert_eq!(a["results"], b["results"]);
+    assert_eq!(a["inputs"], b["inputs"]);
+    assert_eq!(a["results"]["generated"].as_array().unwrap().len(), 6);
+    // the fixture was generated once, under target/parci/models of the cwd
+    assert!(t
+        .path()
+        .join("target/parci/models/parci-tiny-seed0.gguf")
+        .is_file());
+}
+
+#[test]
+fn same_digest_for_every_kernel_mode_thread_count_and_graph_mode() {
+    let t = tempfile::tempdir().unwrap();
+    let mut seen: Vec<(String, J, J)> = Vec::new();
+    for mode in ["scalar", "avx2", "avx512", "neon"] {
+        if KernelMode::parse(mode).unwrap().resolve().is_err() {
+            continue;
+        }
+        for threads in ["1", "2"] {
+            let graph = if threads == "1" { "on" } else { "off" };
+            let out = format!("{mode}-{threads}.json");
+            let r = smoke(
+                t.path(),
+                Some(mode),
+                &[
+                    "--threads",
+                    threads,
+                    "--parallel-graph",
+                    graph,
+                    "--receipt",
+                    &out,
+                ],
+            );
+            assert_eq!(r.code, 0, "{mode} x{threads}: {}", r.err);
+            let d = read(&t.path().join(&out));
+            assert_eq!(d["inputs"]["kernel_mode"], mode);
+            seen.push((
+                format!("{mode} x{threads}"),
+                d["results"]["output_digest"].clone(),
+                d["results"]["plan_digest"].clone(),
+            ));
+        }
+    }
+    assert!(seen.len() >= 2, "scalar always runs, at 1 and 2 threads");
+    for (what, digest, plan) in &seen {
+        assert_eq!(digest, &seen[0].1, "{what} gave another output digest");
+        assert_eq!(plan, &seen[0].2, "{what} gave another plan");
+    }
+}
+
+#[test]
+fn replay_catches_a_resealed_token_edit() {
+    let t = tempfile::tempdir().unwrap();
+    assert_eq!(smoke(t.path(), None, &["--receipt", "a.json"]).code, 0);
+    let mut doc = read(&t.path().join("a.json"));
+    let first = doc["results"]["generated"][0].as_u64().unwrap();
+    doc["results"]["generated"][0] = J::from(first + 1);
+    reseal(&mut doc);
+    write(&t.path().join("a.json"), &doc);
+    // the edit is self-consistent: only re-running the workload can tell
+    let plain = cmd(
+        "verify-receipt",
+        t.path(),
+        None,
+        &["a.json", "--receipt", "v.json"],
+    );
+    assert_eq!(plain.code, 0, "{}", plain.out);
+    let v = cmd(
+        "verify-receipt",
+        t.path(),
+        None,
+        &["--replay", "a.json", "--receipt", "v.json"],
+    );
+    assert_eq!(v.code, 1, "{}", v.out);
+    assert!(
+        v.out.contains(&format!(
+            "/results/generated/0: replay: the recorded results say {}, re-running the workload gives {first}",
+            first + 1
+        )),
+        "{}",
+        v.out
+    );
+}
+
+#[test]
+fn baseline_regressions_fail_with_a_limit_and_warn_without() {
+    let t = tempfile::tempdir().unwrap();
+    assert_eq!(
+        smoke(
+            t.path(),
+            None,
+            &["--receipt", "base.json", "--threads", "1"]
+        )
+        .code,
+        0
+    );
+    let mut doc = read(&t.path().join("base.json"));
+    doc["measurements"]["decode_tok_s"] = J::from(1e9);
+    write(&t.path().join("fast.json"), &doc);
+    let r = smoke(
+        t.path(),
+        None,
+        &[
+            "--threads",
+            "1",
+            "--baseline",
+            "fast.json",
+            "--max-regression",
+            "10",
+            "--receipt",
+            "r.json",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.out, r.err);
+    assert!(
+        r.out
+            .contains("slower than the baseline's 1000000000.0 tok/s (allowed: 10%)"),
+        "{}",
+        r.out
+    );
+    let d = read(&t.path().join("r.json"));
+    assert_eq!(d["verdict"]["status"], "fail");
+    assert!(
+        d["measurements"]["baseline"]["change_pct"]
+            .as_f64()
+            .unwrap()
+            < -99.0
+    );
+    assert_eq!(d["inputs"]["baseline"]["max_regression_pct"], 10.0);
+    let r = smoke(
+        t.path(),
+        None,
+        &[
+            "--threads",
+            "1",
+            "--baseline",
+            "fast.json",
+            "--receipt",
+            "w.json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(read(&t.path().join("w.json"))["verdict"]["status"], "warn");
+    // a faster run than its baseline passes
+    let mut slow = doc.clone();
+    slow["measurements"]["decode_tok_s"] = J::from(1e-3);
+    write(&t.path().join("slow.json"), &slow);
+    let r = smoke(
+        t.path(),
+        None,
+        &[
+            "--threads",
+            "1",
+            "--baseline",
+            "slow.json",
+            "--max-regression",
+            "0",
+            "--receipt",
+            "p.json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(read(&t.path().join("p.json"))["verdict"]["status"], "pass");
+}
+
+#[test]
+fn bmf_output_is_bencher_metric_format() {
+    let t = tempfile::tempdir().unwrap();
+    let r = smoke(
+        t.path(),
+        None,
+        &[
+            "--threads",
+            "1",
+            "--bmf",
+            "out.bmf.json",
+            "--receipt",
+            "a.json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    let bmf = read(&t.path().join("out.bmf.json"));
+    let bench = &bmf["perf-smoke/tiny-seed0/threads-1"];
+    let d = &bench["decode-tok-s"];
+    let (v, lo, hi) = (
+        d["value"].as_f64().unwrap(),
+        d["lower_value"].as_f64().unwrap(),
+        d["upper_value"].as_f64().unwrap(),
+    );
+    assert!(v > 0.0 && lo <= v && v <= hi, "{d}");
+    assert_eq!(
+        v,
+        read(&t.path().join("a.json"))["measurements"]["decode_tok_s"]
+            .as_f64()
+            .unwrap()
+    );
+    for m in [
+        "prefill-tok-s",
+        "load-ms",
+        "matvec-share",
+        "per-token-p50-ms",
+    ] {
+        assert!(bench[m]["value"].is_number(), "{m} missing in {bmf}");
+    }
+}
+
+#[test]
+fn parallel_debug_logs_through_tracing() {
+    let t = tempfile::tempdir().unwrap();
+    let r = smoke(
+        t.path(),
+        None,
+        &["--parallel-debug", "verbose", "--parallel-progress", "-q"],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.err.contains("building execution plan"), "{}", r.err);
+    assert_eq!(r.err.matches("layer spec").count(), 2, "{}", r.err);
+    assert!(r.out.is_empty(), "-q prints nothing: {}", r.out);
+    let r = smoke(t.path(), None, &["--parallel-debug", "none"]);
+    assert!(!r.err.contains("layer spec"), "{}", r.err);
+}
+
+/// The tiny fixture rewritten under another architecture name and/or with
+/// one tensor retyped to a format no kernel multiplies.
+fn altered(dir: &Path, name: &str, arch: &str, retype: Option<&str>) -> PathBuf {
+    let bytes = fixture::generate(Preset::Tiny, 0);
+    let g = parci_core::gguf::Gguf::parse(&bytes).unwrap();
+    let mut w = Writer::new();
+    for kv in g.kvs() {
+        let key = kv.key.replace("llama.", &format!("{arch}."));
+        let v = if kv.key == "general.architecture" {
+            OwnedValue::Str(arch.into())
+        } else {
+            OwnedValue::from_value(&kv.value)
+        };
+        w.kv(&key, v).unwrap();
+    }
+    for t in g.tensors() {
+        if Some(t.name) == retype {
+            let rows = t.shape()[1];
+            w.tensor(
+                t.name,
+                GgmlType::Q8_K,
+                &[256, rows],
+                vec![0; 292 * rows as usize],
+            )
+            .unwrap();
+        } else {
+            w.tensor(t.name, t.ty, t.shape(), t.data.to_vec()).unwrap();
+        }
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, w.to_bytes()).unwrap();
+    p
+}
+
+fn one_line_exit_2(r: &Run, needle: &str) {
+    assert_eq!(r.code, 2, "{}{}", r.out, r.err);
+    assert_eq!(r.err.trim_end().lines().count(), 1, "{}", r.err);
+    assert!(r.err.starts_with("perf-smoke: error: "), "{}", r.err);
+    assert!(r.err.contains(needle), "{needle:?} not in {}", r.err);
+}
+
+#[test]
+fn bad_inputs_get_one_line_and_exit_2() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let run = |args: &[&str]| cmd("perf-smoke", d, None, args);
+    one_line_exit_2(&run(&["--model", "nope.gguf"]), "nope.gguf: cannot open");
+    std::fs::write(d.join("text.gguf"), "hello, not a model").unwrap();
+    one_line_exit_2(&run(&["--model", "text.gguf"]), "text.gguf: ");
+    let gpt2 = altered(d, "gpt2.gguf", "gpt2", None);
+    one_line_exit_2(
+        &run(&["--model", gpt2.to_str().unwrap()]),
+        "architecture is \"gpt2\"; parci runs \"llama\" models only",
+    );
+    let q8k = altered(d, "q8k.gguf", "llama", Some("blk.0.ffn_up.weight"));
+    one_line_exit_2(
+        &run(&["--model", q8k.to_str().unwrap()]),
+        "tensor \"blk.0.ffn_up.weight\" has type Q8_K; the kernels support",
+    );
+    one_line_exit_2(
+        &run(&["--preset", "tiny", "--prompt", "1,2,512"]),
+        "--prompt: token 512 is outside the vocabulary",
+    );
+    // baselines of another thread count and of another model
+    assert_eq!(
+        smoke(d, None, &["--threads", "1", "--receipt", "b1.json"]).code,
+        0
+    );
+    one_line_exit_2(
+        &smoke(d, None, &["--threads", "2", "--baseline", "b1.json"]),
+        "the baseline ran 1 threads, this run 2",
+    );
+    one_line_exit_2(
+        &cmd(
+            "perf-smoke",
+            d,
+            None,
+            &[
+                "--preset",
+                "tiny",
+                "--seed",
+                "5",
+                "--tokens",
+                "2",
+                "--threads",
+                "1",
+                "--baseline",
+                "b1.json",
+            ],
+        ),
+        "the baseline ran model sha256",
+    );
+    std::fs::write(d.join("junk.json"), "{}").unwrap();
+    one_line_exit_2(
+        &smoke(d, None, &["--threads", "1", "--baseline", "junk.json"]),
+        "not a valid perf-smoke receipt",
+    );
+    one_line_exit_2(&smoke(d, Some("sse9"), &[]), "PARCI_KERNELS=sse9");
+    // clap refuses zero tokens with its usage exit 2
+    assert_eq!(run(&["--tokens", "0"]).code, 2);
+    // every run that failed above wrote no receipt (they all used the default path)
+    assert!(!d.join("target/parci/perf-smoke.receipt.json").exists());
+}
