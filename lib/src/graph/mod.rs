@@ -12,7 +12,7 @@ use crate::gguf::{GgmlType, Gguf, KeyError};
 use crate::quant::kernels::Op as KernelOp;
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Hyper-parameters of a llama model, as llama.cpp reads them.
@@ -356,14 +356,14 @@ pub fn build_counted(
 /// Checks every op input is a weight or an earlier output; returns the file
 /// tensors no op reads.
 fn validate(g: &Gguf, plan: &ExecutionPlan) -> Result<Vec<String>, GraphError> {
-    let weights: BTreeSet<&str> = plan
+    let weights: HashSet<&str> = plan
         .globals
         .iter()
         .chain(plan.layers.iter().flat_map(|l| &l.tensors))
         .map(|t| t.name.as_str())
         .collect();
-    let mut values: BTreeSet<&str> = ["token"].into_iter().collect();
-    let mut read: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut values: HashSet<&str> = ["token"].into_iter().collect();
+    let mut read: HashSet<&str> = HashSet::new();
     for o in &plan.ops {
         for i in &o.inputs {
             if !weights.contains(i.as_str()) && !values.contains(i.as_str()) {
@@ -372,14 +372,14 @@ fn validate(g: &Gguf, plan: &ExecutionPlan) -> Result<Vec<String>, GraphError> {
                     input: i.clone(),
                 });
             }
-            *read.entry(i.as_str()).or_default() += 1;
+            read.insert(i.as_str());
         }
         values.insert(&o.output);
     }
     Ok(g.tensors()
         .iter()
         .map(|t| t.name)
-        .filter(|n| !read.contains_key(n))
+        .filter(|n| !read.contains(n))
         .map(str::to_string)
         .collect())
 }
