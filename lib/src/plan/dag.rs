@@ -96,7 +96,9 @@ impl Dag {
     pub fn topo_order(&self) -> Option<Vec<u32>> {
         let n = self.len();
         let mut pending: Vec<u32> = (0..n as u32).map(|i| self.deps(i).len() as u32).collect();
-        let mut order: Vec<u32> = (0..n as u32).filter(|&i| pending[i as usize] == 0).collect();
+        let mut order: Vec<u32> = (0..n as u32)
+            .filter(|&i| pending[i as usize] == 0)
+            .collect();
         let mut head = 0;
         while head < order.len() {
             let v = order[head];

@@ -299,8 +299,7 @@ pub fn derive_one(markers: Option<&MarkerSet>, running: bool) -> State {
 
 /// The status of every achievement of a plan, in plan order.
 pub fn derive(plan: &Plan, markers: &Markers, run: &RunState) -> Vec<State> {
-    let running: std::collections::HashSet<&str> =
-        run.running.iter().map(String::as_str).collect();
+    let running: std::collections::HashSet<&str> = run.running.iter().map(String::as_str).collect();
     plan.achievements
         .iter()
         .map(|a| derive_one(markers.get(&a.id), running.contains(a.id.as_str())))

@@ -15,6 +15,7 @@
 
 pub mod dag;
 pub mod fsstate;
+pub mod gates;
 pub mod model;
 pub mod scaffold;
 pub mod status;

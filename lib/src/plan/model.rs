@@ -174,12 +174,10 @@ impl PlanDoc {
     /// Where the value at `pointer` starts. Pointers into `/achievements/N`
     /// use one pass over the array (cached), so many findings stay linear.
     pub fn position(&self, pointer: &str) -> Option<(u64, u64)> {
-        let at = match pointer
-            .strip_prefix("/achievements/")
-            .and_then(|rest| {
-                let (i, tail) = rest.split_once('/').unwrap_or((rest, ""));
-                Some((i.parse::<usize>().ok()?, tail))
-            }) {
+        let at = match pointer.strip_prefix("/achievements/").and_then(|rest| {
+            let (i, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            Some((i.parse::<usize>().ok()?, tail))
+        }) {
             Some((i, tail)) => {
                 let items = self.items.get_or_init(|| {
                     jsonpos::array_items(&self.bytes, "/achievements").unwrap_or_default()
@@ -353,7 +351,10 @@ mod tests {
 
     #[test]
     fn hours_ranges() {
-        assert_eq!(Hours::parse_range("4-6"), Some(Hours { min: 4.0, max: 6.0 }));
+        assert_eq!(
+            Hours::parse_range("4-6"),
+            Some(Hours { min: 4.0, max: 6.0 })
+        );
         assert_eq!(
             Hours::parse_range(" 1.5 – 2 "),
             Some(Hours { min: 1.5, max: 2.0 })

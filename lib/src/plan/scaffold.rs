@@ -438,8 +438,35 @@ pub fn temp_path(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.parci-tmp"))
 }
 
+/// What a finished transaction created.
+#[derive(Debug)]
+pub struct Applied {
+    pub files: Vec<PathBuf>,
+    /// Folders it had to create.
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Applied {
+    /// Removes everything the transaction created (when a later step, such as
+    /// the commit, fails); returns what could not be removed.
+    pub fn undo(&self) -> Vec<PathBuf> {
+        let mut left = Vec::new();
+        for f in &self.files {
+            if fs::remove_file(f).is_err() {
+                left.push(f.clone());
+            }
+        }
+        for d in self.dirs.iter().rev() {
+            if fs::remove_dir(d).is_err() {
+                left.push(d.clone());
+            }
+        }
+        left
+    }
+}
+
 /// Writes `files` (relative path, bytes) under `dir` as one transaction.
-pub fn apply(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<Vec<PathBuf>, ApplyError> {
+pub fn apply(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<Applied, ApplyError> {
     apply_with(dir, files, &mut |_| Ok(()))
 }
 
@@ -449,7 +476,7 @@ pub fn apply_with(
     dir: &Path,
     files: &[(String, Vec<u8>)],
     hook: &mut dyn FnMut(Step) -> io::Result<()>,
-) -> Result<Vec<PathBuf>, ApplyError> {
+) -> Result<Applied, ApplyError> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     let mut temps: Vec<PathBuf> = Vec::new();
     let mut placed: Vec<PathBuf> = Vec::new();
@@ -503,7 +530,10 @@ pub fn apply_with(
                     }
                 }
             }
-            Ok(placed)
+            Ok(Applied {
+                files: placed,
+                dirs,
+            })
         }
         Err((path, error)) => {
             let mut left_behind = Vec::new();
@@ -585,7 +615,13 @@ pub fn git_prepare(dir: &Path, targets: &[String], time: Option<i64>) -> Result<
     let root = fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let prefix = root
         .strip_prefix(&work)
-        .map_err(|_| format!("{}: outside the work tree {}", dir.display(), work.display()))?
+        .map_err(|_| {
+            format!(
+                "{}: outside the work tree {}",
+                dir.display(),
+                work.display()
+            )
+        })?
         .to_path_buf();
     let sig = repo.signature().map_err(|e| {
         format!(
@@ -606,12 +642,10 @@ pub fn git_prepare(dir: &Path, targets: &[String], time: Option<i64>) -> Result<
         let p = prefix.join(rel);
         match repo.status_file(&p) {
             Ok(s) if s.is_empty() || s == git2::Status::IGNORED || s == git2::Status::WT_NEW => {}
-            Ok(s) => {
-                return Err(format!(
-                    "{}: has uncommitted changes ({s:?}); commit or restore it first, or drop --commit",
-                    p.display()
-                ))
-            }
+            Ok(s) => return Err(format!(
+                "{}: has uncommitted changes ({s:?}); commit or restore it first, or drop --commit",
+                p.display()
+            )),
             Err(e) if e.code() == git2::ErrorCode::NotFound => {}
             Err(e) => return Err(format!("{}: {}", p.display(), e.message())),
         }
@@ -637,7 +671,8 @@ impl GitTarget {
         let mut paths = Vec::with_capacity(created.len());
         for rel in created {
             let p = self.prefix.join(rel);
-            let bytes = fs::read(work.join(&p)).map_err(|e| git2::Error::from_str(&e.to_string()))?;
+            let bytes =
+                fs::read(work.join(&p)).map_err(|e| git2::Error::from_str(&e.to_string()))?;
             let path = p.to_string_lossy().replace('\\', "/");
             let entry = git2::IndexEntry {
                 ctime: git2::IndexTime::new(0, 0),
@@ -689,7 +724,14 @@ mod tests {
             text: "{{title}} {{id}}".into(),
             path: None,
         };
-        assert_eq!(t.fill(|n| if n == "title" { "{{id}}".into() } else { "X".into() }), "{{id}} X");
+        assert_eq!(
+            t.fill(|n| if n == "title" {
+                "{{id}}".into()
+            } else {
+                "X".into()
+            }),
+            "{{id}} X"
+        );
     }
 
     #[test]
@@ -702,7 +744,10 @@ mod tests {
 
     #[test]
     fn ids_that_would_escape_are_refused() {
-        let mut p = Plan::from_str(r#"{"plan_name": "P", "achievements": [{"achievement_id": "a", "dependencies": []}]}"#).unwrap();
+        let mut p = Plan::from_str(
+            r#"{"plan_name": "P", "achievements": [{"achievement_id": "a", "dependencies": []}]}"#,
+        )
+        .unwrap();
         let d = tempfile::tempdir().unwrap();
         let t = Template::load(Mode::Subplans, None).unwrap();
         for bad in ["../../etc/x", "/abs", "a/b", ".."] {
@@ -738,10 +783,16 @@ mod tests {
         }
         let d = tempfile::tempdir().unwrap();
         let placed = apply(d.path(), &files).unwrap();
-        assert_eq!(placed.len(), 4);
-        assert_eq!(fs::read(d.path().join("subplans/SUBPLAN_3.md")).unwrap(), b"xxxx");
+        assert_eq!(placed.files.len(), 4);
+        assert_eq!(placed.dirs, [d.path().join("subplans")]);
+        assert_eq!(
+            fs::read(d.path().join("subplans/SUBPLAN_3.md")).unwrap(),
+            b"xxxx"
+        );
         let left: Vec<_> = fs::read_dir(d.path().join("subplans")).unwrap().collect();
         assert_eq!(left.len(), 4, "temporary files left");
+        assert!(placed.undo().is_empty());
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 0);
     }
 
     #[test]
@@ -761,7 +812,10 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.error.kind(), io::ErrorKind::AlreadyExists);
-        assert_eq!(fs::read(d.path().join("subplans/SUBPLAN_b.md")).unwrap(), b"theirs");
+        assert_eq!(
+            fs::read(d.path().join("subplans/SUBPLAN_b.md")).unwrap(),
+            b"theirs"
+        );
         assert!(!d.path().join("subplans/SUBPLAN_a.md").exists());
         assert_eq!(fs::read_dir(d.path().join("subplans")).unwrap().count(), 1);
     }

@@ -236,7 +236,11 @@ pub fn report(
         };
         let mut why = Vec::new();
         if !in_progress.is_empty() {
-            why.push(format!("waiting on {} in progress ({})", in_progress.len(), list(&in_progress)));
+            why.push(format!(
+                "waiting on {} in progress ({})",
+                in_progress.len(),
+                list(&in_progress)
+            ));
         }
         if !failed.is_empty() {
             why.push(format!(
@@ -471,7 +475,13 @@ mod tests {
     #[test]
     fn next_batch_blocked_and_critical_path() {
         let (p, g, o) = plan(DIAMOND);
-        let r = report(&p, &g, &o, &[Complete, NotStarted, SubplanCreated, NotStarted], None);
+        let r = report(
+            &p,
+            &g,
+            &o,
+            &[Complete, NotStarted, SubplanCreated, NotStarted],
+            None,
+        );
         assert_eq!(r.next_batch, ["c", "b"], "priority 0 first");
         assert_eq!(r.blocked.len(), 1);
         assert_eq!(r.blocked[0].waiting_on, ["b", "c"]);
@@ -487,19 +497,39 @@ mod tests {
         assert_eq!(
             r.batches,
             vec![
-                BatchStat { workers: 1, batches: 3, hours: 7.0 },
-                BatchStat { workers: 2, batches: 2, hours: 6.0 }
+                BatchStat {
+                    workers: 1,
+                    batches: 3,
+                    hours: 7.0
+                },
+                BatchStat {
+                    workers: 2,
+                    batches: 2,
+                    hours: 6.0
+                }
             ]
         );
         assert!(r.stalled.is_none());
-        let capped = report(&p, &g, &o, &[Complete, NotStarted, SubplanCreated, NotStarted], Some(1));
+        let capped = report(
+            &p,
+            &g,
+            &o,
+            &[Complete, NotStarted, SubplanCreated, NotStarted],
+            Some(1),
+        );
         assert_eq!(capped.parallelization.recommended_workers, 1);
     }
 
     #[test]
     fn stalled_says_why_and_in_progress_is_not_next() {
         let (p, g, o) = plan(DIAMOND);
-        let r = report(&p, &g, &o, &[Complete, InProgress, Failed, NotStarted], None);
+        let r = report(
+            &p,
+            &g,
+            &o,
+            &[Complete, InProgress, Failed, NotStarted],
+            None,
+        );
         assert!(r.next_batch.is_empty());
         let why = r.stalled.unwrap();
         assert!(why.contains("3 achievements remain"), "{why}");

@@ -163,12 +163,7 @@ const SUGGESTION_BUDGET: usize = 2_000_000;
 
 /// Checks a plan read from `doc`, its folder `dir` (for marker files) and the
 /// run state. `Err` is an I/O error reading the markers.
-pub fn check(
-    doc: &PlanDoc,
-    dir: &Path,
-    run: &RunState,
-    strict: bool,
-) -> std::io::Result<Checked> {
+pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io::Result<Checked> {
     let markers = Markers::scan(dir)?;
     let mut out = Checked {
         plan: None,
@@ -230,7 +225,10 @@ pub fn check(
                 f.push(doc.finding(
                     Rule::SelfDependency,
                     at(i, &format!("dependencies/{k}")),
-                    format!("{} depends on itself; remove {d:?} from its dependencies", a.id),
+                    format!(
+                        "{} depends on itself; remove {d:?} from its dependencies",
+                        a.id
+                    ),
                 ));
             } else if !index.contains_key(d.as_str()) {
                 let hint = match closest(d, &plan, &mut budget) {
@@ -296,7 +294,8 @@ pub fn check(
     // Complete before a dependency; marker files for IDs the plan lacks.
     let states = fsstate::derive(&plan, &out.markers, run);
     let declared = |i: usize| plan.achievements[i].declared_status.as_deref();
-    let done = |i: usize| states[i].is_done() || matches!(declared(i), Some("complete" | "skipped"));
+    let done =
+        |i: usize| states[i].is_done() || matches!(declared(i), Some("complete" | "skipped"));
     for (i, a) in plan.achievements.iter().enumerate() {
         let claim = if states[i] == State::Complete {
             format!("has reviews/APPROVED_{}.md", a.id)
