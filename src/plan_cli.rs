@@ -291,8 +291,9 @@ pub fn status_table(r: &Report, plan: &plan::Plan, env: &Env) -> String {
             .iter()
             .map(|b| {
                 format!(
-                    "{} workers: {} batches, {}{unit}",
+                    "{} worker{}: {} batches, {}{unit}",
                     b.workers,
+                    if b.workers == 1 { "" } else { "s" },
                     b.batches,
                     plan::model::fmt_hours(b.hours)
                 )

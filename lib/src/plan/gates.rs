@@ -191,18 +191,23 @@ pub fn gate_status_consistent(doc: &Value, out: &mut Findings) {
             ),
         );
     }
-    let mut last: Option<(u64, u64)> = None;
+    let remaining = total.saturating_sub(done);
+    let mut last = 0;
     for (i, b) in arr(&r["batches"]).iter().enumerate() {
         let (w, n) = (num(&b["workers"]), num(&b["batches"]));
-        if let Some((pw, pn)) = last {
-            if w <= pw || n > pn {
-                out.error(
-                    format!("/results/batches/{i}"),
-                    format!("{w} workers need {n} batches, after {pw} workers needed {pn}: more workers never need more batches"),
-                );
-            }
+        if w <= last {
+            out.error(
+                format!("/results/batches/{i}/workers"),
+                format!("worker counts must increase; {w} follows {last}"),
+            );
         }
-        last = Some((w, n));
+        if w * n < remaining || n > remaining {
+            out.error(
+                format!("/results/batches/{i}/batches"),
+                format!("{n} batches of at most {w} cannot hold exactly the {remaining} remaining achievements"),
+            );
+        }
+        last = w;
     }
     let p = &r["parallelization"];
     if let Some(m) = p["max_workers"].as_u64() {
