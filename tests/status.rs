@@ -18,7 +18,10 @@ fn receipt(dir: &Path) -> Value {
 
 fn team() -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
-    common::copy_tree(&common::root().join("tests/data/plans/team"), &t.path().join("team"));
+    common::copy_tree(
+        &common::root().join("tests/data/plans/team"),
+        &t.path().join("team"),
+    );
     t
 }
 
@@ -28,13 +31,22 @@ fn team_plan_table_next_batch_and_critical_path() {
     let before = common::snapshot(&t.path().join("team"));
     let r = status(t.path(), &["team"]);
     assert_eq!(r.code, 0, "{}", r.err);
-    assert!(r.out.starts_with("plan INFERENCE-CI: 35 achievements, 9 done (25.71%)\n"), "{}", r.out);
+    assert!(
+        r.out
+            .starts_with("plan INFERENCE-CI: 35 achievements, 9 done (25.71%)\n"),
+        "{}",
+        r.out
+    );
     assert!(
         r.out.contains("  complete 8, execution_created 2, failed 1, not_started 21, skipped 1, subplan_created 2\n"),
         "{}",
         r.out
     );
-    assert!(r.out.contains("next batch (3): 2.3, 3.1, 5.2\n"), "{}", r.out);
+    assert!(
+        r.out.contains("next batch (3): 2.3, 3.1, 5.2\n"),
+        "{}",
+        r.out
+    );
     assert!(r.out.contains("failed, need a fix (1): 1.3\n"), "{}", r.out);
     assert!(r.out.contains("  2.5 waits on 2.3\n"), "{}", r.out);
     assert!(
@@ -43,8 +55,14 @@ fn team_plan_table_next_batch_and_critical_path() {
         r.out
     );
     // The level table: level, id, status, estimate, title.
-    assert!(r.out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
-        == ["2", "1.3", "failed", "3-5", "Fixture", "model", "generator"]), "{}", r.out);
+    assert!(
+        r.out
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["2", "1.3", "failed", "3-5", "Fixture", "model", "generator"]),
+        "{}",
+        r.out
+    );
     // Status is derived, never written back.
     assert_eq!(common::snapshot(&t.path().join("team")), before);
     let rec = receipt(t.path());
@@ -62,7 +80,9 @@ fn set_mtime(p: &Path, secs: u64) {
 
 #[test]
 fn every_status_rule_from_the_file_system() {
-    let ids = ["ok", "skip", "fix", "refixed", "exe", "sub", "none", "run", "fixrun"];
+    let ids = [
+        "ok", "skip", "fix", "refixed", "exe", "sub", "none", "run", "fixrun",
+    ];
     let items: Vec<(&str, &[&str], &str)> = ids.iter().map(|i| (*i, &[][..], "")).collect();
     let t = tempfile::tempdir().unwrap();
     write_tree(
@@ -100,7 +120,10 @@ fn every_status_rule_from_the_file_system() {
                "exe": "execution_created", "sub": "subplan_created", "none": "not_started",
                "run": "in_progress", "fixrun": "in_progress"})
     );
-    assert_eq!(rec["inputs"]["run_state"]["path"], "p/.parci/run-state.json");
+    assert_eq!(
+        rec["inputs"]["run_state"]["path"],
+        "p/.parci/run-state.json"
+    );
     assert_eq!(rec["results"]["in_progress"], json!(["run", "fixrun"]));
     assert_eq!(rec["results"]["next_batch"], json!(["exe", "sub", "none"]));
     let (code, out) = verify_receipt(&t.path().join("r.json"));
@@ -110,7 +133,8 @@ fn every_status_rule_from_the_file_system() {
     let r = status(t.path(), &["p"]);
     assert_eq!(r.code, 2);
     assert!(
-        r.err.contains("p/.parci/run-state.json: /tasks must be an object"),
+        r.err
+            .contains("p/.parci/run-state.json: /tasks must be an object"),
         "{}",
         r.err
     );
@@ -125,7 +149,10 @@ fn stalled_plans_say_why_and_in_flight_work_is_not_all_complete() {
         &[
             ("p/parallel.json", &text),
             ("p/reviews/FIX_a.md", ""),
-            ("p/.parci/run-state.json", r#"{"tasks": {"c": {"status": "running"}}}"#),
+            (
+                "p/.parci/run-state.json",
+                r#"{"tasks": {"c": {"status": "running"}}}"#,
+            ),
         ],
     );
     let r = status(t.path(), &["p"]);
@@ -142,15 +169,28 @@ fn stalled_plans_say_why_and_in_flight_work_is_not_all_complete() {
     // Everything approved but one still running: not "all complete".
     write_tree(
         t.path(),
-        &[("p/reviews/APPROVED_a.md", ""), ("p/reviews/APPROVED_b.md", "")],
+        &[
+            ("p/reviews/APPROVED_a.md", ""),
+            ("p/reviews/APPROVED_b.md", ""),
+        ],
     );
     std::fs::remove_file(t.path().join("p/reviews/FIX_a.md")).unwrap();
     let r = status(t.path(), &["p"]);
-    assert!(r.out.contains("stalled: nothing can start: 1 achievements remain; waiting on 1 in progress (c)"), "{}", r.out);
+    assert!(
+        r.out.contains(
+            "stalled: nothing can start: 1 achievements remain; waiting on 1 in progress (c)"
+        ),
+        "{}",
+        r.out
+    );
     std::fs::remove_file(t.path().join("p/.parci/run-state.json")).unwrap();
     write_tree(t.path(), &[("p/reviews/APPROVED_c.md", "")]);
     let r = status(t.path(), &["p"]);
-    assert!(r.out.contains("all achievements are complete or skipped\n"), "{}", r.out);
+    assert!(
+        r.out.contains("all achievements are complete or skipped\n"),
+        "{}",
+        r.out
+    );
     assert_eq!(receipt(t.path())["verdict"]["status"], "pass");
 }
 
@@ -169,19 +209,33 @@ fn graph_and_matrix_formats() {
     );
     let d = status(t.path(), &["team", "--format", "dot"]).out;
     assert!(d.starts_with("digraph \"INFERENCE-CI\" {\n"), "{d}");
-    assert!(d.contains("\"1.3\" [label=\"1.3\\nFixture model generator\\nfailed\", fillcolor=\"#f8d7da\""), "{d}");
+    assert!(
+        d.contains(
+            "\"1.3\" [label=\"1.3\\nFixture model generator\\nfailed\", fillcolor=\"#f8d7da\""
+        ),
+        "{d}"
+    );
     assert!(d.contains("  \"1.1\" -> \"1.3\";\n"), "{d}");
     assert_eq!(d.matches(" -> ").count(), 50);
     let mm = status(t.path(), &["team", "--format", "mermaid"]).out;
     assert!(mm.starts_with("flowchart LR\n"));
-    assert!(mm.contains("  n4[\"1.3<br/>Fixture model generator\"]:::failed\n"), "{mm}");
+    assert!(
+        mm.contains("  n4[\"1.3<br/>Fixture model generator\"]:::failed\n"),
+        "{mm}"
+    );
     assert!(mm.contains("  n2 --> n4\n"), "{mm}");
     assert!(mm.contains("classDef complete fill:#b7e4c7"));
     let md = status(t.path(), &["team", "--format", "markdown"]).out;
     assert!(md.starts_with("### Plan INFERENCE-CI\n\n9 of 35 achievements done (**25.71%**) · next batch: 2.3, 3.1, 5.2\n"), "{md}");
-    assert!(md.contains("| 2 | `1.3` | failed | 3-5 | Fixture model generator |  |\n"), "{md}");
+    assert!(
+        md.contains("| 2 | `1.3` | failed | 3-5 | Fixture model generator |  |\n"),
+        "{md}"
+    );
     let j = status(t.path(), &["team", "--format", "json"]);
-    assert_eq!(j.out, std::fs::read_to_string(t.path().join("r.json")).unwrap());
+    assert_eq!(
+        j.out,
+        std::fs::read_to_string(t.path().join("r.json")).unwrap()
+    );
 }
 
 #[test]
@@ -191,7 +245,12 @@ fn max_workers_caps_the_recommendation() {
     let free = receipt(t.path())["results"]["parallelization"].clone();
     assert_eq!(free["recommended_workers"], 6);
     let r = status(t.path(), &["team", "--max-workers", "2"]);
-    assert!(r.out.contains("recommended workers 2 (widest level 6, --max-workers 2)"), "{}", r.out);
+    assert!(
+        r.out
+            .contains("recommended workers 2 (widest level 6, --max-workers 2)"),
+        "{}",
+        r.out
+    );
     let rec = receipt(t.path());
     assert_eq!(rec["results"]["parallelization"]["recommended_workers"], 2);
     let workers: Vec<u64> = rec["results"]["batches"]
@@ -210,7 +269,13 @@ fn invalid_plans_and_bad_paths_exit_2_with_one_line() {
     let t = tempfile::tempdir().unwrap();
     write_tree(
         t.path(),
-        &[("p/parallel.json", &plan_text("X", &[("a", &["b"], ""), ("b", &["a"], ""), ("c", &["zz"], "")]))],
+        &[(
+            "p/parallel.json",
+            &plan_text(
+                "X",
+                &[("a", &["b"], ""), ("b", &["a"], ""), ("c", &["zz"], "")],
+            ),
+        )],
     );
     let r = status(t.path(), &["p"]);
     assert_eq!(r.code, 2);
@@ -220,7 +285,12 @@ fn invalid_plans_and_bad_paths_exit_2_with_one_line() {
         "{}",
         r.err
     );
-    assert!(r.err.contains("(1 more); run validate-parallel p/parallel.json"), "{}", r.err);
+    assert!(
+        r.err
+            .contains("(1 more); run validate-parallel p/parallel.json"),
+        "{}",
+        r.err
+    );
     assert!(!t.path().join("r.json").exists());
     let r = status(t.path(), &["nowhere"]);
     assert_eq!(r.code, 2);
@@ -233,7 +303,15 @@ fn two_runs_give_identical_receipts_apart_from_measurements() {
     let a = run_in("status", t.path(), &["team", "--receipt", "-", "-q"]);
     let b = run_in("status", t.path(), &["team", "--receipt", "-", "-q"]);
     assert_eq!(a.code, 0);
-    assert_eq!(common::without_measurements(&a.out), common::without_measurements(&b.out));
-    let strip = |s: &str| s.lines().filter(|l| !l.contains("elapsed_ms")).collect::<Vec<_>>().join("\n");
+    assert_eq!(
+        common::without_measurements(&a.out),
+        common::without_measurements(&b.out)
+    );
+    let strip = |s: &str| {
+        s.lines()
+            .filter(|l| !l.contains("elapsed_ms"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert_eq!(strip(&a.out), strip(&b.out));
 }

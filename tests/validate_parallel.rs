@@ -28,11 +28,15 @@ fn receipt(dir: &Path) -> serde_json::Value {
 #[test]
 fn the_team_plan_and_the_docs_example_are_valid() {
     let t = tempfile::tempdir().unwrap();
-    common::copy_tree(&common::root().join("tests/data/plans/team"), &t.path().join("team"));
+    common::copy_tree(
+        &common::root().join("tests/data/plans/team"),
+        &t.path().join("team"),
+    );
     let r = vp(t.path(), &["team"]);
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
     assert!(
-        r.out.contains("valid: 35 achievements, 50 dependencies, 11 levels"),
+        r.out
+            .contains("valid: 35 achievements, 50 dependencies, 11 levels"),
         "{}",
         r.out
     );
@@ -86,15 +90,30 @@ fn schema_errors_have_pointer_line_and_column() {
     expect_error(&text, "4:68", "schema", "/achievements/0/estimated_hours");
     let text = plan_text("S", &[("a", &[], "\"estimated_hours\": \"6-4\"")]);
     expect_error(&text, "4:68", "estimate", "low <= high");
-    expect_error("{\"achievements\": []}", "1:1", "schema", "\"plan_name\" is a required property");
+    expect_error(
+        "{\"achievements\": []}",
+        "1:1",
+        "schema",
+        "\"plan_name\" is a required property",
+    );
 }
 
 #[test]
 fn duplicate_and_case_colliding_ids() {
     let text = plan_text("D", &[("a", &[], ""), ("b", &[], ""), ("a", &[], "")]);
-    expect_error(&text, "6:24", "duplicate-id", "duplicate ID \"a\": achievement 0 has it already");
+    expect_error(
+        &text,
+        "6:24",
+        "duplicate-id",
+        "duplicate ID \"a\": achievement 0 has it already",
+    );
     let text = plan_text("C", &[("Auth", &[], ""), ("auth", &[], "")]);
-    expect_error(&text, "5:24", "case-collision", "\"auth\" differs from \"Auth\"");
+    expect_error(
+        &text,
+        "5:24",
+        "case-collision",
+        "\"auth\" differs from \"Auth\"",
+    );
 }
 
 #[test]
@@ -102,7 +121,12 @@ fn unknown_dependencies_suggest_the_closest_id() {
     let text = plan_text("U", &[("2.4", &[], ""), ("3.1", &["2.3"], "")]);
     expect_error(&text, "5:48", "unknown-dependency", "did you mean \"2.4\"?");
     let text = plan_text("U", &[("alpha", &[], ""), ("beta", &["zzz-unrelated"], "")]);
-    expect_error(&text, "5:49", "unknown-dependency", "add it to the plan or remove the dependency");
+    expect_error(
+        &text,
+        "5:49",
+        "unknown-dependency",
+        "add it to the plan or remove the dependency",
+    );
 }
 
 #[test]
@@ -147,7 +171,11 @@ fn a_3_cycle_and_a_2_cycle_are_both_reported() {
 fn complete_before_dependency_warns_and_fails_with_strict() {
     let text = plan_text(
         "W",
-        &[("a", &[], ""), ("b", &["a"], ""), ("c", &["a"], "\"status\": \"complete\"")],
+        &[
+            ("a", &[], ""),
+            ("b", &["a"], ""),
+            ("c", &["a"], "\"status\": \"complete\""),
+        ],
     );
     let t = plan_dir(&text, &[("reviews/APPROVED_b.md", "ok")]);
     let r = vp(t.path(), &["p"]);
@@ -157,7 +185,12 @@ fn complete_before_dependency_warns_and_fails_with_strict() {
         "{}",
         r.out
     );
-    assert!(r.out.contains("c is marked \"complete\" in the plan but its dependency a"), "{}", r.out);
+    assert!(
+        r.out
+            .contains("c is marked \"complete\" in the plan but its dependency a"),
+        "{}",
+        r.out
+    );
     assert_eq!(receipt(t.path())["verdict"]["status"], "warn");
     let r = vp(t.path(), &["p", "--strict"]);
     assert_eq!(r.code, 1);
@@ -167,7 +200,10 @@ fn complete_before_dependency_warns_and_fails_with_strict() {
     // A skipped dependency counts as done.
     let t = plan_dir(
         &text,
-        &[("reviews/APPROVED_b.md", "ok"), ("reviews/SKIPPED_a.md", "no")],
+        &[
+            ("reviews/APPROVED_b.md", "ok"),
+            ("reviews/SKIPPED_a.md", "no"),
+        ],
     );
     let r = vp(t.path(), &["p", "--strict"]);
     assert_eq!(r.code, 0, "{}", r.out);
@@ -215,12 +251,19 @@ fn usage_and_input_errors_exit_2_with_one_line() {
 #[test]
 fn formats_quiet_and_identical_receipts() {
     let t = tempfile::tempdir().unwrap();
-    common::copy_tree(&common::root().join("tests/data/plans/team"), &t.path().join("team"));
+    common::copy_tree(
+        &common::root().join("tests/data/plans/team"),
+        &t.path().join("team"),
+    );
     let a = vp(t.path(), &["team", "--format", "json"]);
     assert_eq!(a.code, 0);
     let first = std::fs::read_to_string(t.path().join("r.json")).unwrap();
     assert_eq!(a.out, first);
-    let b = run_in("validate-parallel", t.path(), &["team", "--receipt", "-", "-q"]);
+    let b = run_in(
+        "validate-parallel",
+        t.path(),
+        &["team", "--receipt", "-", "-q"],
+    );
     assert_eq!(
         common::without_measurements(&b.out),
         common::without_measurements(&first)
@@ -228,7 +271,11 @@ fn formats_quiet_and_identical_receipts() {
     let q = vp(t.path(), &["team", "-q"]);
     assert_eq!((q.code, q.out.as_str()), (0, ""));
     // Run in the plan folder itself: the default is ./parallel.json.
-    let c = run_in("validate-parallel", &t.path().join("team"), &["--receipt", "../r2.json"]);
+    let c = run_in(
+        "validate-parallel",
+        &t.path().join("team"),
+        &["--receipt", "../r2.json"],
+    );
     assert_eq!(c.code, 0, "{}", c.err);
 }
 
@@ -251,5 +298,8 @@ fn github_annotations_at_the_line_and_a_step_summary() {
         "{out}"
     );
     let md = std::fs::read_to_string(summary).unwrap();
-    assert!(md.contains("| p/parallel.json:5:46 | error | unknown-dependency |"), "{md}");
+    assert!(
+        md.contains("| p/parallel.json:5:46 | error | unknown-dependency |"),
+        "{md}"
+    );
 }

@@ -642,10 +642,12 @@ pub fn git_prepare(dir: &Path, targets: &[String], time: Option<i64>) -> Result<
         let p = prefix.join(rel);
         match repo.status_file(&p) {
             Ok(s) if s.is_empty() || s == git2::Status::IGNORED || s == git2::Status::WT_NEW => {}
-            Ok(s) => return Err(format!(
+            Ok(s) => {
+                return Err(format!(
                 "{}: has uncommitted changes ({s:?}); commit or restore it first, or drop --commit",
                 p.display()
-            )),
+            ))
+            }
             Err(e) if e.code() == git2::ErrorCode::NotFound => {}
             Err(e) => return Err(format!("{}: {}", p.display(), e.message())),
         }
