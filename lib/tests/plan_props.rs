@@ -142,7 +142,11 @@ fn pipeline(text: String) -> (validate::Checked, status::Report) {
     let empty = tempfile::tempdir().unwrap();
     let c = validate::check(&doc, empty.path(), &RunState::default(), false).unwrap();
     assert_eq!(c.errors().count(), 0, "{:?}", c.findings.first());
-    let (p, g, o) = (c.plan.as_ref().unwrap(), c.dag.as_ref().unwrap(), c.order.as_ref().unwrap());
+    let (p, g, o) = (
+        c.plan.as_ref().unwrap(),
+        c.dag.as_ref().unwrap(),
+        c.order.as_ref().unwrap(),
+    );
     let r = status::report(p, g, o, &c.states, Some(16));
     (c, r)
 }
@@ -159,7 +163,11 @@ fn a_100_000_chain_goes_through_the_whole_pipeline() {
     assert_eq!(r.parallelization.parallel_share, 0.0);
     // Close the chain into one 100 000-long cycle: found, without recursion.
     let mut text = plan_json(n, |i| if i == 0 { vec![] } else { vec![i - 1] });
-    text = text.replacen("\"a0\", \"dependencies\": []", &format!("\"a0\", \"dependencies\": [\"a{}\"]", n - 1), 1);
+    text = text.replacen(
+        "\"a0\", \"dependencies\": []",
+        &format!("\"a0\", \"dependencies\": [\"a{}\"]", n - 1),
+        1,
+    );
     let doc = PlanDoc::from_bytes(Path::new("parallel.json"), text.into_bytes());
     let empty = tempfile::tempdir().unwrap();
     let c = validate::check(&doc, empty.path(), &RunState::default(), false).unwrap();
@@ -179,7 +187,11 @@ fn a_100_000_random_dag_with_300_000_edges() {
     };
     let deps: Vec<Vec<usize>> = (0..n)
         .map(|i| {
-            let mut d: Vec<usize> = if i == 0 { vec![] } else { (0..3).map(|_| (next() % i as u64) as usize).collect() };
+            let mut d: Vec<usize> = if i == 0 {
+                vec![]
+            } else {
+                (0..3).map(|_| (next() % i as u64) as usize).collect()
+            };
             d.sort_unstable();
             d.dedup();
             d
