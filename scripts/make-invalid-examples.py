@@ -27,12 +27,40 @@ def reseal(r):
     return r
 
 
+def plan_cases():
+    """Mutations of the plan receipts (validate-parallel, status, batch-create)."""
+    out = {}
+
+    def mutate(src, name, expect, fn):
+        r = json.loads((ROOT / "receipts/examples/valid" / src).read_text())
+        assert reseal(copy.deepcopy(r))["digest"] == r["digest"]
+        fn(r)
+        out[name] = (canonical(reseal(r)), expect)
+
+    mutate("validate-parallel-cycles.json", "validate-parallel-counts-mismatch", "counts add up to 4 but errors + warnings = 5",
+           lambda r: r["results"].update(errors=4))
+    mutate("validate-parallel-cycles.json", "validate-parallel-open-cycle", "a cycle path must end where it starts",
+           lambda r: r["results"]["cycles"][0].pop())
+    mutate("validate-parallel-cycles.json", "validate-parallel-unknown-rule", "/results/findings/0/rule",
+           lambda r: r["results"]["findings"][0].update(rule="vibes"))
+    mutate("status-example.json", "status-count-mismatch", "counts.complete = 3 but 2 statuses say complete",
+           lambda r: r["results"]["counts"].update(complete=3))
+    mutate("status-example.json", "status-next-batch-not-startable", "1.1 is in the next batch but is complete",
+           lambda r: r["results"]["next_batch"].append("1.1"))
+    mutate("status-example.json", "status-bad-status", "/results/statuses/1.1",
+           lambda r: r["results"]["statuses"].update({"1.1": "done"}))
+    mutate("batch-create-dry-run.json", "batch-create-dry-run-created", "a dry run created files",
+           lambda r: r["results"]["created"].append({k: r["results"]["to_create"][0][k] for k in ("path", "bytes", "sha256")}))
+    return out
+
+
 def main():
     base = json.loads(SRC.read_text())
     assert reseal(copy.deepcopy(base))["digest"] == base["digest"], "python canonical form disagrees"
     assert base["verdict"]["status"] == "fail" and base["results"]["summary"]["invalid"] > 0
     text = canonical(base)
     cases = {}
+    cases.update(plan_cases())
 
     def mutate(name, expect, fn, seal=True):
         r = copy.deepcopy(base)

@@ -8,5 +8,6 @@ pub mod emit;
 pub mod exit;
 pub mod gguf_text;
 pub mod github;
+pub mod plan_cli;
 
 pub use parci_core as core;

@@ -5,10 +5,46 @@
 
 /// 1-based line and column (in characters) of the value at `pointer`.
 pub fn locate(text: &[u8], pointer: &str) -> Option<(u64, u64)> {
+    let at = offset(text, pointer)?;
+    Some(line_col(text, at))
+}
+
+/// Byte offset where the value at `pointer` starts.
+pub fn offset(text: &[u8], pointer: &str) -> Option<usize> {
     let tokens = parse_pointer(pointer)?;
     let mut s = Scanner { text, pos: 0 };
     s.ws();
-    let at = s.find(&tokens)?;
+    s.find(&tokens)
+}
+
+/// Byte offsets of every element of the array at `pointer`, in one pass (so a
+/// caller locating findings in many elements does not rescan the text each time).
+pub fn array_items(text: &[u8], pointer: &str) -> Option<Vec<usize>> {
+    let mut s = Scanner {
+        text,
+        pos: offset(text, pointer)?,
+    };
+    if s.peek()? != b'[' {
+        return None;
+    }
+    s.pos += 1;
+    let mut out = Vec::new();
+    loop {
+        s.ws();
+        if s.peek()? == b']' {
+            return Some(out);
+        }
+        out.push(s.pos);
+        s.skip_value()?;
+        s.ws();
+        if s.peek()? == b',' {
+            s.pos += 1;
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of byte offset `at`.
+pub fn line_col(text: &[u8], at: usize) -> (u64, u64) {
     let before = &text[..at];
     let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
     let line_start = before
@@ -19,7 +55,7 @@ pub fn locate(text: &[u8], pointer: &str) -> Option<(u64, u64)> {
         .chars()
         .count() as u64
         + 1;
-    Some((line, col))
+    (line, col)
 }
 
 /// Splits a pointer into unescaped reference tokens; `None` if malformed.
@@ -192,6 +228,17 @@ mod tests {
         assert_eq!(locate(t, "/a/x"), None);
         assert_eq!(locate(t, "a"), None);
         assert_eq!(locate(t, "/b/c/d"), None);
+    }
+
+    #[test]
+    fn array_items_are_the_element_starts() {
+        let t = DOC.as_bytes();
+        let items = array_items(t, "/a").unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(line_col(t, items[1]), (2, 12));
+        assert_eq!(line_col(t, items[2]), locate(t, "/a/2").unwrap());
+        assert_eq!(array_items(t, "/b"), None);
+        assert_eq!(array_items(b"[]", ""), Some(vec![]));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!   fingerprints, the embedded JSON Schemas and the verifier with its gate registry.
 //! - [`cpu`]: run-time CPU feature detection shared by receipts and kernels.
 //! - [`fsutil`]: atomic writes and file hashing.
+//! - [`plan`]: `parallel.json` plans: model, DAG algorithms, status, scaffolding.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cpu;
@@ -12,5 +13,6 @@ pub mod gguf;
 pub mod graph;
 pub mod jsonpos;
 pub mod model;
+pub mod plan;
 pub mod quant;
 pub mod receipt;

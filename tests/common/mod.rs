@@ -71,3 +71,107 @@ pub fn oracle(args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The outcome of running a program.
+pub struct Run {
+    pub code: i32,
+    pub out: String,
+    pub err: String,
+}
+
+/// Runs `program` in `dir` with `args`, outside GitHub Actions, stdin empty.
+pub fn run_in(program: &str, dir: &Path, args: &[&str]) -> Run {
+    let o = assert_cmd::Command::cargo_bin(program)
+        .unwrap()
+        .current_dir(dir)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: o.status.code().unwrap(),
+        out: String::from_utf8_lossy(&o.stdout).into_owned(),
+        err: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// verify-receipt on one receipt: (exit code, stdout).
+pub fn verify_receipt(receipt: &Path) -> (i32, String) {
+    let o = assert_cmd::Command::cargo_bin("verify-receipt")
+        .unwrap()
+        .arg(receipt)
+        .arg("--receipt")
+        .arg(receipt.with_extension("verify.json"))
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+/// A plan text with one achievement per line: achievement `i` is on line `4 + i`.
+/// Each entry is (id, dependencies, extra JSON fields or "").
+pub fn plan_text(name: &str, items: &[(&str, &[&str], &str)]) -> String {
+    let mut s = format!("{{\n  \"plan_name\": \"{name}\",\n  \"achievements\": [\n");
+    for (i, (id, deps, extra)) in items.iter().enumerate() {
+        let deps: Vec<String> = deps.iter().map(|d| format!("\"{d}\"")).collect();
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(", {extra}")
+        };
+        s.push_str(&format!(
+            "    {{\"achievement_id\": \"{id}\", \"dependencies\": [{}]{extra}}}{}\n",
+            deps.join(", "),
+            if i + 1 < items.len() { "," } else { "" }
+        ));
+    }
+    s.push_str("  ]\n}\n");
+    s
+}
+
+/// Writes `files` (relative path, content) under `dir`.
+pub fn write_tree(dir: &Path, files: &[(&str, &str)]) {
+    for (rel, text) in files {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+/// Copies a directory tree (files only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+/// Every file under `dir` with its bytes, sorted: a tree snapshot.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                out.push((e.path(), Vec::new()));
+                stack.push(e.path());
+            } else {
+                out.push((e.path(), std::fs::read(e.path()).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}

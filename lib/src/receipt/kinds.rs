@@ -51,6 +51,21 @@ pub static KINDS: &[Kind] = &[
         gates: &[crate::model::smoke::gate_perf_smoke],
         replay: Some(crate::model::smoke::replay),
     },
+    Kind {
+        name: "parci.validate-parallel",
+        schema: include_str!("../../../receipts/schemas/validate-parallel.schema.json"),
+        gates: &[crate::plan::gates::gate_validate_consistent],
+    },
+    Kind {
+        name: "parci.status",
+        schema: include_str!("../../../receipts/schemas/status.schema.json"),
+        gates: &[crate::plan::gates::gate_status_consistent],
+    },
+    Kind {
+        name: "parci.batch-create",
+        schema: include_str!("../../../receipts/schemas/batch-create.schema.json"),
+        gates: &[crate::plan::gates::gate_batch_consistent],
+    },
 ];
 
 /// Gates every kind gets, before its own.

@@ -1,0 +1,422 @@
+//! Every rule validate-parallel checks, as findings at a place in the plan
+//! (JSON pointer + line:column) or at a marker file.
+
+use super::dag::{self, Dag};
+use super::fsstate::{self, Markers, RunState, State};
+use super::model::{Plan, PlanDoc};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+/// What a finding is about; the names appear in receipts and output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// The file is not JSON (or has duplicate keys).
+    Json,
+    /// The file breaks `parallel-plan.schema.json`.
+    Schema,
+    /// `estimated_hours` is a range with low > high.
+    Estimate,
+    DuplicateId,
+    /// Two IDs differ only by case (their files collide on case-insensitive file systems).
+    CaseCollision,
+    UnknownDependency,
+    SelfDependency,
+    Cycle,
+    /// An achievement is complete but a dependency is not (warning; error with --strict).
+    CompleteBeforeDependency,
+    /// A marker file names an ID the plan does not have (warning; error with --strict).
+    OrphanMarker,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 10] = [
+        Rule::Json,
+        Rule::Schema,
+        Rule::Estimate,
+        Rule::DuplicateId,
+        Rule::CaseCollision,
+        Rule::UnknownDependency,
+        Rule::SelfDependency,
+        Rule::Cycle,
+        Rule::CompleteBeforeDependency,
+        Rule::OrphanMarker,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Json => "json",
+            Rule::Schema => "schema",
+            Rule::Estimate => "estimate",
+            Rule::DuplicateId => "duplicate-id",
+            Rule::CaseCollision => "case-collision",
+            Rule::UnknownDependency => "unknown-dependency",
+            Rule::SelfDependency => "self-dependency",
+            Rule::Cycle => "cycle",
+            Rule::CompleteBeforeDependency => "complete-before-dependency",
+            Rule::OrphanMarker => "orphan-marker",
+        }
+    }
+
+    /// Rules that only warn unless `--strict`.
+    pub fn is_soft(self) -> bool {
+        matches!(self, Rule::CompleteBeforeDependency | Rule::OrphanMarker)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem in a plan.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    pub rule: Rule,
+    pub severity: Severity,
+    /// RFC 6901 pointer into the plan ("" = the whole file or none).
+    pub pointer: String,
+    /// 1-based line and column in the plan file, when known.
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    /// A marker file this finding is about, relative to the plan folder.
+    pub file: Option<String>,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(rule: Rule, pointer: String, pos: Option<(u64, u64)>, message: String) -> Finding {
+        Finding {
+            rule,
+            severity: if rule.is_soft() {
+                Severity::Warning
+            } else {
+                Severity::Error
+            },
+            pointer,
+            line: pos.map(|p| p.0),
+            column: pos.map(|p| p.1),
+            file: None,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        if let (Some(l), Some(c)) = (self.line, self.column) {
+            write!(f, "{l}:{c}: ")?;
+        }
+        write!(f, "[{}] ", self.rule.as_str())?;
+        if !self.pointer.is_empty() {
+            write!(f, "{}: ", self.pointer)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// The outcome of checking a plan.
+pub struct Checked {
+    /// The typed plan, when the file parsed and met the schema.
+    pub plan: Option<Plan>,
+    /// Its graph (unknown and self dependencies left out).
+    pub dag: Option<Dag>,
+    /// A topological order, when the graph is acyclic.
+    pub order: Option<Vec<u32>>,
+    /// Every cycle, as closed ID paths `[a, b, a]`.
+    pub cycles: Vec<Vec<String>>,
+    /// Findings, sorted by place.
+    pub findings: Vec<Finding>,
+    pub markers: Markers,
+    /// Status of each achievement, from the markers and the run state.
+    pub states: Vec<State>,
+}
+
+impl Checked {
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+    }
+    pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+    }
+    /// How many findings each rule produced (every rule, zero included).
+    pub fn counts(&self) -> Vec<(Rule, usize)> {
+        Rule::ALL
+            .iter()
+            .map(|&r| (r, self.findings.iter().filter(|f| f.rule == r).count()))
+            .collect()
+    }
+}
+
+/// Edit-distance comparisons spent on "did you mean" suggestions at most, so a
+/// plan with thousands of unknown IDs stays fast (later ones get no suggestion).
+const SUGGESTION_BUDGET: usize = 2_000_000;
+
+/// Checks a plan read from `doc`, its folder `dir` (for marker files) and the
+/// run state. `Err` is an I/O error reading the markers.
+pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io::Result<Checked> {
+    let markers = Markers::scan(dir)?;
+    let mut out = Checked {
+        plan: None,
+        dag: None,
+        order: None,
+        cycles: Vec::new(),
+        findings: Vec::new(),
+        markers,
+        states: Vec::new(),
+    };
+    let plan = match doc.parse() {
+        Ok(p) => p,
+        Err(f) => {
+            out.findings = f;
+            finish(&mut out, strict);
+            return Ok(out);
+        }
+    };
+    let f = &mut out.findings;
+    let index = dag::id_index(&plan);
+    let at = |i: usize, tail: &str| format!("/achievements/{i}/{tail}");
+
+    // Duplicate IDs and IDs that collide by case.
+    let mut lower: HashMap<String, usize> = HashMap::with_capacity(plan.achievements.len());
+    for (i, a) in plan.achievements.iter().enumerate() {
+        let first = index[a.id.as_str()] as usize;
+        if first != i {
+            f.push(doc.finding(
+                Rule::DuplicateId,
+                at(i, "achievement_id"),
+                format!(
+                    "duplicate ID {:?}: achievement {first} has it already; give each achievement its own ID",
+                    a.id
+                ),
+            ));
+            continue;
+        }
+        match lower.get(&a.id.to_ascii_lowercase()) {
+            Some(&j) => f.push(doc.finding(
+                Rule::CaseCollision,
+                at(i, "achievement_id"),
+                format!(
+                    "ID {:?} differs from {:?} (achievement {j}) only by case; their files collide \
+                     on case-insensitive file systems: rename one",
+                    a.id, plan.achievements[j].id
+                ),
+            )),
+            None => {
+                lower.insert(a.id.to_ascii_lowercase(), i);
+            }
+        }
+    }
+
+    // Unknown and self dependencies.
+    let mut budget = SUGGESTION_BUDGET;
+    for (i, a) in plan.achievements.iter().enumerate() {
+        for (k, d) in a.dependencies.iter().enumerate() {
+            if *d == a.id {
+                f.push(doc.finding(
+                    Rule::SelfDependency,
+                    at(i, &format!("dependencies/{k}")),
+                    format!(
+                        "{} depends on itself; remove {d:?} from its dependencies",
+                        a.id
+                    ),
+                ));
+            } else if !index.contains_key(d.as_str()) {
+                let hint = match closest(d, &plan, &mut budget) {
+                    Some(s) => format!("did you mean {s:?}?"),
+                    None => "add it to the plan or remove the dependency".to_string(),
+                };
+                f.push(doc.finding(
+                    Rule::UnknownDependency,
+                    at(i, &format!("dependencies/{k}")),
+                    format!(
+                        "{} depends on {d:?}, which is not in the plan; {hint}",
+                        a.id
+                    ),
+                ));
+            }
+        }
+    }
+
+    // Cycles: one closed path per strongly connected component.
+    let g = Dag::from_plan(&plan);
+    let order = g.topo_order();
+    if order.is_none() {
+        let comps = g.cyclic_components();
+        for (comp, path) in comps.iter().zip(g.cycles(&comps)) {
+            let ids: Vec<String> = path
+                .iter()
+                .map(|&v| plan.achievements[v as usize].id.clone())
+                .collect();
+            let first = path[0] as usize;
+            let k = plan.achievements[first]
+                .dependencies
+                .iter()
+                .position(|d| *d == ids[1])
+                .unwrap_or(0);
+            let mut msg = format!(
+                "dependency cycle {}; remove one of these dependencies",
+                ids.join(" -> ")
+            );
+            if comp.len() + 1 > path.len() {
+                let others: Vec<&str> = comp
+                    .iter()
+                    .filter(|v| !path.contains(v))
+                    .take(10)
+                    .map(|&v| plan.achievements[v as usize].id.as_str())
+                    .collect();
+                let more = comp.len() + 1 - path.len() - others.len();
+                msg.push_str(&format!(
+                    " (the same knot also holds {}{}; {} achievements in all)",
+                    others.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    },
+                    comp.len()
+                ));
+            }
+            f.push(doc.finding(Rule::Cycle, at(first, &format!("dependencies/{k}")), msg));
+            out.cycles.push(ids);
+        }
+    }
+
+    // Complete before a dependency; marker files for IDs the plan lacks.
+    let states = fsstate::derive(&plan, &out.markers, run);
+    let declared = |i: usize| plan.achievements[i].declared_status.as_deref();
+    let done =
+        |i: usize| states[i].is_done() || matches!(declared(i), Some("complete" | "skipped"));
+    for (i, a) in plan.achievements.iter().enumerate() {
+        let claim = if states[i] == State::Complete {
+            format!("has reviews/APPROVED_{}.md", a.id)
+        } else if declared(i) == Some("complete") {
+            "is marked \"complete\" in the plan".to_string()
+        } else {
+            continue;
+        };
+        for (k, d) in a.dependencies.iter().enumerate() {
+            let Some(&j) = index.get(d.as_str()) else {
+                continue;
+            };
+            if j as usize != i && !done(j as usize) {
+                f.push(doc.finding(
+                    Rule::CompleteBeforeDependency,
+                    at(i, &format!("dependencies/{k}")),
+                    format!(
+                        "{} {claim} but its dependency {d} is {}; finish {d} first or correct the status",
+                        a.id,
+                        states[j as usize].as_str()
+                    ),
+                ));
+            }
+        }
+    }
+    for file in &out.markers.files {
+        let (folder, name) = file.split_once('/').expect("folder/name");
+        let marker = fsstate::Marker::parse(folder, name).expect("scanned markers parse");
+        if !index.contains_key(marker.id()) {
+            let mut fd = Finding::new(
+                Rule::OrphanMarker,
+                String::new(),
+                None,
+                format!(
+                    "{file} is for {:?}, which is not in the plan; delete or rename the file, or add the achievement",
+                    marker.id()
+                ),
+            );
+            fd.file = Some(file.clone());
+            f.push(fd);
+        }
+    }
+    out.states = states;
+    out.order = order;
+    out.dag = Some(g);
+    out.plan = Some(plan);
+    finish(&mut out, strict);
+    Ok(out)
+}
+
+fn finish(out: &mut Checked, strict: bool) {
+    if strict {
+        for f in &mut out.findings {
+            f.severity = Severity::Error;
+        }
+    }
+    out.findings.sort_by_key(|f| {
+        (
+            f.file.is_some(),
+            f.file.clone(),
+            f.line.unwrap_or(0),
+            f.column.unwrap_or(0),
+        )
+    });
+}
+
+/// The existing ID closest to `missing`: equal ignoring case, else the smallest
+/// edit distance up to a third of its length (at most 3), first in file order.
+fn closest(missing: &str, plan: &Plan, budget: &mut usize) -> Option<String> {
+    let limit = (missing.chars().count() / 3).clamp(1, 3);
+    let mut best: Option<(usize, &str)> = None;
+    for a in &plan.achievements {
+        if *budget == 0 {
+            break;
+        }
+        *budget -= 1;
+        if a.id.eq_ignore_ascii_case(missing) {
+            return Some(a.id.clone());
+        }
+        let cap = best.map_or(limit, |b| b.0.saturating_sub(1));
+        if let Some(d) = bounded_distance(missing.as_bytes(), a.id.as_bytes(), cap) {
+            if best.is_none_or(|b| d < b.0) {
+                best = Some((d, &a.id));
+            }
+        }
+    }
+    best.map(|b| b.1.to_string())
+}
+
+/// Levenshtein distance of two byte strings when it is at most `cap`.
+fn bounded_distance(a: &[u8], b: &[u8], cap: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > cap {
+        return None;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, &x) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        let mut row_min = cur[0];
+        for (j, &y) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(x != y);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+            row_min = row_min.min(cur[j + 1]);
+        }
+        if row_min > cap {
+            return None;
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    (prev[b.len()] <= cap).then_some(prev[b.len()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance() {
+        assert_eq!(bounded_distance(b"2.3", b"2.4", 1), Some(1));
+        assert_eq!(bounded_distance(b"kitten", b"sitting", 3), Some(3));
+        assert_eq!(bounded_distance(b"kitten", b"sitting", 2), None);
+        assert_eq!(bounded_distance(b"a", b"abcd", 2), None);
+    }
+}
