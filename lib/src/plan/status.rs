@@ -142,11 +142,9 @@ pub fn report(
         *counts.get_mut(s.as_str()).expect("all states") += 1;
     }
     let done_n = states.iter().filter(|s| s.is_done()).count() as u64;
-    let percent_complete = if n == 0 {
-        100.0
-    } else {
-        ((done_n * 10_000 + n as u64 / 2) / n as u64) as f64 / 100.0
-    };
+    let percent_complete = (done_n * 10_000 + n as u64 / 2)
+        .checked_div(n as u64)
+        .map_or(100.0, |q| q as f64 / 100.0);
 
     let level_of = dag.levels(order);
     let mut levels: Vec<LevelRow> = widths(&level_of)
@@ -204,7 +202,7 @@ pub fn report(
     let mut next: Vec<u32> = (0..n as u32)
         .filter(|&i| states[i as usize].is_startable() && deps_done(i))
         .collect();
-    next.sort_by(|&a, &b| start_key(plan, &tails, a).cmp(&start_key(plan, &tails, b)));
+    next.sort_by_key(|&i| start_key(plan, &tails, i));
     let in_progress: Vec<u32> = (0..n as u32)
         .filter(|&i| states[i as usize] == State::InProgress)
         .collect();
@@ -480,7 +478,7 @@ mod tests {
     use crate::plan::fsstate::State::*;
 
     fn plan(text: &str) -> (Plan, Dag, Vec<u32>) {
-        let p = Plan::from_str(text).unwrap();
+        let p = Plan::parse_text(text).unwrap();
         let g = Dag::from_plan(&p);
         let o = g.topo_order().unwrap();
         (p, g, o)
