@@ -177,8 +177,7 @@ pub fn status_table(r: &Report, plan: &plan::Plan, env: &Env) -> String {
     ));
     let mut rows: Vec<usize> = (0..plan.achievements.len()).collect();
     rows.sort_by_key(|&i| (r.level_of[i], i));
-    let mut shown = 0;
-    for &i in &rows {
+    for (shown, &i) in rows.iter().enumerate() {
         if shown == 200 {
             o.push_str(&format!(
                 "  … {} more rows (--format json has all)\n",
@@ -186,7 +185,6 @@ pub fn status_table(r: &Report, plan: &plan::Plan, env: &Env) -> String {
             ));
             break;
         }
-        shown += 1;
         let a = &plan.achievements[i];
         let st = r.statuses[&a.id];
         let painted = match st {

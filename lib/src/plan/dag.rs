@@ -55,8 +55,13 @@ impl Dag {
     /// The graph of a plan. IDs resolve to their first occurrence; unknown
     /// dependencies and self-dependencies are left out (validation reports them).
     pub fn from_plan(plan: &Plan) -> Dag {
-        let index = id_index(plan);
-        let mut edges = Vec::new();
+        Dag::from_plan_with(plan, &id_index(plan))
+    }
+
+    /// [`Dag::from_plan`] with the plan's [`id_index`] already built.
+    pub fn from_plan_with(plan: &Plan, index: &HashMap<&str, u32>) -> Dag {
+        let mut edges =
+            Vec::with_capacity(plan.achievements.iter().map(|a| a.dependencies.len()).sum());
         for (i, a) in plan.achievements.iter().enumerate() {
             for d in &a.dependencies {
                 if let Some(&j) = index.get(d.as_str()) {

@@ -123,11 +123,9 @@ pub fn gate_status_consistent(doc: &Value, out: &mut Findings) {
         }
     }
     let done = num(&r["counts"]["complete"]) + num(&r["counts"]["skipped"]);
-    let pct = if total == 0 {
-        100.0
-    } else {
-        ((done * 10_000 + total / 2) / total) as f64 / 100.0
-    };
+    let pct = (done * 10_000 + total / 2)
+        .checked_div(total)
+        .map_or(100.0, |q| q as f64 / 100.0);
     if r["percent_complete"].as_f64() != Some(pct) {
         out.error(
             "/results/percent_complete",

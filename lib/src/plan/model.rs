@@ -321,7 +321,7 @@ pub const MAX_SCHEMA_FINDINGS: usize = 200;
 
 impl Plan {
     /// Parses plan text (tests and benchmarks); findings become one string.
-    pub fn from_str(text: &str) -> Result<Plan, String> {
+    pub fn parse_text(text: &str) -> Result<Plan, String> {
         PlanDoc::from_bytes(Path::new("parallel.json"), text.as_bytes().to_vec())
             .parse()
             .map_err(|f| {
@@ -379,7 +379,7 @@ mod tests {
 
     #[test]
     fn parses_public_and_parci_fields_and_keeps_unknown_ones() {
-        let p = Plan::from_str(
+        let p = Plan::parse_text(
             r#"{"plan_name": "P", "parallelization_level": "level_2", "achievements": [
               {"achievement_id": "1.1", "dependencies": [], "status": "not_started",
                "estimated_hours": "4-6", "executor": "e1"},

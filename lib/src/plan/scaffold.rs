@@ -746,7 +746,7 @@ mod tests {
 
     #[test]
     fn ids_that_would_escape_are_refused() {
-        let mut p = Plan::from_str(
+        let mut p = Plan::parse_text(
             r#"{"plan_name": "P", "achievements": [{"achievement_id": "a", "dependencies": []}]}"#,
         )
         .unwrap();

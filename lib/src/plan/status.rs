@@ -142,11 +142,9 @@ pub fn report(
         *counts.get_mut(s.as_str()).expect("all states") += 1;
     }
     let done_n = states.iter().filter(|s| s.is_done()).count() as u64;
-    let percent_complete = if n == 0 {
-        100.0
-    } else {
-        ((done_n * 10_000 + n as u64 / 2) / n as u64) as f64 / 100.0
-    };
+    let percent_complete = (done_n * 10_000 + n as u64 / 2)
+        .checked_div(n as u64)
+        .map_or(100.0, |q| q as f64 / 100.0);
 
     let level_of = dag.levels(order);
     let mut levels: Vec<LevelRow> = widths(&level_of)
@@ -204,7 +202,7 @@ pub fn report(
     let mut next: Vec<u32> = (0..n as u32)
         .filter(|&i| states[i as usize].is_startable() && deps_done(i))
         .collect();
-    next.sort_by(|&a, &b| start_key(plan, &tails, a).cmp(&start_key(plan, &tails, b)));
+    next.sort_by_key(|&i| start_key(plan, &tails, i));
     let in_progress: Vec<u32> = (0..n as u32)
         .filter(|&i| states[i as usize] == State::InProgress)
         .collect();
@@ -300,7 +298,11 @@ pub fn report(
         counts_w.push(recommended);
     }
     let sim = Sim::new(plan, dag, states, &tails, &remaining_weight);
-    let batches = counts_w.iter().map(|&w| sim.run(w)).collect();
+    // Independent simulations: one per worker count, in parallel (order kept).
+    let batches = {
+        use rayon::prelude::*;
+        counts_w.par_iter().map(|&w| sim.run(w)).collect()
+    };
 
     let (mut total, mut done_h) = (Hours::exact(0.0), Hours::exact(0.0));
     let mut unestimated = 0;
@@ -370,13 +372,18 @@ fn start_key(plan: &Plan, tails: &[f64], i: u32) -> (u64, Reverse<u64>, u32) {
     )
 }
 
+type Key = (u64, Reverse<u64>, u32);
+
 /// Round-by-round list scheduling of the remaining work.
 struct Sim<'a> {
     plan: &'a Plan,
     dag: &'a Dag,
     states: &'a [State],
-    tails: &'a [f64],
     weight: &'a [f64],
+    /// Start order key of each achievement.
+    keys: Vec<Key>,
+    /// Dependencies not done, per achievement.
+    pending: Vec<u32>,
 }
 
 impl<'a> Sim<'a> {
@@ -387,28 +394,39 @@ impl<'a> Sim<'a> {
         tails: &'a [f64],
         weight: &'a [f64],
     ) -> Self {
+        let n = states.len() as u32;
         Sim {
             plan,
             dag,
             states,
-            tails,
             weight,
+            keys: (0..n).map(|i| start_key(plan, tails, i)).collect(),
+            pending: (0..n)
+                .map(|i| {
+                    dag.deps(i)
+                        .iter()
+                        .filter(|&&d| !states[d as usize].is_done())
+                        .count() as u32
+                })
+                .collect(),
         }
     }
 
     fn run(&self, workers: u32) -> BatchStat {
         let n = self.states.len();
-        let mut pending: Vec<u32> = (0..n as u32)
-            .map(|i| {
-                self.dag
-                    .deps(i)
-                    .iter()
-                    .filter(|&&d| !self.states[d as usize].is_done())
-                    .count() as u32
-            })
-            .collect();
-        let key = |i: u32| Reverse(start_key(self.plan, self.tails, i));
-        let mut ready: BinaryHeap<(Reverse<(u64, Reverse<u64>, u32)>, u32)> = (0..n as u32)
+        if workers == 1 {
+            // One at a time: a batch per achievement left, their hours summed.
+            let left = (0..n).filter(|&i| !self.states[i].is_done());
+            let (count, hours) = left.fold((0u32, 0.0), |(c, h), i| (c + 1, h + self.weight[i]));
+            return BatchStat {
+                workers,
+                batches: count,
+                hours: round2(hours),
+            };
+        }
+        let mut pending = self.pending.clone();
+        let key = |i: u32| Reverse(self.keys[i as usize]);
+        let mut ready: BinaryHeap<(Reverse<Key>, u32)> = (0..n as u32)
             .filter(|&i| !self.states[i as usize].is_done() && pending[i as usize] == 0)
             .map(|i| (key(i), i))
             .collect();
@@ -460,7 +478,7 @@ mod tests {
     use crate::plan::fsstate::State::*;
 
     fn plan(text: &str) -> (Plan, Dag, Vec<u32>) {
-        let p = Plan::from_str(text).unwrap();
+        let p = Plan::parse_text(text).unwrap();
         let g = Dag::from_plan(&p);
         let o = g.topo_order().unwrap();
         (p, g, o)

@@ -5,6 +5,7 @@ use super::dag::{self, Dag};
 use super::fsstate::{self, Markers, RunState, State};
 use super::model::{Plan, PlanDoc};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -187,7 +188,7 @@ pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io
     let at = |i: usize, tail: &str| format!("/achievements/{i}/{tail}");
 
     // Duplicate IDs and IDs that collide by case.
-    let mut lower: HashMap<String, usize> = HashMap::with_capacity(plan.achievements.len());
+    let mut lower: HashMap<Cow<str>, usize> = HashMap::with_capacity(plan.achievements.len());
     for (i, a) in plan.achievements.iter().enumerate() {
         let first = index[a.id.as_str()] as usize;
         if first != i {
@@ -201,7 +202,12 @@ pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io
             ));
             continue;
         }
-        match lower.get(&a.id.to_ascii_lowercase()) {
+        let key: Cow<str> = if a.id.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(a.id.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(a.id.as_str())
+        };
+        match lower.get(&key) {
             Some(&j) => f.push(doc.finding(
                 Rule::CaseCollision,
                 at(i, "achievement_id"),
@@ -212,7 +218,7 @@ pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io
                 ),
             )),
             None => {
-                lower.insert(a.id.to_ascii_lowercase(), i);
+                lower.insert(key, i);
             }
         }
     }
@@ -248,7 +254,7 @@ pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io
     }
 
     // Cycles: one closed path per strongly connected component.
-    let g = Dag::from_plan(&plan);
+    let g = Dag::from_plan_with(&plan, &index);
     let order = g.topo_order();
     if order.is_none() {
         let comps = g.cyclic_components();
