@@ -12,5 +12,6 @@ pub mod gguf;
 pub mod graph;
 pub mod jsonpos;
 pub mod model;
+pub mod profile;
 pub mod quant;
 pub mod receipt;

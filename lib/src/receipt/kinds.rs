@@ -51,6 +51,12 @@ pub static KINDS: &[Kind] = &[
         gates: &[crate::model::smoke::gate_perf_smoke],
         replay: Some(crate::model::smoke::replay),
     },
+    Kind {
+        name: "parci.flamegraph",
+        schema: include_str!("../../../receipts/schemas/flamegraph.schema.json"),
+        gates: &[crate::profile::receipt::gate_flamegraph],
+        replay: None,
+    },
 ];
 
 /// Gates every kind gets, before its own.
@@ -58,6 +64,17 @@ pub static ENVELOPE_GATES: &[Gate] = &[
     super::verify::gate_verdict_has_reasons,
     super::verify::gate_tool_matches_kind,
 ];
+
+/// A gate that also reads files beside the receipt: the receipt, the
+/// directory it is in, the findings.
+pub type FileGate = fn(&Value, &std::path::Path, &mut Findings);
+
+/// File gates by kind, run by `verify::verify_file` when every other check
+/// passed (kept apart from [`Kind`] so adding one touches no other entry).
+pub static FILE_GATES: &[(&str, FileGate)] = &[(
+    "parci.flamegraph",
+    crate::profile::receipt::gate_files_beside,
+)];
 
 pub fn find(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)
