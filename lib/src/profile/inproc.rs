@@ -48,7 +48,11 @@ pub fn sample<T>(
         for frame in frames.frames.iter().rev() {
             for sym in frame.iter().rev() {
                 let raw = String::from_utf8_lossy(sym.raw_name()).into_owned();
-                stack.push(super::perf_script::demangle(&raw));
+                let file = sym
+                    .filename
+                    .as_ref()
+                    .map(|f| f.to_string_lossy().into_owned());
+                stack.push(qualify(&raw, file.as_deref()));
             }
         }
         // Frames of the sampler itself sit at the leaf end; drop them.
@@ -62,6 +66,34 @@ pub fn sample<T>(
         folded.add_frames(&stack, u64::try_from(count).unwrap_or(0));
     }
     Ok((value, folded, wall))
+}
+
+/// A frame name as perf would show it. Symbols resolved from DWARF carry
+/// short names (`chunked_row<…>`, `{closure#0}`), not the mangled path; for
+/// parci-core's own code the path is rebuilt from the source file
+/// (`lib/src/quant/matvec.rs` → `parci_core::quant::matvec::`), so names and
+/// the kernel share match what perf reports.
+pub fn qualify(raw: &str, file: Option<&str>) -> String {
+    let name = super::perf_script::demangle(raw);
+    if rustc_demangle::try_demangle(raw).is_ok() || name.starts_with("parci_core::") {
+        return name;
+    }
+    let Some(rel) = file
+        .and_then(|f| f.rsplit_once("/lib/src/"))
+        .map(|(_, r)| r)
+    else {
+        return name;
+    };
+    let module = rel
+        .strip_suffix(".rs")
+        .unwrap_or(rel)
+        .trim_end_matches("/mod")
+        .replace('/', "::");
+    if module == "lib" {
+        format!("parci_core::{name}")
+    } else {
+        format!("parci_core::{module}::{name}")
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -88,6 +120,29 @@ mod tests {
             }
         }
         x
+    }
+
+    #[test]
+    fn dwarf_short_names_get_their_module_path() {
+        assert_eq!(
+            qualify(
+                "chunked_row<parci_core::quant::dot::Q8_0Act>",
+                Some("/w/lib/src/quant/matvec.rs")
+            ),
+            "parci_core::quant::matvec::chunked_row<parci_core::quant::dot::Q8_0Act>"
+        );
+        assert_eq!(
+            qualify("run", Some("/w/lib/src/model/mod.rs")),
+            "parci_core::model::run"
+        );
+        assert_eq!(
+            qualify("run", Some("/rustc/x/library/std/src/rt.rs")),
+            "run"
+        );
+        assert_eq!(
+            qualify("_ZN4core3fmt5write17h0123456789abcdefE", None),
+            "core::fmt::write"
+        );
     }
 
     #[test]
