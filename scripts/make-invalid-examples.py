@@ -134,6 +134,28 @@ def main():
                  lambda r: r["results"].update(kernels={"f32_dot_f32_scalar": 100}))
     mutate_smoke("perf-smoke-zero-rate", "/measurements/decode_tok_s", lambda r: r["measurements"].update(decode_tok_s=0))
 
+    flame = json.loads((ROOT / "receipts/examples/valid/flamegraph-tiny.json").read_text())
+    assert reseal(copy.deepcopy(flame))["digest"] == flame["digest"]
+
+    def mutate_flame(name, expect, fn):
+        r = copy.deepcopy(flame)
+        fn(r)
+        cases[name] = (canonical(reseal(r)), expect)
+
+    def self_rows_repeated(r):
+        rows = r["results"]["profiles"][0]["top_self"]
+        r["results"]["profiles"][0]["top_self"] = [copy.deepcopy(rows[0]) for _ in range(8)]
+
+    def percent_off(r):
+        r["results"]["profiles"][0]["top_self"][0]["percent"] += 1
+
+    mutate_flame("flamegraph-zero-samples", "/results/profiles/0/samples",
+                 lambda r: r["results"]["profiles"][0].update(samples=0))
+    mutate_flame("flamegraph-percent-over-100", "/results/profiles/0/top_inclusive/0/percent",
+                 lambda r: r["results"]["profiles"][0]["top_inclusive"][0].update(percent=100.5))
+    mutate_flame("flamegraph-self-sum-over-100", "self shares sum to 200", self_rows_repeated)
+    mutate_flame("flamegraph-percent-inconsistent", "samples is 25.000000", percent_off)
+
     files = {"invalid-utf8.json": raw, "invalid-utf8.expect": b"not valid JSON\n"}
     for name, (body, expect) in cases.items():
         files[f"{name}.json"] = body.encode()

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod emit;
 pub mod exit;
+pub mod flamegraph_text;
 pub mod gguf_text;
 pub mod github;
 pub mod plan_cli;

@@ -14,5 +14,6 @@ pub mod graph;
 pub mod jsonpos;
 pub mod model;
 pub mod plan;
+pub mod profile;
 pub mod quant;
 pub mod receipt;

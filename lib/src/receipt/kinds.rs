@@ -69,6 +69,12 @@ pub static KINDS: &[Kind] = &[
         gates: &[crate::plan::gates::gate_batch_consistent],
         replay: None,
     },
+    Kind {
+        name: "parci.flamegraph",
+        schema: include_str!("../../../receipts/schemas/flamegraph.schema.json"),
+        gates: &[crate::profile::receipt::gate_flamegraph],
+        replay: None,
+    },
 ];
 
 /// Gates every kind gets, before its own.
@@ -76,6 +82,17 @@ pub static ENVELOPE_GATES: &[Gate] = &[
     super::verify::gate_verdict_has_reasons,
     super::verify::gate_tool_matches_kind,
 ];
+
+/// A gate that also reads files beside the receipt: the receipt, the
+/// directory it is in, the findings.
+pub type FileGate = fn(&Value, &std::path::Path, &mut Findings);
+
+/// File gates by kind, run by `verify::verify_file` when every other check
+/// passed (kept apart from [`Kind`] so adding one touches no other entry).
+pub static FILE_GATES: &[(&str, FileGate)] = &[(
+    "parci.flamegraph",
+    crate::profile::receipt::gate_files_beside,
+)];
 
 pub fn find(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)

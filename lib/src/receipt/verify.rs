@@ -204,6 +204,9 @@ pub fn verify_file(path: &Path, expect_kind: Option<&str>) -> io::Result<Report>
     } else {
         verify_bytes(&bytes, expect_kind)
     };
+    if out.errors.is_empty() {
+        file_gates(path, &bytes, kind.as_deref(), &mut out);
+    }
     for f in out.errors.iter_mut().chain(out.warnings.iter_mut()) {
         if f.line.is_none() {
             f.line = jsonpos::locate(&bytes, &f.pointer).map(|(l, _)| l);
@@ -215,6 +218,28 @@ pub fn verify_file(path: &Path, expect_kind: Option<&str>) -> io::Result<Report>
         errors: out.errors,
         warnings: out.warnings,
     })
+}
+
+/// Runs the kind's [`kinds::FILE_GATES`] with the receipt's directory.
+fn file_gates(path: &Path, bytes: &[u8], kind: Option<&str>, out: &mut Findings) {
+    let gates: Vec<kinds::FileGate> = kinds::FILE_GATES
+        .iter()
+        .filter(|(k, _)| Some(*k) == kind)
+        .map(|(_, g)| *g)
+        .collect();
+    if gates.is_empty() {
+        return;
+    }
+    let Ok(doc) = canonical::parse_strict(bytes) else {
+        return;
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    for gate in gates {
+        gate(&doc, dir, out);
+    }
 }
 
 /// `verify-receipt --replay`: re-runs the workload a valid receipt records
