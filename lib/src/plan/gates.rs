@@ -144,6 +144,14 @@ pub fn gate_status_consistent(doc: &Value, out: &mut Findings) {
             format!("levels hold {width} achievements ({ldone} done) but the plan has {total} ({done} done)"),
         );
     }
+    let listed = arr(&r["blocked"]).len() as u64;
+    let blocked_total = num(&r["blocked_total"]);
+    if blocked_total < listed || (listed < 1000 && blocked_total != listed) {
+        out.error(
+            "/results/blocked_total",
+            format!("blocked_total = {blocked_total} but {listed} blocked achievements are listed"),
+        );
+    }
     let blocked: HashSet<&str> = arr(&r["blocked"])
         .iter()
         .filter_map(|b| b["id"].as_str())

@@ -101,7 +101,11 @@ pub struct Report {
     pub in_progress: Vec<String>,
     /// Failed (a FIX review without a later APPROVED): need a fix before anything after them.
     pub failed: Vec<String>,
+    /// Blocked achievements (the receipt lists the first [`MAX_BLOCKED_LISTED`]).
+    #[serde(serialize_with = "first_blocked")]
     pub blocked: Vec<Blocked>,
+    /// How many achievements are blocked in all.
+    pub blocked_total: u32,
     /// Why nothing can start although work remains; `None` otherwise.
     pub stalled: Option<String>,
     pub weight_unit: &'static str,
@@ -119,6 +123,14 @@ pub struct HoursTotals {
     pub remaining: HoursRange,
     /// Achievements without `estimated_hours`.
     pub unestimated: u32,
+}
+
+/// Blocked achievements listed in a receipt at most (`blocked_total` counts all),
+/// so a 100 000-achievement plan's receipt stays well inside verify-receipt's cap.
+pub const MAX_BLOCKED_LISTED: usize = 1000;
+
+fn first_blocked<S: serde::Serializer>(b: &[Blocked], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(b.iter().take(MAX_BLOCKED_LISTED))
 }
 
 /// Builds the report. `order` is a topological order of `dag`; `states` the
@@ -335,6 +347,7 @@ pub fn report(
         next_batch: ids(&next),
         in_progress: ids(&in_progress),
         failed: ids(&failed),
+        blocked_total: blocked.len() as u32,
         blocked,
         stalled,
         weight_unit,
