@@ -31,17 +31,7 @@ fn dump(dir: &Path, args: &[&str]) -> Run {
 }
 
 fn verify(receipt: &Path) -> (i32, String) {
-    let o = Command::cargo_bin("verify-receipt")
-        .unwrap()
-        .arg(receipt)
-        .arg("--receipt")
-        .arg(receipt.with_extension("verify.json"))
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-    )
+    common::verify_receipt(receipt)
 }
 
 fn tiny(dir: &Path) -> PathBuf {

@@ -283,23 +283,13 @@ pub fn run(req: &Request) -> Result<Outcome, ProfileError> {
             let t = Instant::now();
             let (f, file) = parse_folded(p, "folded stacks file")?;
             source_file = Some(file);
-            let name = req.name.clone().unwrap_or_else(|| stem(p));
-            (
-                none_sampler("rendered from an existing folded file; nothing was sampled"),
-                vec![Profile {
-                    title: req
-                        .title
-                        .clone()
-                        .unwrap_or_else(|| format!("{} (folded stacks)", p.display())),
-                    name: sanitize_name(&name),
-                    tokens: None,
-                    folded: f,
-                    command_status: None,
-                    duration: None,
-                    fold_time: t.elapsed(),
-                    perf_data_bytes: None,
-                    matvec_share: None,
-                }],
+            existing(
+                req,
+                p,
+                f,
+                t.elapsed(),
+                "folded stacks",
+                "rendered from an existing folded file",
             )
         }
         Mode::PerfScript(p) => {
@@ -307,23 +297,13 @@ pub fn run(req: &Request) -> Result<Outcome, ProfileError> {
             let t = Instant::now();
             let (f, _) = perf_script::fold(&bytes, p)?;
             source_file = Some(file);
-            let name = req.name.clone().unwrap_or_else(|| stem(p));
-            (
-                none_sampler("folded from existing perf script output; nothing was sampled"),
-                vec![Profile {
-                    title: req
-                        .title
-                        .clone()
-                        .unwrap_or_else(|| format!("{} (perf script)", p.display())),
-                    name: sanitize_name(&name),
-                    tokens: None,
-                    folded: f,
-                    command_status: None,
-                    duration: None,
-                    fold_time: t.elapsed(),
-                    perf_data_bytes: None,
-                    matvec_share: None,
-                }],
+            existing(
+                req,
+                p,
+                f,
+                t.elapsed(),
+                "perf script",
+                "folded from existing perf script output",
             )
         }
         Mode::Command(cmd, shown) => {
@@ -660,6 +640,36 @@ pub fn run(req: &Request) -> Result<Outcome, ProfileError> {
         errors,
         warnings,
     })
+}
+
+/// The one profile of a run that renders existing data (`what`: the kind of
+/// input, for the default title; `why`: what the receipt says of the sampler).
+fn existing(
+    req: &Request,
+    p: &Path,
+    folded: Folded,
+    fold_time: std::time::Duration,
+    what: &str,
+    why: &str,
+) -> (SamplerInfo, Vec<Profile>) {
+    let name = req.name.clone().unwrap_or_else(|| stem(p));
+    (
+        none_sampler(&format!("{why}; nothing was sampled")),
+        vec![Profile {
+            title: req
+                .title
+                .clone()
+                .unwrap_or_else(|| format!("{} ({what})", p.display())),
+            name: sanitize_name(&name),
+            tokens: None,
+            folded,
+            command_status: None,
+            duration: None,
+            fold_time,
+            perf_data_bytes: None,
+            matvec_share: None,
+        }],
+    )
 }
 
 fn stem(p: &Path) -> String {
