@@ -55,16 +55,19 @@ pub static KINDS: &[Kind] = &[
         name: "parci.validate-parallel",
         schema: include_str!("../../../receipts/schemas/validate-parallel.schema.json"),
         gates: &[crate::plan::gates::gate_validate_consistent],
+        replay: None,
     },
     Kind {
         name: "parci.status",
         schema: include_str!("../../../receipts/schemas/status.schema.json"),
         gates: &[crate::plan::gates::gate_status_consistent],
+        replay: None,
     },
     Kind {
         name: "parci.batch-create",
         schema: include_str!("../../../receipts/schemas/batch-create.schema.json"),
         gates: &[crate::plan::gates::gate_batch_consistent],
+        replay: None,
     },
 ];
 
