@@ -9,6 +9,7 @@
 //! - [`validate`]: every rule validate-parallel checks, as findings.
 //! - [`status`]: the status report (levels, next batch, blocked, critical path,
 //!   parallelization potential, batch statistics).
+//! - [`run`]: run-parallel's executor (scheduling, processes, state, resume).
 //! - [`scaffold`]: batch-create's selection, templates and transactional writes.
 //!
 //! The three programs share all of this; they only parse arguments and print.
@@ -17,6 +18,7 @@ pub mod dag;
 pub mod fsstate;
 pub mod gates;
 pub mod model;
+pub mod run;
 pub mod scaffold;
 pub mod status;
 pub mod validate;

@@ -1,0 +1,703 @@
+//! run-parallel's executor: runs the commands of a plan's achievements as fast
+//! as their dependencies allow (docs/run-parallel.md).
+//!
+//! - **Scheduling.** A task is ready when every dependency succeeded. Among
+//!   ready tasks the lowest `priority` goes first (absent after every given
+//!   one, as in the plan model), then the longest remaining path to the end of
+//!   the plan (weighted by the previous run's measured durations when the state
+//!   file has them, else `estimated_hours`), then the ID. The order is one rank
+//!   per task computed up front, so picking the next task is a heap pop.
+//!   `exclusive` tasks run alone: they start when nothing runs, and nothing
+//!   starts while they run.
+//! - **Processes.** `sh -c COMMAND` in the plan folder, in its own process
+//!   group, stdin null, `PARCI_TASK_ID` / `PARCI_ATTEMPT` set, stdout and
+//!   stderr to `<log_dir>/<id>.log`. On Linux each task gets a parent-death
+//!   signal (SIGKILL), so it does not outlive the executor's thread.
+//! - **Failures.** Fail-fast (default): after a failure nothing new starts,
+//!   running tasks finish, the rest is `not_run`. Keep-going: every task whose
+//!   dependencies all succeeded runs; dependents of a failure are `skipped`
+//!   transitively, each naming the failed ancestor (`because`).
+//! - **State.** [`StateFile`] at `.parci/run-state.json` beside the plan,
+//!   rewritten atomically (temp, fsync, rename) after every batch of
+//!   transitions, before the executor blocks again: a reader (status, a later
+//!   `--resume`) always sees every transition that has happened. Transitions
+//!   that arrive together are written together.
+//! - **Resume.** A task is not run again when the previous state says it
+//!   succeeded with the same command hash and none of its dependencies runs
+//!   again (a re-run dependency makes the dependent's result stale).
+
+use super::{Dag, Plan};
+use crate::fsutil;
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Version of the state file format this build writes.
+pub const STATE_VERSION: u32 = 1;
+
+/// A task's status in the state file and the receipt. status reads
+/// `running` as `in_progress` and ignores the others (docs/plans.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for dependencies or a free slot.
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    /// A dependency failed (`because` names the failed ancestor).
+    Skipped,
+    /// Never started: the run stopped first (fail-fast).
+    NotRun,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Queued,
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::Skipped,
+        Status::NotRun,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::NotRun => "not_run",
+        }
+    }
+}
+
+/// One task in the state file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskState {
+    pub status: Status,
+    /// `sha256:<hex>` of the command; null for a milestone (no command).
+    #[serde(default)]
+    pub command_hash: Option<String>,
+    /// Processes started for this task in this run (0 for milestones, resumed tasks).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Exit code of the last attempt, when it exited.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// Signal that ended the last attempt, when one did.
+    #[serde(default)]
+    pub signal: Option<i32>,
+    /// Start and end of the last attempt, milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub start_ms: Option<u64>,
+    #[serde(default)]
+    pub end_ms: Option<u64>,
+    /// How long the last attempt ran, in milliseconds (measured, monotonic).
+    #[serde(default)]
+    pub duration_ms: Option<f64>,
+    /// Skipped: the failed ancestor. Failed without a process: why.
+    #[serde(default)]
+    pub because: Option<String>,
+    /// Succeeded in an earlier run and not run again (`--resume`).
+    #[serde(default)]
+    pub resumed: bool,
+    /// The task's output file.
+    #[serde(default)]
+    pub log: Option<String>,
+}
+
+impl TaskState {
+    fn new(command_hash: Option<String>) -> TaskState {
+        TaskState {
+            status: Status::Queued,
+            command_hash,
+            attempts: 0,
+            exit_code: None,
+            signal: None,
+            start_ms: None,
+            end_ms: None,
+            duration_ms: None,
+            because: None,
+            resumed: false,
+            log: None,
+        }
+    }
+}
+
+/// `.parci/run-state.json`: `{"tasks": {"<id>": {"status": …, …}}, …}`; the
+/// part status reads (docs/plans.md) plus what resume and scheduling need.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateFile {
+    pub version: u32,
+    pub run_id: String,
+    /// sha256 of the plan file this run executes.
+    pub plan_sha256: String,
+    pub jobs: usize,
+    /// `fail-fast` or `keep-going`.
+    pub mode: String,
+    /// Set while the run is going; false once it ended (also after a failure).
+    pub active: bool,
+    pub tasks: BTreeMap<String, TaskState>,
+}
+
+impl StateFile {
+    /// Reads a state file; `None` when there is none. A file this build cannot
+    /// read is an error naming it (resume must not guess).
+    pub fn load(path: &Path) -> Result<Option<StateFile>, String> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            format!(
+                "{}: not a run-parallel state file ({e}); delete it to start afresh",
+                path.display()
+            )
+        })
+    }
+}
+
+/// `sha256:<hex>` of a command as the shell receives it.
+pub fn command_hash(command: &str) -> String {
+    format!("sha256:{}", fsutil::sha256_hex(command.as_bytes()))
+}
+
+/// What one run is asked to do.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Tasks that may run at once (>= 1).
+    pub jobs: usize,
+    /// Keep going after a failure (else fail fast).
+    pub keep_going: bool,
+    /// Skip tasks the previous state says succeeded with the same command.
+    pub resume: bool,
+    pub run_id: String,
+    /// Where `<id>.log` files go (created).
+    pub log_dir: PathBuf,
+    /// The state file (`<plan folder>/.parci/run-state.json`).
+    pub state_path: PathBuf,
+    /// Working directory of every task (the plan folder).
+    pub workdir: PathBuf,
+    /// sha256 hex of the plan file, recorded in the state.
+    pub plan_sha256: String,
+}
+
+/// How a run went.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Final state of every task, in plan order.
+    pub tasks: Vec<TaskState>,
+    /// Task indices in the order they finished (resumed tasks not included).
+    pub completion_order: Vec<u32>,
+    /// Wall time of the whole run, milliseconds.
+    pub makespan_ms: f64,
+    /// The previous state file existed and was read.
+    pub had_previous: bool,
+}
+
+impl Outcome {
+    /// Number of tasks per status.
+    pub fn count(&self, s: Status) -> usize {
+        self.tasks.iter().filter(|t| t.status == s).count()
+    }
+
+    /// Every task succeeded.
+    pub fn all_succeeded(&self) -> bool {
+        self.tasks.iter().all(|t| t.status == Status::Succeeded)
+    }
+}
+
+/// The scheduling weight of each task: its previous measured duration (ms) when
+/// the state has one, else its estimate in ms, plus a hair so that longer
+/// chains of unknowns win over shorter ones.
+pub fn weights(plan: &Plan, previous: Option<&StateFile>) -> Vec<f64> {
+    plan.achievements
+        .iter()
+        .map(|a| {
+            let measured = previous
+                .and_then(|p| p.tasks.get(&a.id))
+                .filter(|t| t.status == Status::Succeeded && !t.resumed)
+                .and_then(|t| t.duration_ms);
+            let est = a.hours.map(|h| (h.min + h.max) / 2.0 * 3.6e6);
+            measured.or(est).unwrap_or(0.0) + 1e-3
+        })
+        .collect()
+}
+
+/// Each task's place in the ready order (0 runs first): priority, then the
+/// heaviest remaining path, then ID.
+pub fn ranks(plan: &Plan, dag: &Dag, order: &[u32], weight: &[f64]) -> Vec<u32> {
+    let tail = dag.tails(order, weight);
+    let a = &plan.achievements;
+    let mut idx: Vec<u32> = (0..a.len() as u32).collect();
+    idx.sort_by(|&x, &y| {
+        let (x, y) = (x as usize, y as usize);
+        a[x].priority
+            .unwrap_or(u64::MAX)
+            .cmp(&a[y].priority.unwrap_or(u64::MAX))
+            .then(tail[y].total_cmp(&tail[x]))
+            .then(a[x].id.cmp(&a[y].id))
+    });
+    let mut rank = vec![0u32; a.len()];
+    for (r, &i) in idx.iter().enumerate() {
+        rank[i as usize] = r as u32;
+    }
+    rank
+}
+
+/// Errors that stop a run before or while it goes (I/O on the state or logs).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Io(String),
+}
+
+struct Done {
+    i: u32,
+    status: std::io::Result<ExitStatus>,
+    end: Instant,
+    end_ms: u64,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+struct Exec<'a> {
+    plan: &'a Plan,
+    dag: &'a Dag,
+    opts: &'a Options,
+    tasks: Vec<TaskState>,
+    /// Dependencies not yet succeeded.
+    waiting: Vec<u32>,
+    rank: Vec<u32>,
+    by_rank: Vec<u32>,
+    ready: BinaryHeap<Reverse<u32>>,
+    started: Vec<Option<Instant>>,
+    completion: Vec<u32>,
+    running: usize,
+    exclusive_running: bool,
+    failed: bool,
+}
+
+impl Exec<'_> {
+    fn succeed(&mut self, i: u32) {
+        self.tasks[i as usize].status = Status::Succeeded;
+        for &d in self.dag.dependents(i) {
+            let w = &mut self.waiting[d as usize];
+            *w -= 1;
+            if *w == 0 && self.tasks[d as usize].status == Status::Queued {
+                self.ready.push(Reverse(self.rank[d as usize]));
+            }
+        }
+    }
+
+    fn fail(&mut self, i: u32) {
+        self.tasks[i as usize].status = Status::Failed;
+        self.failed = true;
+        if !self.opts.keep_going {
+            return;
+        }
+        let cause = self.plan.achievements[i as usize].id.clone();
+        let mut stack: Vec<u32> = self.dag.dependents(i).to_vec();
+        while let Some(d) = stack.pop() {
+            let t = &mut self.tasks[d as usize];
+            if t.status != Status::Queued {
+                continue;
+            }
+            t.status = Status::Skipped;
+            t.because = Some(cause.clone());
+            stack.extend_from_slice(self.dag.dependents(d));
+        }
+    }
+
+    fn save(&self, active: bool) -> Result<(), RunError> {
+        let file = StateFile {
+            version: STATE_VERSION,
+            run_id: self.opts.run_id.clone(),
+            plan_sha256: self.opts.plan_sha256.clone(),
+            jobs: self.opts.jobs,
+            mode: if self.opts.keep_going {
+                "keep-going"
+            } else {
+                "fail-fast"
+            }
+            .to_string(),
+            active,
+            tasks: self
+                .plan
+                .achievements
+                .iter()
+                .zip(&self.tasks)
+                .map(|(a, t)| (a.id.clone(), t.clone()))
+                .collect(),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&file).expect("state serializes");
+        bytes.push(b'\n');
+        fsutil::write_atomic(&self.opts.state_path, &bytes).map_err(|e| {
+            RunError::Io(format!(
+                "{}: cannot write the run state: {e}",
+                self.opts.state_path.display()
+            ))
+        })
+    }
+
+    /// Starts task `i`; a process that cannot be started is a recorded failure.
+    fn start(&mut self, i: u32, tx: &mpsc::Sender<Done>) -> Result<(), RunError> {
+        let plan = self.plan;
+        let a = &plan.achievements[i as usize];
+        let command = a.command.as_deref().expect("milestones never start");
+        let log_path = self.opts.log_dir.join(format!("{}.log", a.id));
+        let log = File::create(&log_path).map_err(|e| {
+            RunError::Io(format!(
+                "{}: cannot create the log: {e}",
+                log_path.display()
+            ))
+        })?;
+        let err = log
+            .try_clone()
+            .map_err(|e| RunError::Io(format!("{}: {e}", log_path.display())))?;
+        let t = &mut self.tasks[i as usize];
+        t.attempts += 1;
+        t.status = Status::Running;
+        t.log = Some(log_path.to_string_lossy().into_owned());
+        t.start_ms = Some(unix_ms());
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(command)
+            .current_dir(&self.opts.workdir)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .env("PARCI_TASK_ID", &a.id)
+            .env("PARCI_ATTEMPT", t.attempts.to_string())
+            .process_group(0);
+        #[cfg(target_os = "linux")]
+        {
+            let parent = std::process::id() as libc::pid_t;
+            // SAFETY: prctl, getppid and _exit are async-signal-safe; nothing
+            // here allocates or takes a lock.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    if libc::getppid() != parent {
+                        libc::_exit(137);
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let t0 = Instant::now();
+        match cmd.spawn() {
+            Ok(mut child) => {
+                self.started[i as usize] = Some(t0);
+                self.running += 1;
+                self.exclusive_running |= a.exclusive;
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let status = child.wait();
+                    let _ = tx.send(Done {
+                        i,
+                        status,
+                        end: Instant::now(),
+                        end_ms: unix_ms(),
+                    });
+                });
+            }
+            Err(e) => {
+                let msg = format!("cannot start sh -c: {e}");
+                if let Ok(mut f) = File::options().append(true).open(&log_path) {
+                    let _ = writeln!(f, "run-parallel: {msg}");
+                }
+                t.end_ms = t.start_ms;
+                t.duration_ms = Some(0.0);
+                t.because = Some(msg);
+                self.completion.push(i);
+                self.fail(i);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, d: Done) {
+        let i = d.i as usize;
+        self.running -= 1;
+        if self.plan.achievements[i].exclusive {
+            self.exclusive_running = false;
+        }
+        let t = &mut self.tasks[i];
+        t.end_ms = Some(d.end_ms);
+        if let Some(s) = self.started[i] {
+            t.duration_ms = Some(d.end.duration_since(s).as_secs_f64() * 1e3);
+        }
+        let ok = match d.status {
+            Ok(st) => {
+                t.exit_code = st.code();
+                t.signal = st.signal();
+                st.success()
+            }
+            Err(e) => {
+                t.because = Some(format!("cannot wait for the process: {e}"));
+                false
+            }
+        };
+        self.completion.push(d.i);
+        if ok {
+            self.succeed(d.i);
+        } else {
+            self.fail(d.i);
+        }
+    }
+}
+
+/// Runs the plan. `order` is a topological order of `dag` (the plan is valid).
+/// `previous` is the state file read before the run (for resume and weights).
+pub fn run(
+    plan: &Plan,
+    dag: &Dag,
+    order: &[u32],
+    previous: Option<&StateFile>,
+    opts: &Options,
+) -> Result<Outcome, RunError> {
+    assert!(opts.jobs >= 1, "jobs >= 1 is checked by the caller");
+    let n = plan.achievements.len();
+    std::fs::create_dir_all(&opts.log_dir).map_err(|e| {
+        RunError::Io(format!(
+            "{}: cannot create the log folder: {e}",
+            opts.log_dir.display()
+        ))
+    })?;
+    let rank = ranks(plan, dag, order, &weights(plan, previous));
+    let mut by_rank = vec![0u32; n];
+    for (i, &r) in rank.iter().enumerate() {
+        by_rank[r as usize] = i as u32;
+    }
+    let mut tasks: Vec<TaskState> = plan
+        .achievements
+        .iter()
+        .map(|a| TaskState::new(a.command.as_deref().map(command_hash)))
+        .collect();
+    if let (true, Some(prev)) = (opts.resume, previous) {
+        // kept: this task's result from the previous run still holds (a
+        // milestone holds when everything under it does).
+        let mut kept = vec![false; n];
+        for &i in order {
+            let i = i as usize;
+            let a = &plan.achievements[i];
+            let deps_kept = dag.deps(i as u32).iter().all(|&d| kept[d as usize]);
+            if a.command.is_none() {
+                kept[i] = deps_kept;
+                continue;
+            }
+            let Some(p) = prev.tasks.get(&a.id) else {
+                continue;
+            };
+            if deps_kept && p.status == Status::Succeeded && p.command_hash == tasks[i].command_hash
+            {
+                kept[i] = true;
+                let t = &mut tasks[i];
+                t.status = Status::Succeeded;
+                t.resumed = true;
+                t.duration_ms = p.duration_ms;
+                t.log = p.log.clone();
+            }
+        }
+    }
+    let mut ex = Exec {
+        plan,
+        dag,
+        opts,
+        waiting: (0..n as u32).map(|i| dag.deps(i).len() as u32).collect(),
+        tasks,
+        rank,
+        by_rank,
+        ready: BinaryHeap::new(),
+        started: vec![None; n],
+        completion: Vec::new(),
+        running: 0,
+        exclusive_running: false,
+        failed: false,
+    };
+    // Resumed tasks count as succeeded dependencies; the rest with nothing to
+    // wait for are ready.
+    for &i in order {
+        if ex.tasks[i as usize].resumed {
+            ex.succeed(i);
+        }
+    }
+    for i in 0..n as u32 {
+        if dag.deps(i).is_empty() && ex.tasks[i as usize].status == Status::Queued {
+            ex.ready.push(Reverse(ex.rank[i as usize]));
+        }
+    }
+    let t0 = Instant::now();
+    let (tx, rx) = mpsc::channel::<Done>();
+    loop {
+        while !ex.failed || opts.keep_going {
+            let Some(&Reverse(r)) = ex.ready.peek() else {
+                break;
+            };
+            let i = ex.by_rank[r as usize];
+            let a = &plan.achievements[i as usize];
+            if a.command.is_none() {
+                ex.ready.pop();
+                ex.completion.push(i);
+                ex.succeed(i);
+                continue;
+            }
+            if ex.exclusive_running || ex.running >= opts.jobs || (a.exclusive && ex.running > 0) {
+                break;
+            }
+            ex.ready.pop();
+            ex.start(i, &tx)?;
+        }
+        if ex.running == 0 {
+            break;
+        }
+        ex.save(true)?;
+        let d = rx.recv().expect("a running task's waiter sends");
+        ex.finish(d);
+        while let Ok(d) = rx.try_recv() {
+            ex.finish(d);
+        }
+    }
+    for t in &mut ex.tasks {
+        if t.status == Status::Queued {
+            t.status = if opts.keep_going {
+                // Only reachable when a dependency was skipped transitively
+                // already; kept for safety.
+                Status::Skipped
+            } else {
+                Status::NotRun
+            };
+        }
+    }
+    ex.save(false)?;
+    Ok(Outcome {
+        makespan_ms: t0.elapsed().as_secs_f64() * 1e3,
+        tasks: ex.tasks,
+        completion_order: ex.completion,
+        had_previous: previous.is_some(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::dag::id_index;
+
+    fn plan(items: &[(&str, &[&str], Option<&str>)]) -> Plan {
+        let a: Vec<serde_json::Value> = items
+            .iter()
+            .map(|(id, deps, cmd)| {
+                let mut v = serde_json::json!({"achievement_id": id, "dependencies": deps});
+                if let Some(c) = cmd {
+                    v["command"] = serde_json::json!(c);
+                }
+                v
+            })
+            .collect();
+        Plan::parse_text(&serde_json::json!({"plan_name": "t", "achievements": a}).to_string())
+            .unwrap()
+    }
+
+    fn go(p: &Plan, dir: &Path, keep_going: bool, resume: bool) -> Outcome {
+        let dag = Dag::from_plan_with(p, &id_index(p));
+        let order = dag.topo_order().unwrap();
+        let opts = Options {
+            jobs: 2,
+            keep_going,
+            resume,
+            run_id: "t".into(),
+            log_dir: dir.join("logs"),
+            state_path: dir.join(".parci/run-state.json"),
+            workdir: dir.to_path_buf(),
+            plan_sha256: "0".into(),
+        };
+        let prev = StateFile::load(&opts.state_path).unwrap();
+        run(p, &dag, &order, prev.as_ref(), &opts).unwrap()
+    }
+
+    fn st(o: &Outcome) -> Vec<Status> {
+        o.tasks.iter().map(|t| t.status).collect()
+    }
+
+    #[test]
+    fn chain_fail_fast_and_keep_going() {
+        use Status::*;
+        let p = plan(&[
+            ("a", &[], Some("true")),
+            ("b", &["a"], Some("exit 3")),
+            ("c", &["b"], None),
+            ("d", &["c"], Some("true")),
+            ("e", &["a"], Some("true")),
+        ]);
+        let t = tempfile::tempdir().unwrap();
+        let o = go(&p, t.path(), true, false);
+        assert_eq!(st(&o), [Succeeded, Failed, Skipped, Skipped, Succeeded]);
+        assert_eq!(o.tasks[3].because.as_deref(), Some("b"));
+        assert_eq!(o.tasks[1].exit_code, Some(3));
+        let s = StateFile::load(&t.path().join(".parci/run-state.json"))
+            .unwrap()
+            .unwrap();
+        assert!(!s.active);
+        assert_eq!(s.tasks["d"].status, Skipped);
+    }
+
+    #[test]
+    fn resume_reruns_failed_and_stale_dependents_only() {
+        use Status::*;
+        let t = tempfile::tempdir().unwrap();
+        let marker = t.path().join("ok");
+        let cmd = format!("test -e {}", marker.display());
+        let p = plan(&[
+            ("a", &[], Some("true")),
+            ("b", &["a"], Some(cmd.as_str())),
+            ("c", &["b"], Some("true")),
+        ]);
+        let o = go(&p, t.path(), false, false);
+        assert_eq!(st(&o), [Succeeded, Failed, NotRun]);
+        std::fs::write(&marker, "").unwrap();
+        let o = go(&p, t.path(), false, true);
+        assert_eq!(st(&o), [Succeeded, Succeeded, Succeeded]);
+        assert!(o.tasks[0].resumed && !o.tasks[1].resumed && !o.tasks[2].resumed);
+        assert_eq!(o.tasks[0].attempts, 0);
+        // A changed command re-runs the task and its dependents.
+        let p2 = plan(&[
+            ("a", &[], Some("true ")),
+            ("b", &["a"], Some(cmd.as_str())),
+            ("c", &["b"], Some("true")),
+        ]);
+        let o = go(&p2, t.path(), false, true);
+        assert!(o.tasks.iter().all(|t| !t.resumed && t.status == Succeeded));
+    }
+
+    #[test]
+    fn ranks_priority_then_longest_path_then_id() {
+        let p = plan(&[
+            ("z", &[], Some("true")),
+            ("y", &[], Some("true")),
+            ("x", &["y"], Some("true")),
+        ]);
+        let dag = Dag::from_plan_with(&p, &id_index(&p));
+        let order = dag.topo_order().unwrap();
+        let r = ranks(&p, &dag, &order, &weights(&p, None));
+        assert_eq!(
+            r,
+            [2, 0, 1],
+            "y heads the longer chain, then x before z by ID"
+        );
+    }
+}
