@@ -19,9 +19,11 @@
 //!   transitively, each naming the failed ancestor (`because`).
 //! - **State.** [`StateFile`] at `.parci/run-state.json` beside the plan,
 //!   rewritten atomically (temp, fsync, rename) after every batch of
-//!   transitions, before the executor blocks again: a reader (status, a later
-//!   `--resume`) always sees every transition that has happened. Transitions
-//!   that arrive together are written together.
+//!   transitions, by a writer thread so that the scheduler never waits for the
+//!   disk: a newer snapshot replaces one not yet written, so the file is always
+//!   one whole snapshot, at most one batch behind while tasks run, and exact
+//!   when the run ends. A lagging file is safe for resume: it can only say a
+//!   finished task is unfinished (it runs again), never the reverse.
 //! - **Resume.** A task is not run again when the previous state says it
 //!   succeeded with the same command hash and none of its dependencies runs
 //!   again (a re-run dependency makes the dependent's result stale).
@@ -262,6 +264,93 @@ pub enum RunError {
     Io(String),
 }
 
+/// Writes the state file on its own thread, so the scheduler never waits for
+/// a disk: each submission replaces any not yet written (the file always holds
+/// one whole snapshot, at most one transition batch behind while the run goes),
+/// and [`Writer::finish`] waits until the final one is on disk.
+struct Writer {
+    shared: std::sync::Arc<(std::sync::Mutex<Slot>, std::sync::Condvar)>,
+    handle: std::thread::JoinHandle<()>,
+    path: PathBuf,
+}
+
+#[derive(Default)]
+struct Slot {
+    next: Option<Vec<u8>>,
+    closed: bool,
+    error: Option<String>,
+}
+
+impl Writer {
+    fn spawn(path: PathBuf) -> Writer {
+        let shared = std::sync::Arc::new((
+            std::sync::Mutex::new(Slot::default()),
+            std::sync::Condvar::new(),
+        ));
+        let (s, p) = (shared.clone(), path.clone());
+        let handle = std::thread::spawn(move || loop {
+            let bytes = {
+                let mut g = s.0.lock().unwrap_or_else(|e| e.into_inner());
+                while g.next.is_none() && !g.closed {
+                    g = s.1.wait(g).unwrap_or_else(|e| e.into_inner());
+                }
+                match g.next.take() {
+                    Some(b) => b,
+                    None => return,
+                }
+            };
+            if let Err(e) = fsutil::write_atomic(&p, &bytes) {
+                let mut g = s.0.lock().unwrap_or_else(|e| e.into_inner());
+                g.error.get_or_insert_with(|| e.to_string());
+            }
+        });
+        Writer {
+            shared,
+            handle,
+            path,
+        }
+    }
+
+    fn fail(path: &Path, e: String) -> RunError {
+        RunError::Io(format!(
+            "{}: cannot write the run state: {e}",
+            path.display()
+        ))
+    }
+
+    fn submit(&self, bytes: Vec<u8>) -> Result<(), RunError> {
+        let mut g = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = g.error.take() {
+            return Err(Writer::fail(&self.path, e));
+        }
+        g.next = Some(bytes);
+        self.shared.1.notify_one();
+        Ok(())
+    }
+
+    fn finish(self, bytes: Vec<u8>) -> Result<(), RunError> {
+        self.submit(bytes)?;
+        self.shared
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .closed = true;
+        self.shared.1.notify_one();
+        let _ = self.handle.join();
+        let e = self
+            .shared
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .error
+            .take();
+        match e {
+            Some(e) => Err(Writer::fail(&self.path, e)),
+            None => Ok(()),
+        }
+    }
+}
+
 struct Done {
     i: u32,
     status: std::io::Result<ExitStatus>,
@@ -290,11 +379,15 @@ struct Exec<'a> {
     running: usize,
     exclusive_running: bool,
     failed: bool,
+    /// Serialized state line per task, and the tasks changed since.
+    frags: Vec<String>,
+    dirty: Vec<u32>,
 }
 
 impl Exec<'_> {
     fn succeed(&mut self, i: u32) {
         self.tasks[i as usize].status = Status::Succeeded;
+        self.dirty.push(i);
         for &d in self.dag.dependents(i) {
             let w = &mut self.waiting[d as usize];
             *w -= 1;
@@ -306,6 +399,7 @@ impl Exec<'_> {
 
     fn fail(&mut self, i: u32) {
         self.tasks[i as usize].status = Status::Failed;
+        self.dirty.push(i);
         self.failed = true;
         if !self.opts.keep_going {
             return;
@@ -318,40 +412,45 @@ impl Exec<'_> {
                 continue;
             }
             t.status = Status::Skipped;
+            self.dirty.push(d);
             t.because = Some(cause.clone());
             stack.extend_from_slice(self.dag.dependents(d));
         }
     }
 
-    fn save(&self, active: bool) -> Result<(), RunError> {
-        let file = StateFile {
-            version: STATE_VERSION,
-            run_id: self.opts.run_id.clone(),
-            plan_sha256: self.opts.plan_sha256.clone(),
-            jobs: self.opts.jobs,
-            mode: if self.opts.keep_going {
-                "keep-going"
-            } else {
-                "fail-fast"
-            }
-            .to_string(),
-            active,
-            tasks: self
-                .plan
-                .achievements
-                .iter()
-                .zip(&self.tasks)
-                .map(|(a, t)| (a.id.clone(), t.clone()))
-                .collect(),
+    /// The state file's bytes: a header, then one line per task. Only the
+    /// tasks that changed since the last call are serialized again.
+    fn state_bytes(&mut self, active: bool) -> Vec<u8> {
+        let q = |x: &str| serde_json::to_string(x).expect("a string serializes");
+        for i in std::mem::take(&mut self.dirty) {
+            let i = i as usize;
+            self.frags[i] = format!(
+                "{}: {}",
+                q(&self.plan.achievements[i].id),
+                serde_json::to_string(&self.tasks[i]).expect("a task state serializes")
+            );
+        }
+        let mode = if self.opts.keep_going {
+            "keep-going"
+        } else {
+            "fail-fast"
         };
-        let mut bytes = serde_json::to_vec_pretty(&file).expect("state serializes");
-        bytes.push(b'\n');
-        fsutil::write_atomic(&self.opts.state_path, &bytes).map_err(|e| {
-            RunError::Io(format!(
-                "{}: cannot write the run state: {e}",
-                self.opts.state_path.display()
-            ))
-        })
+        let mut out = format!(
+            "{{\n\"version\": {STATE_VERSION},\n\"run_id\": {},\n\"plan_sha256\": {},\n\"jobs\": {},\n\"mode\": \"{mode}\",\n\"active\": {active},\n\"tasks\": {{\n",
+            q(&self.opts.run_id),
+            q(&self.opts.plan_sha256),
+            self.opts.jobs,
+        );
+        for (k, f) in self.frags.iter().enumerate() {
+            out.push_str(f);
+            out.push_str(if k + 1 < self.frags.len() {
+                ",\n"
+            } else {
+                "\n"
+            });
+        }
+        out.push_str("}\n}\n");
+        out.into_bytes()
     }
 
     /// Starts task `i`; a process that cannot be started is a recorded failure.
@@ -372,6 +471,7 @@ impl Exec<'_> {
         let t = &mut self.tasks[i as usize];
         t.attempts += 1;
         t.status = Status::Running;
+        self.dirty.push(i);
         t.log = Some(log_path.to_string_lossy().into_owned());
         t.start_ms = Some(unix_ms());
         let mut cmd = Command::new("sh");
@@ -529,6 +629,8 @@ pub fn run(
         running: 0,
         exclusive_running: false,
         failed: false,
+        frags: vec![String::new(); n],
+        dirty: (0..n as u32).collect(),
     };
     // Resumed tasks count as succeeded dependencies; the rest with nothing to
     // wait for are ready.
@@ -543,6 +645,7 @@ pub fn run(
         }
     }
     let t0 = Instant::now();
+    let writer = Writer::spawn(opts.state_path.clone());
     let (tx, rx) = mpsc::channel::<Done>();
     loop {
         while !ex.failed || opts.keep_going {
@@ -566,7 +669,7 @@ pub fn run(
         if ex.running == 0 {
             break;
         }
-        ex.save(true)?;
+        writer.submit(ex.state_bytes(true))?;
         let d = rx.recv().expect("a running task's waiter sends");
         ex.finish(d);
         while let Ok(d) = rx.try_recv() {
@@ -584,13 +687,204 @@ pub fn run(
             };
         }
     }
-    ex.save(false)?;
+    ex.dirty = (0..n as u32).collect();
+    writer.finish(ex.state_bytes(false))?;
     Ok(Outcome {
         makespan_ms: t0.elapsed().as_secs_f64() * 1e3,
         tasks: ex.tasks,
         completion_order: ex.completion,
         had_previous: previous.is_some(),
     })
+}
+
+/// The receipt's `results`: per task (plan order, keyed by ID) its final
+/// status, attempts, dependencies, whether it was resumed and why it did not
+/// run; and the totals per status.
+pub fn results_json(plan: &Plan, dag: &Dag, o: &Outcome) -> serde_json::Value {
+    use serde_json::json;
+    let ids = |v: &[u32]| -> Vec<&str> {
+        v.iter()
+            .map(|&d| plan.achievements[d as usize].id.as_str())
+            .collect()
+    };
+    let mut tasks = serde_json::Map::new();
+    for (i, (a, t)) in plan.achievements.iter().zip(&o.tasks).enumerate() {
+        tasks.insert(
+            a.id.clone(),
+            json!({
+                "status": t.status.as_str(),
+                "attempts": t.attempts,
+                "milestone": a.command.is_none(),
+                "resumed": t.resumed,
+                "dependencies": ids(dag.deps(i as u32)),
+                "exit_code": t.exit_code,
+                "because": if t.status == Status::Skipped { t.because.clone() } else { None },
+            }),
+        );
+    }
+    json!({
+        "tasks": tasks,
+        "totals": {
+            "tasks": o.tasks.len(),
+            "succeeded": o.count(Status::Succeeded),
+            "failed": o.count(Status::Failed),
+            "skipped": o.count(Status::Skipped),
+            "not_run": o.count(Status::NotRun),
+            "resumed": o.tasks.iter().filter(|t| t.resumed).count(),
+            "milestones": plan.achievements.iter().filter(|a| a.command.is_none()).count(),
+        },
+    })
+}
+
+/// The receipt's `measurements`: makespan, the sum of task durations, speedup,
+/// efficiency (speedup / jobs), the lower bound max(critical path, total / jobs)
+/// and the makespan against it, per-task durations and the completion order.
+/// Only tasks that ran in this run count (resumed ones weigh 0).
+pub fn measurements_json(
+    plan: &Plan,
+    dag: &Dag,
+    order: &[u32],
+    jobs: usize,
+    o: &Outcome,
+) -> Result<serde_json::Value, crate::receipt::canonical::NonFinite> {
+    use crate::receipt::canonical::finite;
+    use serde_json::json;
+    let ran = |t: &TaskState| {
+        if t.resumed {
+            0.0
+        } else {
+            t.duration_ms.unwrap_or(0.0)
+        }
+    };
+    let w: Vec<f64> = o.tasks.iter().map(ran).collect();
+    let total: f64 = w.iter().sum();
+    let critical = dag.tails(order, &w).into_iter().fold(0.0f64, f64::max);
+    let bound = critical.max(total / jobs as f64);
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    let speedup = ratio(total, o.makespan_ms);
+    let mut durations = serde_json::Map::new();
+    for (a, t) in plan.achievements.iter().zip(&o.tasks) {
+        if !t.resumed {
+            if let Some(d) = t.duration_ms {
+                durations.insert(a.id.clone(), finite(d)?);
+            }
+        }
+    }
+    let completion: Vec<&str> = o
+        .completion_order
+        .iter()
+        .map(|&i| plan.achievements[i as usize].id.as_str())
+        .collect();
+    Ok(json!({
+        "makespan_ms": finite(o.makespan_ms)?,
+        "task_ms_total": finite(total)?,
+        "speedup": finite(speedup)?,
+        "efficiency": finite(speedup / jobs as f64)?,
+        "critical_path_ms": finite(critical)?,
+        "lower_bound_ms": finite(bound)?,
+        "makespan_over_bound": finite(ratio(o.makespan_ms, bound))?,
+        "durations_ms": durations,
+        "completion_order": completion,
+    }))
+}
+
+/// One line per task that did not succeed, for the summary and the verdict.
+pub fn problems(plan: &Plan, o: &Outcome) -> Vec<String> {
+    let mut out = Vec::new();
+    for (a, t) in plan.achievements.iter().zip(&o.tasks) {
+        let line = match t.status {
+            Status::Failed => match (t.exit_code, t.signal, &t.because) {
+                (_, _, Some(why)) => format!("{} failed: {why}", a.id),
+                (Some(c), _, _) => format!("{} failed (exit {c})", a.id),
+                (_, Some(s), _) => format!("{} failed (signal {s})", a.id),
+                _ => format!("{} failed", a.id),
+            },
+            Status::Skipped => format!(
+                "{} skipped: dependency {} failed",
+                a.id,
+                t.because.as_deref().unwrap_or("?")
+            ),
+            Status::NotRun => format!(
+                "{} not run: the run stopped after a failure (fail-fast)",
+                a.id
+            ),
+            _ => continue,
+        };
+        out.push(line);
+    }
+    out
+}
+
+/// verify-receipt gate of `parci.run-parallel`: totals agree with the per-task
+/// entries, and no task succeeded unless every dependency did.
+pub fn gate_run_consistent(doc: &serde_json::Value, out: &mut crate::receipt::verify::Findings) {
+    let r = &doc["results"];
+    let Some(tasks) = r["tasks"].as_object() else {
+        return;
+    };
+    let totals = &r["totals"];
+    let count =
+        |f: &dyn Fn(&serde_json::Value) -> bool| tasks.values().filter(|t| f(t)).count() as u64;
+    if totals["tasks"].as_u64() != Some(tasks.len() as u64) {
+        out.error(
+            "/results/totals/tasks",
+            format!(
+                "totals.tasks = {} but {} tasks are listed",
+                totals["tasks"],
+                tasks.len()
+            ),
+        );
+    }
+    for s in [
+        Status::Succeeded,
+        Status::Failed,
+        Status::Skipped,
+        Status::NotRun,
+    ] {
+        let n = count(&|t| t["status"] == s.as_str());
+        if totals[s.as_str()].as_u64() != Some(n) {
+            out.error(
+                format!("/results/totals/{}", s.as_str()),
+                format!(
+                    "totals.{0} = {1} but {n} tasks are {0}",
+                    s.as_str(),
+                    totals[s.as_str()]
+                ),
+            );
+        }
+    }
+    let resumed = count(&|t| t["resumed"] == true);
+    if totals["resumed"].as_u64() != Some(resumed) {
+        out.error(
+            "/results/totals/resumed",
+            format!(
+                "totals.resumed = {} but {resumed} tasks are resumed",
+                totals["resumed"]
+            ),
+        );
+    }
+    for (id, t) in tasks {
+        if t["status"] != "succeeded" {
+            continue;
+        }
+        for d in t["dependencies"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
+            let ds = d.as_str().and_then(|d| tasks.get(d)).map(|x| &x["status"]);
+            if ds.is_none_or(|s| s != "succeeded") {
+                out.error(
+                    format!("/results/tasks/{}", crate::jsonpos::escape_token(id)),
+                    format!(
+                        "{id} succeeded although its dependency {} is {}",
+                        d.as_str().unwrap_or("?"),
+                        ds.and_then(|s| s.as_str()).unwrap_or("missing")
+                    ),
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]
