@@ -326,3 +326,110 @@ fn command_not_found_is_a_recorded_failure_with_the_shell_message() {
     assert!(log.contains("parci-no-such-command-xyz"), "{log}");
     verified(t.path());
 }
+
+#[test]
+fn a_flaky_task_succeeds_on_its_third_attempt_with_every_attempt_recorded() {
+    let t = plan_dir(&[(
+        "flaky",
+        &[],
+        r#""command": "echo try $PARCI_ATTEMPT; test $PARCI_ATTEMPT -ge 3""#,
+    )]);
+    let r = rp(t.path(), &["--retries", "2", "--retry-backoff", "0"]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    let s = state(t.path());
+    let f = &s["tasks"]["flaky"];
+    assert_eq!(f["attempts"], 3);
+    let codes: Vec<i64> = f["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["exit_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, [1, 1, 0]);
+    let log = std::fs::read_to_string(t.path().join(f["log"].as_str().unwrap())).unwrap();
+    assert_eq!(log, "try 1\ntry 2\ntry 3\n", "the log keeps every attempt");
+    assert_eq!(
+        json(&t.path().join("r.json"))["results"]["tasks"]["flaky"]["attempts"],
+        3
+    );
+    verified(t.path());
+    // Without retries it fails once.
+    let r = rp(t.path(), &[]);
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn a_timeout_stops_the_whole_process_group_and_is_recorded() {
+    let t = plan_dir(&[
+        (
+            "slow",
+            &[],
+            r#""command": "sleep 30 & echo $! > bg; wait", "timeout_s": 0.3"#,
+        ),
+        ("after", &["slow"], r#""command": "true""#),
+    ]);
+    let r = rp(t.path(), &["--keep-going", "--grace", "0.2"]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert!(
+        r.out.contains("slow failed: timeout after 0.3 s"),
+        "{}",
+        r.out
+    );
+    let s = state(t.path());
+    assert_eq!(s["tasks"]["slow"]["timed_out"], true);
+    assert_eq!(s["tasks"]["after"]["status"], "skipped");
+    // The background sleep was in the task's group: it is gone too.
+    let bg: i32 = std::fs::read_to_string(t.path().join("bg"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..500 {
+        // SAFETY: signal 0 only checks that the process exists.
+        if unsafe { libc::kill(bg, 0) } != 0 {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(gone, "the task's background child outlived the timeout");
+    verified(t.path());
+}
+
+#[test]
+fn sigint_stops_a_task_that_ignores_sigterm_saves_state_and_exits_130() {
+    let t = plan_dir(&[
+        (
+            "stubborn",
+            &[],
+            r#""command": "trap '' TERM; echo started > started; while true; do sleep 0.05; done""#,
+        ),
+        ("next", &["stubborn"], r#""command": "true""#),
+    ]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("run-parallel"))
+        .current_dir(t.path())
+        .args(["--receipt", "r.json", "-q", "--grace", "0.2"])
+        .spawn()
+        .unwrap();
+    for _ in 0..3000 {
+        if t.path().join("started").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130));
+    let s = state(t.path());
+    assert_eq!(s["tasks"]["stubborn"]["status"], "interrupted");
+    assert_eq!(s["tasks"]["stubborn"]["signal"], libc::SIGKILL);
+    assert_eq!(s["tasks"]["next"]["status"], "not_run");
+    assert_eq!(s["active"], false);
+    let rc = json(&t.path().join("r.json"));
+    assert_eq!(rc["results"]["totals"]["interrupted"], 1);
+    verified(t.path());
+}

@@ -10,6 +10,8 @@ use parci_core::plan::run::{self, Options, StateFile};
 use parci_core::receipt::{Body, FileInput, Verdict};
 use serde_json::json;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 const PROGRAM: &str = "run-parallel";
 
@@ -26,9 +28,14 @@ const PROGRAM: &str = "run-parallel";
 /// tasks that succeeded with the same command, unless something under them
 /// runs again.
 ///
+/// Failed tasks are retried (--retries or their `retries`) after a doubling
+/// backoff; a task past its timeout gets SIGTERM to its process group, then
+/// SIGKILL. Ctrl-C or SIGTERM stops the run the same way (a second one kills
+/// at once) and saves the state.
+///
 /// Exit status: 0 every task succeeded, 1 a task failed (others skipped or not
 /// run; the receipt says which and why), 2 the plan is not valid or a usage or
-/// I/O error (nothing ran).
+/// I/O error (nothing ran), 130 interrupted.
 #[derive(Parser, Debug)]
 #[command(name = PROGRAM, version, after_help = "\
 Examples:
@@ -51,6 +58,19 @@ struct Args {
     /// Skip tasks that succeeded in the previous run with the same command
     #[arg(long)]
     resume: bool,
+    /// Retries of a failed task without its own `retries`
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retries: u32,
+    /// Seconds before the first retry; doubles per retry, capped at 60
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_secs)]
+    retry_backoff: f64,
+    /// Seconds a task without its own `timeout_s` may run; then SIGTERM to its
+    /// process group, SIGKILL after --grace
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    timeout: Option<f64>,
+    /// Seconds between SIGTERM and SIGKILL (timeouts, Ctrl-C)
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
+    grace: f64,
     /// What to print on stdout: a summary, or the receipt
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -66,6 +86,30 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
         Ok(0) => Err("-j 0 runs nothing; give 1 or more, or auto".into()),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("{s:?} is not a number; give 1 or more, or auto")),
+    }
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=1e9).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a number of seconds >= 0")),
+    }
+}
+
+/// Ctrl-C and SIGTERM requests: the first stops the run gracefully, a second
+/// kills the running tasks at once (plan::run polls this).
+static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+}
+
+fn catch_interrupts() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only touches an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
     }
 }
 
@@ -117,7 +161,13 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
         state_path,
         workdir: l.loc.dir.clone(),
         plan_sha256: plan_input.sha256.clone(),
+        retries: args.retries,
+        retry_backoff: Duration::from_secs_f64(args.retry_backoff),
+        timeout: args.timeout.map(Duration::from_secs_f64),
+        grace: Duration::from_secs_f64(args.grace),
+        interrupt: Some(&INTERRUPTS),
     };
+    catch_interrupts();
     let o = run::run(plan, dag, order, previous.as_ref(), &opts)?;
 
     let problems = run::problems(plan, &o);
@@ -137,6 +187,8 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
             "mode": if opts.keep_going { "keep-going" } else { "fail-fast" },
             "resume": opts.resume,
             "resumed_from": resumed_from,
+            "retries": opts.retries,
+            "timeout_s": args.timeout,
             "commands": commands,
         }),
         results: run::results_json(plan, dag, &o),
@@ -178,7 +230,9 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
             print!("{summary}");
         }
     }
-    Ok(if o.all_succeeded() {
+    Ok(if o.interrupted {
+        exit::INTERRUPTED
+    } else if o.all_succeeded() {
         exit::PASS
     } else {
         exit::GATE_FAILED

@@ -39,7 +39,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Version of the state file format this build writes.
 pub const STATE_VERSION: u32 = 1;
@@ -56,18 +56,21 @@ pub enum Status {
     Failed,
     /// A dependency failed (`because` names the failed ancestor).
     Skipped,
-    /// Never started: the run stopped first (fail-fast).
+    /// Never started: the run stopped first (fail-fast, interruption).
     NotRun,
+    /// Running when the run was interrupted (Ctrl-C, SIGTERM); stopped.
+    Interrupted,
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 7] = [
         Status::Queued,
         Status::Running,
         Status::Succeeded,
         Status::Failed,
         Status::Skipped,
         Status::NotRun,
+        Status::Interrupted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +81,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Skipped => "skipped",
             Status::NotRun => "not_run",
+            Status::Interrupted => "interrupted",
         }
     }
 }
@@ -115,6 +119,21 @@ pub struct TaskState {
     /// The task's output file.
     #[serde(default)]
     pub log: Option<String>,
+    /// The last attempt ran past its timeout and was stopped.
+    #[serde(default)]
+    pub timed_out: bool,
+    /// Every attempt of this run, in order.
+    #[serde(default)]
+    pub history: Vec<Attempt>,
+}
+
+/// One attempt of a task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration_ms: f64,
+    pub timed_out: bool,
 }
 
 impl TaskState {
@@ -131,6 +150,8 @@ impl TaskState {
             because: None,
             resumed: false,
             log: None,
+            timed_out: false,
+            history: Vec::new(),
         }
     }
 }
@@ -192,6 +213,44 @@ pub struct Options {
     pub workdir: PathBuf,
     /// sha256 hex of the plan file, recorded in the state.
     pub plan_sha256: String,
+    /// Retries of a task without its own `retries`.
+    pub retries: u32,
+    /// Wait before the first retry; doubles per retry, capped at 60 s.
+    pub retry_backoff: Duration,
+    /// Timeout of a task without its own `timeout_s`.
+    pub timeout: Option<Duration>,
+    /// Between SIGTERM and SIGKILL (timeouts, interruption).
+    pub grace: Duration,
+    /// Interruption requests (Ctrl-C, SIGTERM) counted by the caller's signal
+    /// handler: 1 stops gracefully, 2 kills at once.
+    pub interrupt: Option<&'static std::sync::atomic::AtomicU32>,
+}
+
+impl Options {
+    /// Defaults for everything but the paths and IDs.
+    pub fn new(jobs: usize, log_dir: PathBuf, state_path: PathBuf, workdir: PathBuf) -> Options {
+        Options {
+            jobs,
+            keep_going: false,
+            resume: false,
+            run_id: "run".into(),
+            log_dir,
+            state_path,
+            workdir,
+            plan_sha256: String::new(),
+            retries: 0,
+            retry_backoff: Duration::from_secs(1),
+            timeout: None,
+            grace: Duration::from_secs(5),
+            interrupt: None,
+        }
+    }
+}
+
+/// The wait before retry `n` (1-based): `base * 2^(n-1)`, capped at 60 s.
+pub fn backoff(base: Duration, n: u32) -> Duration {
+    base.saturating_mul(1u32 << n.saturating_sub(1).min(20))
+        .min(Duration::from_secs(60))
 }
 
 /// How a run went.
@@ -205,6 +264,8 @@ pub struct Outcome {
     pub makespan_ms: f64,
     /// The previous state file existed and was read.
     pub had_previous: bool,
+    /// The run was interrupted.
+    pub interrupted: bool,
 }
 
 impl Outcome {
@@ -382,6 +443,14 @@ struct Exec<'a> {
     /// Serialized state line per task, and the tasks changed since.
     frags: Vec<String>,
     dirty: Vec<u32>,
+    /// Process group of each running task.
+    pgid: Vec<Option<i32>>,
+    /// When a running task times out, and when a signalled one gets SIGKILL.
+    deadline: Vec<Option<Instant>>,
+    kill_at: Vec<Option<Instant>>,
+    /// Failed attempts waiting for their retry.
+    delayed: Vec<(Instant, u32)>,
+    stopping: bool,
 }
 
 impl Exec<'_> {
@@ -459,12 +528,18 @@ impl Exec<'_> {
         let a = &plan.achievements[i as usize];
         let command = a.command.as_deref().expect("milestones never start");
         let log_path = self.opts.log_dir.join(format!("{}.log", a.id));
-        let log = File::create(&log_path).map_err(|e| {
-            RunError::Io(format!(
-                "{}: cannot create the log: {e}",
-                log_path.display()
-            ))
-        })?;
+        let log = File::options()
+            .create(true)
+            .write(true)
+            .append(self.tasks[i as usize].attempts > 0)
+            .truncate(self.tasks[i as usize].attempts == 0)
+            .open(&log_path)
+            .map_err(|e| {
+                RunError::Io(format!(
+                    "{}: cannot create the log: {e}",
+                    log_path.display()
+                ))
+            })?;
         let err = log
             .try_clone()
             .map_err(|e| RunError::Io(format!("{}: {e}", log_path.display())))?;
@@ -503,6 +578,13 @@ impl Exec<'_> {
         match cmd.spawn() {
             Ok(mut child) => {
                 self.started[i as usize] = Some(t0);
+                self.pgid[i as usize] = Some(child.id() as i32);
+                let timeout = a
+                    .timeout_s
+                    .map(Duration::from_secs_f64)
+                    .or(self.opts.timeout);
+                self.deadline[i as usize] = timeout.map(|d| t0 + d);
+                t.timed_out = false;
                 self.running += 1;
                 self.exclusive_running |= a.exclusive;
                 let tx = tx.clone();
@@ -534,6 +616,9 @@ impl Exec<'_> {
     fn finish(&mut self, d: Done) {
         let i = d.i as usize;
         self.running -= 1;
+        self.pgid[i] = None;
+        self.deadline[i] = None;
+        self.kill_at[i] = None;
         if self.plan.achievements[i].exclusive {
             self.exclusive_running = false;
         }
@@ -553,11 +638,105 @@ impl Exec<'_> {
                 false
             }
         };
+        t.history.push(Attempt {
+            exit_code: t.exit_code,
+            signal: t.signal,
+            duration_ms: t.duration_ms.unwrap_or(0.0),
+            timed_out: t.timed_out,
+        });
+        if t.timed_out && !ok {
+            let secs = self.plan.achievements[i]
+                .timeout_s
+                .or(self.opts.timeout.map(|d| d.as_secs_f64()))
+                .unwrap_or(0.0);
+            t.because = Some(format!("timeout after {secs} s"));
+        }
+        let retries = self.plan.achievements[i]
+            .retries
+            .map_or(self.opts.retries, |r| r.min(u32::MAX as u64) as u32);
+        if !ok && self.stopping {
+            t.status = Status::Interrupted;
+            self.dirty.push(d.i);
+            self.completion.push(d.i);
+            return;
+        }
+        if !ok && t.attempts <= retries {
+            t.status = Status::Queued;
+            self.dirty.push(d.i);
+            let wait = backoff(self.opts.retry_backoff, t.attempts);
+            self.delayed.push((Instant::now() + wait, d.i));
+            return;
+        }
         self.completion.push(d.i);
         if ok {
             self.succeed(d.i);
         } else {
             self.fail(d.i);
+        }
+    }
+
+    fn signal_group(&self, i: usize, sig: i32) {
+        if let Some(pg) = self.pgid[i] {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe {
+                libc::kill(-pg, sig);
+            }
+        }
+    }
+
+    /// Timeouts due: SIGTERM the group (SIGKILL after the grace period);
+    /// grace periods over: SIGKILL.
+    fn police(&mut self, now: Instant) {
+        for i in 0..self.pgid.len() {
+            if self.pgid[i].is_none() {
+                continue;
+            }
+            if self.deadline[i].is_some_and(|d| d <= now) {
+                self.deadline[i] = None;
+                self.tasks[i].timed_out = true;
+                self.signal_group(i, libc::SIGTERM);
+                self.kill_at[i] = Some(now + self.opts.grace);
+            }
+            if self.kill_at[i].is_some_and(|k| k <= now) {
+                self.kill_at[i] = None;
+                self.signal_group(i, libc::SIGKILL);
+            }
+        }
+    }
+
+    /// Stops the run: nothing new starts, every running group gets SIGTERM
+    /// (SIGKILL after the grace period, or at once when `now_kill`).
+    fn stop(&mut self, now: Instant, now_kill: bool) {
+        self.stopping = true;
+        self.delayed.clear();
+        for i in 0..self.pgid.len() {
+            if self.pgid[i].is_none() {
+                continue;
+            }
+            self.deadline[i] = None;
+            if now_kill {
+                self.signal_group(i, libc::SIGKILL);
+                self.kill_at[i] = None;
+            } else if self.kill_at[i].is_none() {
+                self.signal_group(i, libc::SIGTERM);
+                self.kill_at[i] = Some(now + self.opts.grace);
+            }
+        }
+    }
+
+    /// The next moment something is due (a timeout, a SIGKILL, a retry).
+    fn next_due(&self) -> Option<Instant> {
+        let a = self
+            .deadline
+            .iter()
+            .chain(&self.kill_at)
+            .flatten()
+            .min()
+            .copied();
+        let b = self.delayed.iter().map(|d| d.0).min();
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }
@@ -631,6 +810,11 @@ pub fn run(
         failed: false,
         frags: vec![String::new(); n],
         dirty: (0..n as u32).collect(),
+        pgid: vec![None; n],
+        deadline: vec![None; n],
+        kill_at: vec![None; n],
+        delayed: Vec::new(),
+        stopping: false,
     };
     // Resumed tasks count as succeeded dependencies; the rest with nothing to
     // wait for are ready.
@@ -647,8 +831,34 @@ pub fn run(
     let t0 = Instant::now();
     let writer = Writer::spawn(opts.state_path.clone());
     let (tx, rx) = mpsc::channel::<Done>();
+    let mut interrupts_seen = 0;
     loop {
-        while !ex.failed || opts.keep_going {
+        let now = Instant::now();
+        let intr = opts
+            .interrupt
+            .map_or(0, |a| a.load(std::sync::atomic::Ordering::SeqCst));
+        if intr > interrupts_seen {
+            interrupts_seen = intr;
+            ex.stop(now, intr >= 2);
+        }
+        ex.police(now);
+        let stopped = ex.stopping || (ex.failed && !opts.keep_going);
+        if stopped {
+            ex.delayed.clear();
+        }
+        let mut k = 0;
+        while k < ex.delayed.len() {
+            if ex.delayed[k].0 <= now {
+                let (_, i) = ex.delayed.swap_remove(k);
+                ex.ready.push(Reverse(ex.rank[i as usize]));
+            } else {
+                k += 1;
+            }
+        }
+        loop {
+            if ex.stopping || (ex.failed && !opts.keep_going) {
+                break;
+            }
             let Some(&Reverse(r)) = ex.ready.peek() else {
                 break;
             };
@@ -666,25 +876,30 @@ pub fn run(
             ex.ready.pop();
             ex.start(i, &tx)?;
         }
-        if ex.running == 0 {
+        if ex.running == 0 && (ex.delayed.is_empty() || stopped) {
             break;
         }
         writer.submit(ex.state_bytes(true))?;
-        let d = rx.recv().expect("a running task's waiter sends");
-        ex.finish(d);
+        let mut wait = ex.next_due().map_or(Duration::from_secs(3600), |d| {
+            d.saturating_duration_since(now)
+        });
+        if opts.interrupt.is_some() {
+            wait = wait.min(Duration::from_millis(50));
+        }
+        match rx.recv_timeout(wait) {
+            Ok(d) => ex.finish(d),
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => unreachable!("tx is held here"),
+        }
         while let Ok(d) = rx.try_recv() {
             ex.finish(d);
         }
     }
     for t in &mut ex.tasks {
         if t.status == Status::Queued {
-            t.status = if opts.keep_going {
-                // Only reachable when a dependency was skipped transitively
-                // already; kept for safety.
-                Status::Skipped
-            } else {
-                Status::NotRun
-            };
+            // Keep-going skips dependents of a failure explicitly; what is
+            // still queued was stopped by fail-fast or an interruption.
+            t.status = Status::NotRun;
         }
     }
     ex.dirty = (0..n as u32).collect();
@@ -694,6 +909,7 @@ pub fn run(
         tasks: ex.tasks,
         completion_order: ex.completion,
         had_previous: previous.is_some(),
+        interrupted: ex.stopping,
     })
 }
 
@@ -718,7 +934,7 @@ pub fn results_json(plan: &Plan, dag: &Dag, o: &Outcome) -> serde_json::Value {
                 "resumed": t.resumed,
                 "dependencies": ids(dag.deps(i as u32)),
                 "exit_code": t.exit_code,
-                "because": if t.status == Status::Skipped { t.because.clone() } else { None },
+                "because": t.because.clone(),
             }),
         );
     }
@@ -730,6 +946,7 @@ pub fn results_json(plan: &Plan, dag: &Dag, o: &Outcome) -> serde_json::Value {
             "failed": o.count(Status::Failed),
             "skipped": o.count(Status::Skipped),
             "not_run": o.count(Status::NotRun),
+            "interrupted": o.count(Status::Interrupted),
             "resumed": o.tasks.iter().filter(|t| t.resumed).count(),
             "milestones": plan.achievements.iter().filter(|a| a.command.is_none()).count(),
         },
@@ -804,10 +1021,12 @@ pub fn problems(plan: &Plan, o: &Outcome) -> Vec<String> {
                 a.id,
                 t.because.as_deref().unwrap_or("?")
             ),
+            Status::NotRun if o.interrupted => format!("{} not run: the run was interrupted", a.id),
             Status::NotRun => format!(
                 "{} not run: the run stopped after a failure (fail-fast)",
                 a.id
             ),
+            Status::Interrupted => format!("{} interrupted", a.id),
             _ => continue,
         };
         out.push(line);
@@ -840,6 +1059,7 @@ pub fn gate_run_consistent(doc: &serde_json::Value, out: &mut crate::receipt::ve
         Status::Failed,
         Status::Skipped,
         Status::NotRun,
+        Status::Interrupted,
     ] {
         let n = count(&|t| t["status"] == s.as_str());
         if totals[s.as_str()].as_u64() != Some(n) {
@@ -911,14 +1131,15 @@ mod tests {
         let dag = Dag::from_plan_with(p, &id_index(p));
         let order = dag.topo_order().unwrap();
         let opts = Options {
-            jobs: 2,
             keep_going,
             resume,
-            run_id: "t".into(),
-            log_dir: dir.join("logs"),
-            state_path: dir.join(".parci/run-state.json"),
-            workdir: dir.to_path_buf(),
-            plan_sha256: "0".into(),
+            retry_backoff: Duration::ZERO,
+            ..Options::new(
+                2,
+                dir.join("logs"),
+                dir.join(".parci/run-state.json"),
+                dir.to_path_buf(),
+            )
         };
         let prev = StateFile::load(&opts.state_path).unwrap();
         run(p, &dag, &order, prev.as_ref(), &opts).unwrap()
@@ -976,6 +1197,52 @@ mod tests {
         ]);
         let o = go(&p2, t.path(), false, true);
         assert!(o.tasks.iter().all(|t| !t.resumed && t.status == Succeeded));
+    }
+
+    #[test]
+    fn retries_until_the_third_attempt_succeeds_and_timeouts_stop_the_group() {
+        use Status::*;
+        let t = tempfile::tempdir().unwrap();
+        let mut p = plan(&[
+            (
+                "flaky",
+                &[],
+                Some("echo x >> n; test $(wc -l < n) -ge 3 && test $PARCI_ATTEMPT = 3"),
+            ),
+            ("slow", &[], Some("trap '' TERM; sleep 30 & wait; sleep 30")),
+        ]);
+        p.achievements[0].retries = Some(2);
+        p.achievements[1].timeout_s = Some(0.2);
+        let dag = Dag::from_plan_with(&p, &id_index(&p));
+        let order = dag.topo_order().unwrap();
+        let opts = Options {
+            keep_going: true,
+            retry_backoff: Duration::from_millis(1),
+            grace: Duration::from_millis(100),
+            ..Options::new(
+                2,
+                t.path().join("logs"),
+                t.path().join(".parci/run-state.json"),
+                t.path().to_path_buf(),
+            )
+        };
+        let o = run(&p, &dag, &order, None, &opts).unwrap();
+        assert_eq!(st(&o), [Succeeded, Failed]);
+        assert_eq!(o.tasks[0].attempts, 3);
+        assert_eq!(o.tasks[0].history.len(), 3);
+        assert_eq!(o.tasks[0].history[0].exit_code, Some(1));
+        let slow = &o.tasks[1];
+        assert!(slow.timed_out);
+        assert_eq!(slow.signal, Some(libc::SIGKILL), "TERM ignored, so KILL");
+        assert_eq!(slow.because.as_deref(), Some("timeout after 0.2 s"));
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps_at_a_minute() {
+        let b = Duration::from_secs(1);
+        assert_eq!(backoff(b, 1), Duration::from_secs(1));
+        assert_eq!(backoff(b, 3), Duration::from_secs(4));
+        assert_eq!(backoff(b, 40), Duration::from_secs(60));
     }
 
     #[test]
