@@ -433,3 +433,39 @@ fn sigint_stops_a_task_that_ignores_sigterm_saves_state_and_exits_130() {
     assert_eq!(rc["results"]["totals"]["interrupted"], 1);
     verified(t.path());
 }
+
+#[test]
+fn dry_run_prints_the_schedule_and_starts_nothing() {
+    let t = plan_dir(&[
+        ("a", &[], r#""command": "touch ran", "estimated_hours": 1"#),
+        (
+            "b",
+            &["a"],
+            r#""command": "touch ran", "estimated_hours": 2"#,
+        ),
+        ("c", &[], r#""command": "touch ran", "estimated_hours": 2"#),
+        ("m", &["b", "c"], ""),
+    ]);
+    let r = rp(t.path(), &["--dry-run", "-j", "2"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(
+        r.out
+            .starts_with("dry run: 4 tasks at -j 2, nothing started\n"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out
+            .contains("estimated makespan 3.00 h against 5.00 h sequential (speedup 1.67)"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("critical path (3.00 h): a -> b -> m"),
+        "{}",
+        r.out
+    );
+    assert!(!t.path().join("ran").exists());
+    assert!(!t.path().join(".parci").exists());
+    assert!(!t.path().join("r.json").exists());
+}

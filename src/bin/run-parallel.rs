@@ -41,7 +41,8 @@ const PROGRAM: &str = "run-parallel";
 Examples:
   run-parallel                                       # ./parallel.json, -j auto
   run-parallel docs/examples/plan -j 4 --keep-going
-  run-parallel docs/examples/plan --resume           # after a failure or kill")]
+  run-parallel docs/examples/plan --resume           # after a failure or kill
+  run-parallel docs/examples/plan -j 8 --dry-run     # the schedule, nothing run")]
 struct Args {
     /// The plan folder (holding parallel.json) or the plan file [default: .]
     plan: Option<PathBuf>,
@@ -68,6 +69,11 @@ struct Args {
     /// process group, SIGKILL after --grace
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     timeout: Option<f64>,
+    /// Start nothing: print the schedule -j would give (estimated from the
+    /// previous run's durations, else estimated_hours), the makespan against
+    /// sequential time and the critical path. No state, no receipt.
+    #[arg(long)]
+    dry_run: bool,
     /// Seconds between SIGTERM and SIGKILL (timeouts, Ctrl-C)
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
     grace: f64,
@@ -135,6 +141,12 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
             .map(|(id, _)| id.as_str())
             .collect();
         tracing::warn!(?running, "the previous run did not end cleanly (killed?)");
+    }
+    if args.dry_run {
+        let w = run::weights(plan, previous.as_ref());
+        let s = run::simulate(plan, dag, order, &w, args.jobs);
+        print!("{}", plan_cli::schedule_text(plan, &s, args.jobs));
+        return Ok(exit::PASS);
     }
     let resumed_from = match (&previous, args.resume) {
         (Some(_), true) => Some(FileInput::hash(&state_path)?),

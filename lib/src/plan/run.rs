@@ -913,6 +913,92 @@ pub fn run(
     })
 }
 
+/// A dry run's schedule: when each task would start and end with `jobs`
+/// slots, by the same ranks and rules as a real run (exclusive tasks alone,
+/// milestones take no time or slot), with durations from [`weights`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    /// (task index, start ms, end ms), in start order.
+    pub slots: Vec<(u32, f64, f64)>,
+    pub makespan_ms: f64,
+    /// Every task one after another.
+    pub sequential_ms: f64,
+    /// The heaviest dependency chain, task indices from start to end.
+    pub critical_path: Vec<u32>,
+    pub critical_ms: f64,
+}
+
+/// Simulates a run without starting anything (`--dry-run`).
+pub fn simulate(plan: &Plan, dag: &Dag, order: &[u32], weight: &[f64], jobs: usize) -> Schedule {
+    let n = plan.achievements.len();
+    let dur = |i: usize| {
+        if plan.achievements[i].command.is_none() {
+            0.0
+        } else {
+            weight[i]
+        }
+    };
+    let rank = ranks(plan, dag, order, weight);
+    let mut by_rank = vec![0u32; n];
+    for (i, &r) in rank.iter().enumerate() {
+        by_rank[r as usize] = i as u32;
+    }
+    let mut waiting: Vec<u32> = (0..n as u32).map(|i| dag.deps(i).len() as u32).collect();
+    let mut ready: BinaryHeap<Reverse<u32>> = (0..n)
+        .filter(|&i| waiting[i] == 0)
+        .map(|i| Reverse(rank[i]))
+        .collect();
+    // (end time in µs, task) of running tasks.
+    let mut running: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::new();
+    let mut slots = Vec::with_capacity(n);
+    let (mut now, mut exclusive) = (0.0f64, false);
+    let mut done = |i: u32, ready: &mut BinaryHeap<Reverse<u32>>| {
+        for &d in dag.dependents(i) {
+            waiting[d as usize] -= 1;
+            if waiting[d as usize] == 0 {
+                ready.push(Reverse(rank[d as usize]));
+            }
+        }
+    };
+    loop {
+        while let Some(&Reverse(r)) = ready.peek() {
+            let i = by_rank[r as usize];
+            let a = &plan.achievements[i as usize];
+            if a.command.is_none() {
+                ready.pop();
+                slots.push((i, now, now));
+                done(i, &mut ready);
+                continue;
+            }
+            if exclusive || running.len() >= jobs || (a.exclusive && !running.is_empty()) {
+                break;
+            }
+            ready.pop();
+            exclusive |= a.exclusive;
+            let end = now + dur(i as usize);
+            slots.push((i, now, end));
+            running.push(Reverse(((end * 1e3) as u64, i)));
+        }
+        let Some(Reverse((end, i))) = running.pop() else {
+            break;
+        };
+        now = now.max(end as f64 / 1e3);
+        if plan.achievements[i as usize].exclusive {
+            exclusive = false;
+        }
+        done(i, &mut ready);
+    }
+    let w: Vec<f64> = (0..n).map(dur).collect();
+    let critical_path = dag.longest_path(order, &w);
+    Schedule {
+        makespan_ms: slots.iter().map(|s| s.2).fold(0.0, f64::max),
+        sequential_ms: w.iter().sum(),
+        critical_ms: critical_path.iter().map(|&i| w[i as usize]).sum(),
+        critical_path,
+        slots,
+    }
+}
+
 /// The receipt's `results`: per task (plan order, keyed by ID) its final
 /// status, attempts, dependencies, whether it was resumed and why it did not
 /// run; and the totals per status.
@@ -1235,6 +1321,34 @@ mod tests {
         assert!(slow.timed_out);
         assert_eq!(slow.signal, Some(libc::SIGKILL), "TERM ignored, so KILL");
         assert_eq!(slow.because.as_deref(), Some("timeout after 0.2 s"));
+    }
+
+    #[test]
+    fn a_dry_run_schedules_like_the_executor() {
+        let mut p = plan(&[
+            ("a", &[], Some("x")),
+            ("b", &["a"], Some("x")),
+            ("c", &[], Some("x")),
+            ("m", &["b", "c"], None),
+        ]);
+        for (i, h) in [(0, 1.0), (1, 2.0), (2, 2.0)] {
+            p.achievements[i].hours = Some(crate::plan::Hours::exact(h));
+        }
+        let dag = Dag::from_plan_with(&p, &id_index(&p));
+        let order = dag.topo_order().unwrap();
+        let w = weights(&p, None);
+        let h = 3.6e6;
+        let s = simulate(&p, &dag, &order, &w, 2);
+        assert!((s.makespan_ms - 3.0 * h).abs() < 1.0, "{s:?}");
+        assert!((s.sequential_ms - 5.0 * h).abs() < 1.0);
+        let ids: Vec<&str> = s
+            .critical_path
+            .iter()
+            .map(|&i| p.achievements[i as usize].id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b", "m"]);
+        let s1 = simulate(&p, &dag, &order, &w, 1);
+        assert!((s1.makespan_ms - 5.0 * h).abs() < 1.0);
     }
 
     #[test]
