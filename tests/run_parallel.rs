@@ -469,3 +469,34 @@ fn dry_run_prints_the_schedule_and_starts_nothing() {
     assert!(!t.path().join(".parci").exists());
     assert!(!t.path().join("r.json").exists());
 }
+
+#[test]
+fn only_and_skip_select_tasks_and_unknown_ids_are_refused() {
+    let t = plan_dir(&[
+        ("a", &[], r#""command": "echo a >> ran""#),
+        ("b", &["a"], r#""command": "echo b >> ran""#),
+        ("c", &["b"], r#""command": "echo c >> ran""#),
+        ("d", &[], r#""command": "echo d >> ran""#),
+    ]);
+    let r = rp(t.path(), &["--only", "c", "--skip", "a", "-j", "1"]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("ran")).unwrap(),
+        "b\nc\n"
+    );
+    let rc = json(&t.path().join("r.json"));
+    assert_eq!(rc["results"]["totals"]["excluded"], 2);
+    assert_eq!(rc["results"]["tasks"]["d"]["status"], "excluded");
+    assert_eq!(rc["inputs"]["only"], serde_json::json!(["c"]));
+    verified(t.path());
+
+    let r = rp(t.path(), &["--only", "c,nope"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.err
+            .contains("--only: \"nope\" is not an achievement of the plan"),
+        "{}",
+        r.err
+    );
+    assert_eq!(r.err.lines().count(), 1, "{}", r.err);
+}

@@ -69,6 +69,12 @@ struct Args {
     /// process group, SIGKILL after --grace
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     timeout: Option<f64>,
+    /// Run only these IDs (comma-separated) and what they depend on
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    only: Option<Vec<String>>,
+    /// Leave these IDs (comma-separated) out; their dependents still run
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    skip: Vec<String>,
     /// Start nothing: print the schedule -j would give (estimated from the
     /// previous run's durations, else estimated_hours), the makespan against
     /// sequential time and the critical path. No state, no receipt.
@@ -133,6 +139,8 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
         c.dag.as_ref().expect("valid"),
     );
     let order = c.order.as_ref().expect("a valid plan is acyclic");
+    let exclude = run::selection(plan, dag, args.only.as_deref(), &args.skip)
+        .map_err(|e| anyhow!("{e}; IDs are those of {}", l.loc.file.display()))?;
     let state_path = l.loc.dir.join(RUN_STATE_FILE);
     let previous = StateFile::load(&state_path).map_err(|e| anyhow!(e))?;
     if let Some(p) = previous.as_ref().filter(|p| p.active) {
@@ -178,6 +186,7 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
         timeout: args.timeout.map(Duration::from_secs_f64),
         grace: Duration::from_secs_f64(args.grace),
         interrupt: Some(&INTERRUPTS),
+        exclude,
     };
     catch_interrupts();
     let o = run::run(plan, dag, order, previous.as_ref(), &opts)?;
@@ -201,6 +210,8 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
             "resumed_from": resumed_from,
             "retries": opts.retries,
             "timeout_s": args.timeout,
+            "only": args.only,
+            "skip": args.skip,
             "commands": commands,
         }),
         results: run::results_json(plan, dag, &o),

@@ -60,10 +60,13 @@ pub enum Status {
     NotRun,
     /// Running when the run was interrupted (Ctrl-C, SIGTERM); stopped.
     Interrupted,
+    /// Left out of this run (`--skip`, or outside `--only`); counts as done
+    /// for its dependents.
+    Excluded,
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::Queued,
         Status::Running,
         Status::Succeeded,
@@ -71,6 +74,7 @@ impl Status {
         Status::Skipped,
         Status::NotRun,
         Status::Interrupted,
+        Status::Excluded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +86,7 @@ impl Status {
             Status::Skipped => "skipped",
             Status::NotRun => "not_run",
             Status::Interrupted => "interrupted",
+            Status::Excluded => "excluded",
         }
     }
 }
@@ -224,6 +229,8 @@ pub struct Options {
     /// Interruption requests (Ctrl-C, SIGTERM) counted by the caller's signal
     /// handler: 1 stops gracefully, 2 kills at once.
     pub interrupt: Option<&'static std::sync::atomic::AtomicU32>,
+    /// Per task (plan order): left out of this run. Empty: none.
+    pub exclude: Vec<bool>,
 }
 
 impl Options {
@@ -243,6 +250,7 @@ impl Options {
             timeout: None,
             grace: Duration::from_secs(5),
             interrupt: None,
+            exclude: Vec::new(),
         }
     }
 }
@@ -274,9 +282,11 @@ impl Outcome {
         self.tasks.iter().filter(|t| t.status == s).count()
     }
 
-    /// Every task succeeded.
+    /// Every task succeeded (or was left out of the run).
     pub fn all_succeeded(&self) -> bool {
-        self.tasks.iter().all(|t| t.status == Status::Succeeded)
+        self.tasks
+            .iter()
+            .all(|t| matches!(t.status, Status::Succeeded | Status::Excluded))
     }
 }
 
@@ -456,6 +466,11 @@ struct Exec<'a> {
 impl Exec<'_> {
     fn succeed(&mut self, i: u32) {
         self.tasks[i as usize].status = Status::Succeeded;
+        self.release(i);
+    }
+
+    /// `i` is done: its dependents wait for one dependency less.
+    fn release(&mut self, i: u32) {
         self.dirty.push(i);
         for &d in self.dag.dependents(i) {
             let w = &mut self.waiting[d as usize];
@@ -819,7 +834,13 @@ pub fn run(
     // Resumed tasks count as succeeded dependencies; the rest with nothing to
     // wait for are ready.
     for &i in order {
-        if ex.tasks[i as usize].resumed {
+        if opts.exclude.get(i as usize).copied().unwrap_or(false) {
+            let t = &mut ex.tasks[i as usize];
+            t.status = Status::Excluded;
+            t.resumed = false;
+            t.duration_ms = None;
+            ex.release(i);
+        } else if ex.tasks[i as usize].resumed {
             ex.succeed(i);
         }
     }
@@ -911,6 +932,41 @@ pub fn run(
         had_previous: previous.is_some(),
         interrupted: ex.stopping,
     })
+}
+
+/// Which tasks `--only IDS` (with their dependencies) and `--skip IDS` leave
+/// out, per task in plan order; an unknown ID is an error naming it.
+pub fn selection(
+    plan: &Plan,
+    dag: &Dag,
+    only: Option<&[String]>,
+    skip: &[String],
+) -> Result<Vec<bool>, String> {
+    let index = super::dag::id_index(plan);
+    let find = |flag: &str, id: &String| {
+        index
+            .get(id.as_str())
+            .copied()
+            .ok_or_else(|| format!("{flag}: {id:?} is not an achievement of the plan"))
+    };
+    let n = plan.achievements.len();
+    let mut exclude = vec![false; n];
+    if let Some(only) = only {
+        exclude = vec![true; n];
+        let mut stack = only
+            .iter()
+            .map(|id| find("--only", id))
+            .collect::<Result<Vec<u32>, _>>()?;
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut exclude[i as usize], false) {
+                stack.extend_from_slice(dag.deps(i));
+            }
+        }
+    }
+    for id in skip {
+        exclude[find("--skip", id)? as usize] = true;
+    }
+    Ok(exclude)
 }
 
 /// A dry run's schedule: when each task would start and end with `jobs`
@@ -1033,6 +1089,7 @@ pub fn results_json(plan: &Plan, dag: &Dag, o: &Outcome) -> serde_json::Value {
             "skipped": o.count(Status::Skipped),
             "not_run": o.count(Status::NotRun),
             "interrupted": o.count(Status::Interrupted),
+            "excluded": o.count(Status::Excluded),
             "resumed": o.tasks.iter().filter(|t| t.resumed).count(),
             "milestones": plan.achievements.iter().filter(|a| a.command.is_none()).count(),
         },
@@ -1146,6 +1203,7 @@ pub fn gate_run_consistent(doc: &serde_json::Value, out: &mut crate::receipt::ve
         Status::Skipped,
         Status::NotRun,
         Status::Interrupted,
+        Status::Excluded,
     ] {
         let n = count(&|t| t["status"] == s.as_str());
         if totals[s.as_str()].as_u64() != Some(n) {
@@ -1179,7 +1237,7 @@ pub fn gate_run_consistent(doc: &serde_json::Value, out: &mut crate::receipt::ve
             .unwrap_or(&[])
         {
             let ds = d.as_str().and_then(|d| tasks.get(d)).map(|x| &x["status"]);
-            if ds.is_none_or(|s| s != "succeeded") {
+            if ds.is_none_or(|s| s != "succeeded" && s != "excluded") {
                 out.error(
                     format!("/results/tasks/{}", crate::jsonpos::escape_token(id)),
                     format!(
@@ -1349,6 +1407,38 @@ mod tests {
         assert_eq!(ids, ["a", "b", "m"]);
         let s1 = simulate(&p, &dag, &order, &w, 1);
         assert!((s1.makespan_ms - 5.0 * h).abs() < 1.0);
+    }
+
+    #[test]
+    fn only_takes_dependencies_along_and_skip_counts_as_done() {
+        use Status::*;
+        let t = tempfile::tempdir().unwrap();
+        let p = plan(&[
+            ("a", &[], Some("true")),
+            ("b", &["a"], Some("exit 1")),
+            ("c", &["b"], Some("true")),
+            ("d", &[], Some("true")),
+        ]);
+        let dag = Dag::from_plan_with(&p, &id_index(&p));
+        let only = ["c".to_string()];
+        let skip = ["b".to_string()];
+        let ex = selection(&p, &dag, Some(&only), &skip).unwrap();
+        assert_eq!(ex, [false, true, false, true]);
+        let e = selection(&p, &dag, None, &["zz".to_string()]).unwrap_err();
+        assert_eq!(e, "--skip: \"zz\" is not an achievement of the plan");
+        let order = dag.topo_order().unwrap();
+        let opts = Options {
+            exclude: ex,
+            ..Options::new(
+                2,
+                t.path().join("logs"),
+                t.path().join(".parci/run-state.json"),
+                t.path().to_path_buf(),
+            )
+        };
+        let o = run(&p, &dag, &order, None, &opts).unwrap();
+        assert_eq!(st(&o), [Succeeded, Excluded, Succeeded, Excluded]);
+        assert!(o.all_succeeded());
     }
 
     #[test]
