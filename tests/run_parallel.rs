@@ -171,7 +171,7 @@ fn resume_after_kill_9_runs_exactly_the_unfinished_tasks() {
         (
             "b",
             &["a"],
-            r#""command": "echo b >> ran; while [ ! -e go ]; do sleep 0.02; done""#,
+            r#""command": "echo $$ > b.pid; echo b >> ran; while [ ! -e go ]; do sleep 0.02; done""#,
         ),
         ("c", &["b"], r#""command": "echo c >> ran""#),
     ]);
@@ -201,6 +201,22 @@ fn resume_after_kill_9_runs_exactly_the_unfinished_tasks() {
     );
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    // The parent-death signal takes the running task down with run-parallel.
+    let b: i32 = std::fs::read_to_string(t.path().join("b.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..500 {
+        // SAFETY: signal 0 only checks that the process exists.
+        if unsafe { libc::kill(b, 0) } != 0 {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(gone, "task b outlived run-parallel's kill -9");
     write_tree(t.path(), &[("go", "")]);
     let r = rp(t.path(), &["--resume"]);
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
