@@ -9,5 +9,6 @@ pub mod exit;
 pub mod gguf_text;
 pub mod github;
 pub mod plan_cli;
+pub mod run_cli;
 
 pub use parci_core as core;

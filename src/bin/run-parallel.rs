@@ -4,13 +4,12 @@
 use anyhow::{anyhow, bail};
 use clap::Parser;
 use parci::cli::{self, Common, Env, Format};
-use parci::{emit, exit, github, plan_cli};
+use parci::{emit, exit, github, plan_cli, run_cli};
 use parci_core::plan::fsstate::RUN_STATE_FILE;
 use parci_core::plan::run::{self, Options, StateFile};
 use parci_core::receipt::{Body, FileInput, Verdict};
 use serde_json::json;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 const PROGRAM: &str = "run-parallel";
@@ -47,7 +46,7 @@ struct Args {
     /// The plan folder (holding parallel.json) or the plan file [default: .]
     plan: Option<PathBuf>,
     /// Tasks at once: a number >= 1, or `auto` (available parallelism)
-    #[arg(short, long, value_name = "N|auto", default_value = "auto", value_parser = parse_jobs)]
+    #[arg(short, long, value_name = "N|auto", default_value = "auto", value_parser = run_cli::parse_jobs)]
     jobs: usize,
     /// After a failure, run every task whose dependencies all succeeded
     /// (dependents of a failure are skipped)
@@ -63,11 +62,11 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 0)]
     retries: u32,
     /// Seconds before the first retry; doubles per retry, capped at 60
-    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = run_cli::parse_secs)]
     retry_backoff: f64,
     /// Seconds a task without its own `timeout_s` may run; then SIGTERM to its
     /// process group, SIGKILL after --grace
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", value_parser = run_cli::parse_secs)]
     timeout: Option<f64>,
     /// Run only these IDs (comma-separated) and what they depend on
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
@@ -81,48 +80,13 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Seconds between SIGTERM and SIGKILL (timeouts, Ctrl-C)
-    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = run_cli::parse_secs)]
     grace: f64,
     /// What to print on stdout: a summary, or the receipt
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     #[command(flatten)]
     common: Common,
-}
-
-fn parse_jobs(s: &str) -> Result<usize, String> {
-    if s == "auto" {
-        return Ok(std::thread::available_parallelism().map_or(1, |n| n.get()));
-    }
-    match s.parse::<usize>() {
-        Ok(0) => Err("-j 0 runs nothing; give 1 or more, or auto".into()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("{s:?} is not a number; give 1 or more, or auto")),
-    }
-}
-
-fn parse_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && (0.0..=1e9).contains(&x) => Ok(x),
-        _ => Err(format!("{s:?} is not a number of seconds >= 0")),
-    }
-}
-
-/// Ctrl-C and SIGTERM requests: the first stops the run gracefully, a second
-/// kills the running tasks at once (plan::run polls this).
-static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
-}
-
-fn catch_interrupts() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only touches an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -165,13 +129,7 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
         _ => None,
     };
     let plan_input = plan_cli::plan_input(&l);
-    let run_id = format!(
-        "{}-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        std::process::id()
-    );
+    let run_id = run_cli::run_id();
     let opts = Options {
         jobs: args.jobs,
         keep_going: args.keep_going,
@@ -185,22 +143,14 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
         retry_backoff: Duration::from_secs_f64(args.retry_backoff),
         timeout: args.timeout.map(Duration::from_secs_f64),
         grace: Duration::from_secs_f64(args.grace),
-        interrupt: Some(&INTERRUPTS),
+        interrupt: Some(&run_cli::INTERRUPTS),
         exclude,
     };
-    catch_interrupts();
+    run_cli::catch_interrupts();
     let o = run::run(plan, dag, order, previous.as_ref(), &opts)?;
 
     let problems = run::problems(plan, &o);
-    let verdict = Verdict::from_findings(clip(&problems, 50), vec![]);
-    let commands: serde_json::Map<String, serde_json::Value> = (plan.achievements.iter())
-        .map(|a| {
-            (
-                a.id.clone(),
-                json!(a.command.as_deref().map(run::command_hash)),
-            )
-        })
-        .collect();
+    let verdict = Verdict::from_findings(run_cli::clip(&problems, 50), vec![]);
     let body = Body {
         inputs: json!({
             "plan": plan_input,
@@ -212,7 +162,7 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
             "timeout_s": args.timeout,
             "only": args.only,
             "skip": args.skip,
-            "commands": commands,
+            "commands": run_cli::commands(plan),
         }),
         results: run::results_json(plan, dag, &o),
         measurements: run::measurements_json(plan, dag, order, opts.jobs, &o)?,
@@ -229,18 +179,7 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
         );
     }
     let written = emit::write_receipt(PROGRAM, &args.common, &env, body)?;
-    let summary = format!(
-        "run-parallel: {} tasks: {} succeeded ({} resumed), {} failed, {} skipped, {} not run in {:.2} s at -j {}; logs in {}\n",
-        o.tasks.len(),
-        o.count(run::Status::Succeeded),
-        o.tasks.iter().filter(|t| t.resumed).count(),
-        o.count(run::Status::Failed),
-        o.count(run::Status::Skipped),
-        o.count(run::Status::NotRun),
-        o.makespan_ms / 1e3,
-        opts.jobs,
-        opts.log_dir.display(),
-    );
+    let summary = run_cli::summary(&o, opts.jobs, &opts.log_dir);
     github::append_summary(&env, &format!("### run-parallel\n\n{summary}"))?;
     match args.format {
         Format::Json if written.target != emit::Target::Stdout => print!("{}", written.text),
@@ -260,12 +199,4 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
     } else {
         exit::GATE_FAILED
     })
-}
-
-fn clip(lines: &[String], n: usize) -> Vec<String> {
-    let mut v: Vec<String> = lines.iter().take(n).cloned().collect();
-    if lines.len() > n {
-        v.push(format!("… and {} more", lines.len() - n));
-    }
-    v
 }
