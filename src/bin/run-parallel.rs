@@ -9,7 +9,7 @@ use parci_core::plan::fsstate::RUN_STATE_FILE;
 use parci_core::plan::run::{self, Options, StateFile};
 use parci_core::receipt::{Body, FileInput, Verdict};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const PROGRAM: &str = "run-parallel";
@@ -41,7 +41,8 @@ Examples:
   run-parallel                                       # ./parallel.json, -j auto
   run-parallel docs/examples/plan -j 4 --keep-going
   run-parallel docs/examples/plan --resume           # after a failure or kill
-  run-parallel docs/examples/plan -j 8 --dry-run     # the schedule, nothing run")]
+  run-parallel docs/examples/plan -j 8 --dry-run     # the schedule, nothing run
+  run-parallel docs/examples/plan --emit github-actions .github/workflows/plan.yml")]
 struct Args {
     /// The plan folder (holding parallel.json) or the plan file [default: .]
     plan: Option<PathBuf>,
@@ -74,6 +75,10 @@ struct Args {
     /// Leave these IDs (comma-separated) out; their dependents still run
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
     skip: Vec<String>,
+    /// Start nothing: `--emit github-actions FILE` writes the plan as a
+    /// workflow (one job per command, needs: from the dependencies); `-` for stdout
+    #[arg(long, num_args = 2, value_names = ["KIND", "FILE"])]
+    emit: Option<Vec<String>>,
     /// Start nothing: print the schedule -j would give (estimated from the
     /// previous run's durations, else estimated_hours), the makespan against
     /// sequential time and the critical path. No state, no receipt.
@@ -113,6 +118,25 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
             .map(|(id, _)| id.as_str())
             .collect();
         tracing::warn!(?running, "the previous run did not end cleanly (killed?)");
+    }
+    if let Some(emit) = &args.emit {
+        if emit[0] != "github-actions" {
+            bail!(
+                "--emit {}: unknown kind; the one there is: github-actions",
+                emit[0]
+            );
+        }
+        let file = Path::new(&emit[1]);
+        let dir = l.loc.dir.display().to_string();
+        let text = parci_core::plan::emit_gha::workflow(plan, dag, order, &dir)
+            .map_err(|e| anyhow!("{}: {e}", l.loc.file.display()))?;
+        if file.as_os_str() == "-" {
+            print!("{text}");
+        } else {
+            parci_core::fsutil::write_atomic(file, text.as_bytes())
+                .map_err(|e| anyhow!("{}: cannot write: {e}", file.display()))?;
+        }
+        return Ok(exit::PASS);
     }
     if args.dry_run {
         let w = run::weights(plan, previous.as_ref());

@@ -15,6 +15,7 @@
 //! The three programs share all of this; they only parse arguments and print.
 
 pub mod dag;
+pub mod emit_gha;
 pub mod fsstate;
 pub mod gates;
 pub mod model;
