@@ -42,6 +42,35 @@ pub fn catch_interrupts() {
     }
 }
 
+/// Holds `.parci/run.lock` beside the state file with `flock` for as long
+/// as it lives: a second run-parallel on the same plan is refused instead of
+/// racing the first over the state file. The kernel drops the lock when the
+/// process dies, even by SIGKILL.
+pub struct RunLock(#[allow(dead_code)] std::fs::File);
+
+pub fn lock(state_path: &Path) -> anyhow::Result<RunLock> {
+    use std::os::fd::AsRawFd;
+    let path = state_path.with_file_name("run.lock");
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)
+            .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", d.display()))?;
+    }
+    let f = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot open: {e}", path.display()))?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        anyhow::bail!(
+            "{}: another run-parallel is running this plan; wait for it or stop it",
+            path.display()
+        );
+    }
+    Ok(RunLock(f))
+}
+
 /// This run's ID: Unix seconds and the process ID (names the log folder).
 pub fn run_id() -> String {
     format!(

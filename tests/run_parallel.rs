@@ -192,6 +192,16 @@ fn resume_after_kill_9_runs_exactly_the_unfinished_tasks() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(state(t.path())["tasks"]["b"]["status"], "running");
+    // A second run on the same plan is refused while this one holds the lock.
+    let second = rp(t.path(), &["--resume"]);
+    assert_eq!(second.code, 2);
+    assert!(
+        second
+            .err
+            .contains("another run-parallel is running this plan"),
+        "{}",
+        second.err
+    );
     // status sees it as in progress.
     let st = run_in("status", t.path(), &["--receipt", "s.json", "-q"]);
     assert_eq!(st.code, 0, "{}", st.err);

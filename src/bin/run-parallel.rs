@@ -144,6 +144,7 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
         print!("{}", plan_cli::schedule_text(plan, &s, args.jobs));
         return Ok(exit::PASS);
     }
+    let _lock = run_cli::lock(&state_path)?;
     let resumed_from = match (&previous, args.resume) {
         (Some(_), true) => Some(FileInput::hash(&state_path)?),
         (None, true) => bail!(
