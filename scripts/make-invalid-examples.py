@@ -28,7 +28,7 @@ def reseal(r):
 
 
 def plan_cases():
-    """Mutations of the plan receipts (validate-parallel, status, batch-create)."""
+    """Mutations of the plan receipts (validate-parallel, status, batch-create, run-parallel)."""
     out = {}
 
     def mutate(src, name, expect, fn):
@@ -51,6 +51,18 @@ def plan_cases():
            lambda r: r["results"]["statuses"].update({"1.1": "done"}))
     mutate("batch-create-dry-run.json", "batch-create-dry-run-created", "a dry run created files",
            lambda r: r["results"]["created"].append({k: r["results"]["to_create"][0][k] for k in ("path", "bytes", "sha256")}))
+
+    def succeeded_after_failure(r):
+        r["results"]["tasks"]["release"].update(status="succeeded", because=None)
+        r["results"]["totals"]["succeeded"] += 1
+        r["results"]["totals"]["skipped"] -= 1
+
+    mutate("run-parallel-keep-going.json", "run-parallel-totals-mismatch", "totals.failed = 2 but 1 tasks are failed",
+           lambda r: r["results"]["totals"].update(failed=2))
+    mutate("run-parallel-keep-going.json", "run-parallel-succeeded-after-failed-dependency",
+           "release succeeded although its dependency test is failed", succeeded_after_failure)
+    mutate("run-parallel-keep-going.json", "run-parallel-bad-status", "/results/tasks/test/status",
+           lambda r: r["results"]["tasks"]["test"].update(status="exploded"))
     return out
 
 

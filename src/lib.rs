@@ -10,5 +10,6 @@ pub mod flamegraph_text;
 pub mod gguf_text;
 pub mod github;
 pub mod plan_cli;
+pub mod run_cli;
 
 pub use parci_core as core;

@@ -441,3 +441,60 @@ pub fn status_gha_matrix(r: &Report, plan: &plan::Plan) -> String {
         .collect();
     format!("{}\n", json!({ "include": include }))
 }
+
+/// Milliseconds as people read a duration: `850 ms`, `12.5 s`, `3.25 h`.
+pub fn human_ms(ms: f64) -> String {
+    if ms < 1e3 {
+        format!("{ms:.0} ms")
+    } else if ms < 3.6e6 {
+        format!("{:.1} s", ms / 1e3)
+    } else {
+        format!("{:.2} h", ms / 3.6e6)
+    }
+}
+
+/// run-parallel --dry-run: the simulated schedule, makespan against
+/// sequential time, and the critical path.
+pub fn schedule_text(plan: &plan::Plan, s: &plan::run::Schedule, jobs: usize) -> String {
+    use std::fmt::Write;
+    let id = |i: u32| plan.achievements[i as usize].id.as_str();
+    let mut out = format!(
+        "dry run: {} tasks at -j {jobs}, nothing started\n{:>10}  {:>10}  id\n",
+        plan.achievements.len(),
+        "start",
+        "end"
+    );
+    for &(i, a, b) in &s.slots {
+        let kind = if plan.achievements[i as usize].command.is_none() {
+            "  (milestone)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "{:>10}  {:>10}  {}{kind}",
+            human_ms(a),
+            human_ms(b),
+            id(i)
+        );
+    }
+    let speedup = if s.makespan_ms > 0.0 {
+        s.sequential_ms / s.makespan_ms
+    } else {
+        1.0
+    };
+    let _ = writeln!(
+        out,
+        "estimated makespan {} against {} sequential (speedup {speedup:.2})",
+        human_ms(s.makespan_ms),
+        human_ms(s.sequential_ms)
+    );
+    let path: Vec<&str> = s.critical_path.iter().map(|&i| id(i)).collect();
+    let _ = writeln!(
+        out,
+        "critical path ({}): {}",
+        human_ms(s.critical_ms),
+        path.join(" -> ")
+    );
+    out
+}

@@ -1,6 +1,6 @@
 //! Engine benchmarks (docs/performance.md, "Decode and graph build"):
-//! - `decode/small/threads-N`: greedy decode of the `small` fixture, 8 prompt plus
-//!   32 decode tokens per pass; only the 32 decode steps are timed
+//! - `decode/small/threads-N`: greedy decode of the `small` fixture, 8 prompt
+//!   plus 32 decode tokens per pass; only the 32 decode steps are timed
 //!   (`iter_custom`), so criterion's throughput is decode tokens/s.
 //! - `graph/<model>/<parallel|sequential>`: execution-plan build of the small
 //!   fixture and of a synthetic 1 000-layer llama (tiny F32 tensors: the

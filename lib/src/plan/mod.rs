@@ -9,14 +9,17 @@
 //! - [`validate`]: every rule validate-parallel checks, as findings.
 //! - [`status`]: the status report (levels, next batch, blocked, critical path,
 //!   parallelization potential, batch statistics).
+//! - [`run`]: run-parallel's executor (scheduling, processes, state, resume).
 //! - [`scaffold`]: batch-create's selection, templates and transactional writes.
 //!
 //! The three programs share all of this; they only parse arguments and print.
 
 pub mod dag;
+pub mod emit_gha;
 pub mod fsstate;
 pub mod gates;
 pub mod model;
+pub mod run;
 pub mod scaffold;
 pub mod status;
 pub mod validate;

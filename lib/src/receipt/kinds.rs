@@ -75,6 +75,12 @@ pub static KINDS: &[Kind] = &[
         gates: &[crate::profile::receipt::gate_flamegraph],
         replay: None,
     },
+    Kind {
+        name: "parci.run-parallel",
+        schema: include_str!("../../../receipts/schemas/run-parallel.schema.json"),
+        gates: &[crate::plan::run::gate_run_consistent],
+        replay: None,
+    },
 ];
 
 /// Gates every kind gets, before its own.

