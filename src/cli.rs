@@ -41,6 +41,8 @@ pub struct Env {
     pub cwd: PathBuf,
     /// `PARCI_KERNELS`: force a kernel ISA (scalar, avx2, avx512) or `auto`.
     pub kernels: Option<String>,
+    /// `CI` set (and not `false` or `0`): no progress bars.
+    pub ci: bool,
 }
 
 impl Env {
@@ -54,6 +56,7 @@ impl Env {
             kernels: std::env::var("PARCI_KERNELS")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            ci: std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0"),
         }
     }
 
@@ -112,7 +115,16 @@ pub fn init_logging_with(common: &Common, directives: &[&str]) {
 
 /// Runs a program body: `Ok(code)` exits with it; `Err` prints one line
 /// `<program>: error: <cause chain>` on stderr and exits [`crate::exit::USAGE`].
+///
+/// A closed stdout (`program | head`) ends the program quietly, as it does
+/// `cat`: SIGPIPE gets its default action back (Rust ignores it, which turns
+/// every later `print!` into a panic). Receipts are written to a temp file and
+/// renamed, so nothing is left half-written.
 pub fn main_with(program: &str, body: impl FnOnce() -> anyhow::Result<u8>) -> ExitCode {
+    // SAFETY: signal() with SIG_DFL installs no handler; no other thread runs yet.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match body() {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -135,6 +147,7 @@ mod tests {
             color: false,
             cwd: PathBuf::from("."),
             kernels: kernels.map(str::to_string),
+            ci: false,
         }
     }
 

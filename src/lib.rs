@@ -11,5 +11,6 @@ pub mod gguf_text;
 pub mod github;
 pub mod plan_cli;
 pub mod run_cli;
+pub mod run_console;
 
 pub use parci_core as core;

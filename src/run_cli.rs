@@ -1,7 +1,7 @@
 //! run-parallel's CLI side: argument parsers, the signal handler that feeds
 //! the executor's interrupt counter, receipt inputs and the summary line.
 
-use parci_core::plan::run::{self, Outcome, Status};
+use parci_core::plan::run::{Outcome, Status};
 use parci_core::plan::Plan;
 use serde_json::{json, Map, Value};
 use std::path::Path;
@@ -87,12 +87,7 @@ pub fn commands(plan: &Plan) -> Value {
     let m: Map<String, Value> = plan
         .achievements
         .iter()
-        .map(|a| {
-            (
-                a.id.clone(),
-                json!(a.command.as_deref().map(run::command_hash)),
-            )
-        })
+        .map(|a| (a.id.clone(), json!(a.command_hash())))
         .collect();
     Value::Object(m)
 }

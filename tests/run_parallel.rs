@@ -95,8 +95,8 @@ fn failure_three_levels_deep_keep_going_skips_transitively_and_runs_the_rest() {
 fn fail_fast_starts_nothing_after_a_failure() {
     // -j 1 and priorities make the order a, then b: b never starts.
     let t = plan_dir(&[
-        ("a", &[], r#""command": "exit 1", "priority": 0"#),
-        ("b", &[], r#""command": "true", "priority": 1"#),
+        ("a", &[], r#""command": "exit 1", "priority": 1"#),
+        ("b", &[], r#""command": "true", "priority": 0"#),
         ("c", &["a"], r#""command": "true""#),
     ]);
     let r = rp(t.path(), &["-j", "1"]);
@@ -559,4 +559,175 @@ fn emit_github_actions_writes_one_job_per_command_and_runs_nothing() {
     let r = rp(t.path(), &["--emit", "gitlab", "x.yml"]);
     assert_eq!(r.code, 2);
     assert!(r.err.contains("--emit gitlab: unknown kind"), "{}", r.err);
+}
+
+/// Two tasks that each print 300 numbered lines at once.
+fn chatty() -> tempfile::TempDir {
+    let lines = |id: &str| {
+        format!(
+            r#""command": "i=0; while [ $i -lt 300 ]; do echo \"line $i of {id}\"; i=$((i+1)); done; printf 'tail of {id}'""#
+        )
+    };
+    plan_dir(&[("a", &[], &lines("a")), ("b", &[], &lines("b"))])
+}
+
+#[test]
+fn prefixed_output_is_live_whole_lines_never_mixed() {
+    let t = chatty();
+    let r = rp(t.path(), &["-j", "2", "--output", "prefixed"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let mut next = [0usize; 2];
+    for line in r.out.lines().filter(|l| l.starts_with('[')) {
+        let (k, id) = if line.starts_with("[a] ") {
+            (0, "a")
+        } else {
+            (1, "b")
+        };
+        let want = if next[k] < 300 {
+            format!("[{id}] line {} of {id}", next[k])
+        } else {
+            format!("[{id}] tail of {id}")
+        };
+        assert_eq!(line, want, "a line split or out of order");
+        next[k] += 1;
+    }
+    assert_eq!(
+        next,
+        [301, 301],
+        "every line once, the unfinished last one too"
+    );
+}
+
+#[test]
+fn grouped_output_is_one_block_per_task_and_a_group_on_github_actions() {
+    let t = chatty();
+    let r = rp(t.path(), &["-j", "2"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    for id in ["a", "b"] {
+        let head = format!("── {id}: {id} (ok in ");
+        let at = r.out.find(&head).unwrap_or_else(|| panic!("{}", r.out));
+        let block: Vec<&str> = r.out[at..].lines().skip(1).take(301).collect();
+        let mut want: Vec<String> = (0..300).map(|i| format!("line {i} of {id}")).collect();
+        want.push(format!("tail of {id}"));
+        assert_eq!(
+            block, want,
+            "the block of {id} is whole and not interleaved"
+        );
+    }
+
+    let o = assert_cmd::Command::cargo_bin("run-parallel")
+        .unwrap()
+        .current_dir(t.path())
+        .env("GITHUB_ACTIONS", "true")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .args(["--receipt", "r.json", "-j", "2"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    for id in ["a", "b"] {
+        let open = format!("::group::{id}: {id} (ok in ");
+        let at = out.find(&open).unwrap_or_else(|| panic!("{out}"));
+        let rest = &out[at..];
+        let end = rest.find("::endgroup::").unwrap();
+        assert_eq!(rest[..end].lines().count(), 302, "{}", &rest[..end]);
+    }
+}
+
+#[test]
+fn quiet_output_and_json_format_keep_task_output_off_stdout() {
+    let t = chatty();
+    let r = rp(t.path(), &["-j", "2", "--output", "quiet"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(!r.out.contains("line 1 of"), "{}", r.out);
+    assert!(r.out.starts_with("run-parallel: 2 tasks"), "{}", r.out);
+    let log = std::fs::read_dir(t.path().join("target/parci/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("a.log");
+    assert!(std::fs::read_to_string(log)
+        .unwrap()
+        .contains("line 299 of a\ntail of a"));
+
+    let r = rp(t.path(), &["-j", "2", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let v: Value = serde_json::from_str(&r.out).expect("stdout is the receipt alone");
+    assert_eq!(v["schema"], "parci.run-parallel");
+    assert!(
+        r.err.contains("line 299 of b"),
+        "task output went to stderr"
+    );
+}
+
+#[test]
+fn argv_commands_env_and_cwd_and_a_cwd_outside_the_repository_is_refused() {
+    let t = plan_dir(&[(
+        "a",
+        &[],
+        r#""command": ["sh", "-c", "echo \"$GREETING $PARCI_TASK_ID\" > out"], "env": {"GREETING": "hi $USER"}, "cwd": "sub""#,
+    )]);
+    std::fs::create_dir(t.path().join("sub")).unwrap();
+    // The temp folder is no git repository: the plan folder is the boundary.
+    let r = rp(t.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("sub/out")).unwrap(),
+        "hi $USER a\n",
+        "env values are not expanded, argv has no shell around it"
+    );
+    verified(t.path());
+
+    for (cwd, says) in [("..", "outside the repository"), ("nope", "cannot be used")] {
+        let t = plan_dir(&[(
+            "a",
+            &[],
+            &format!(r#""command": "touch ran", "cwd": "{cwd}""#),
+        )]);
+        let r = rp(t.path(), &[]);
+        assert_eq!(r.code, 2, "{}", r.err);
+        assert!(r.err.contains(says), "{}", r.err);
+        assert_eq!(r.err.lines().count(), 1, "{}", r.err);
+        assert!(!t.path().join("ran").exists());
+        assert!(!t.path().join(".parci").exists());
+    }
+}
+
+#[test]
+fn a_dry_run_honours_only_and_skip() {
+    let t = plan_dir(&[
+        ("a", &[], r#""command": "true", "estimated_hours": 1"#),
+        ("b", &["a"], r#""command": "true", "estimated_hours": 2"#),
+        ("c", &[], r#""command": "true", "estimated_hours": 4"#),
+    ]);
+    let r = rp(t.path(), &["--dry-run", "-j", "1", "--skip", "c"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(
+        r.out
+            .contains("estimated makespan 3.00 h against 3.00 h sequential"),
+        "{}",
+        r.out
+    );
+    assert!(!r.out.contains("  c\n"), "{}", r.out);
+}
+
+#[test]
+fn a_closed_stdout_ends_the_program_quietly() {
+    let t = plan_dir(&[("a", &[], r#""command": "true", "estimated_hours": 1"#)]);
+    let (read, write) = std::io::pipe().unwrap();
+    drop(read);
+    let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("run-parallel"))
+        .current_dir(t.path())
+        .args(["--dry-run"])
+        .stdout(write)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&o.status),
+        Some(libc::SIGPIPE),
+        "ends like cat does"
+    );
 }

@@ -4,21 +4,25 @@
 use anyhow::{anyhow, bail};
 use clap::Parser;
 use parci::cli::{self, Common, Env, Format};
+use parci::run_console::{Console, Output};
 use parci::{emit, exit, github, plan_cli, run_cli};
 use parci_core::plan::fsstate::RUN_STATE_FILE;
 use parci_core::plan::run::{self, Options, StateFile};
 use parci_core::receipt::{Body, FileInput, Verdict};
 use serde_json::json;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const PROGRAM: &str = "run-parallel";
 
 /// Run the `command` of every achievement of a plan, each as soon as its
-/// dependencies succeeded, up to -j at a time: lowest priority first, then the
-/// longest remaining path, then ID. Each task runs as `sh -c COMMAND` in the
-/// plan folder, in its own process group, stdin closed, with PARCI_TASK_ID and
-/// PARCI_ATTEMPT set; its output goes to target/parci/runs/<run>/<ID>.log. An
+/// dependencies succeeded, up to -j at a time: highest priority first, then
+/// the longest remaining path, then ID. A string command runs as `sh -c
+/// COMMAND`, an argv array without a shell; in the plan folder (or its `cwd`),
+/// with its `env`, in its own process group, stdin closed, with PARCI_TASK_ID
+/// and PARCI_ATTEMPT set; its output goes to target/parci/runs/<run>/<ID>.log
+/// and to the console (--output). An
 /// achievement without a command is a milestone: it completes when its
 /// dependencies do. `exclusive` tasks run alone.
 ///
@@ -84,6 +88,11 @@ struct Args {
     /// sequential time and the critical path. No state, no receipt.
     #[arg(long)]
     dry_run: bool,
+    /// Task output on the console: grouped (one block per attempt when it
+    /// ends; ::group:: on GitHub Actions), prefixed (live lines, `[ID] `
+    /// first) or quiet (log files only). A progress bar shows on a terminal.
+    #[arg(long, value_enum, default_value_t = Output::Grouped)]
+    output: Output,
     /// Seconds between SIGTERM and SIGKILL (timeouts, Ctrl-C)
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = run_cli::parse_secs)]
     grace: f64,
@@ -110,6 +119,9 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
     let order = c.order.as_ref().expect("a valid plan is acyclic");
     let exclude = run::selection(plan, dag, args.only.as_deref(), &args.skip)
         .map_err(|e| anyhow!("{e}; IDs are those of {}", l.loc.file.display()))?;
+    if let Err(bad) = run::check_dirs(plan, &l.loc.dir) {
+        bail!("{}: {}", l.loc.file.display(), bad.join("; "));
+    }
     let state_path = l.loc.dir.join(RUN_STATE_FILE);
     let previous = StateFile::load(&state_path).map_err(|e| anyhow!(e))?;
     if let Some(p) = previous.as_ref().filter(|p| p.active) {
@@ -140,7 +152,7 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
     }
     if args.dry_run {
         let w = run::weights(plan, previous.as_ref());
-        let s = run::simulate(plan, dag, order, &w, args.jobs);
+        let s = run::simulate(plan, dag, order, &w, args.jobs, &exclude);
         print!("{}", plan_cli::schedule_text(plan, &s, args.jobs));
         return Ok(exit::PASS);
     }
@@ -172,7 +184,19 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
         exclude,
     };
     run_cli::catch_interrupts();
-    let o = run::run(plan, dag, order, previous.as_ref(), &opts)?;
+    let receipt_on_stdout = matches!(args.format, Format::Json)
+        || args.common.receipt.as_deref() == Some(Path::new("-"));
+    let bar = std::io::stderr().is_terminal() && !env.ci && !args.common.quiet;
+    let mut console = Console::new(
+        args.output,
+        env.github_actions,
+        receipt_on_stdout,
+        bar,
+        plan.achievements.len(),
+    );
+    let o = run::run(plan, dag, order, previous.as_ref(), &opts, &mut console);
+    console.finish();
+    let o = o?;
 
     let problems = run::problems(plan, &o);
     let verdict = Verdict::from_findings(run_cli::clip(&problems, 50), vec![]);

@@ -94,16 +94,25 @@ pub fn workflow(plan: &Plan, dag: &Dag, order: &[u32], workdir: &str) -> Result<
         out.push_str("    steps:\n      - uses: actions/checkout@v4\n");
         let _ = writeln!(out, "      - name: {}", quoted(&x.id));
         out.push_str("        shell: sh\n");
-        if workdir != "." {
-            let _ = writeln!(out, "        working-directory: {}", quoted(workdir));
+        let dir = match (&x.cwd, workdir) {
+            (Some(c), ".") => c.clone(),
+            (Some(c), w) => format!("{w}/{c}"),
+            (None, w) => w.to_string(),
+        };
+        if dir != "." {
+            let _ = writeln!(out, "        working-directory: {}", quoted(&dir));
+        }
+        out.push_str("        env:\n");
+        for (k, v) in &x.env {
+            let _ = writeln!(out, "          {k}: {}", quoted(v));
         }
         let _ = writeln!(
             out,
-            "        env:\n          PARCI_TASK_ID: {}\n          PARCI_ATTEMPT: \"1\"",
+            "          PARCI_TASK_ID: {}\n          PARCI_ATTEMPT: \"1\"",
             quoted(&x.id)
         );
         out.push_str("        run: |\n");
-        for line in cmd.lines() {
+        for line in cmd.shell_line().lines() {
             let _ = writeln!(out, "          {line}");
         }
     }
@@ -121,7 +130,9 @@ mod tests {
             r#"{"plan_name": "p", "achievements": [
                 {"achievement_id": "1.a", "dependencies": [], "command": "make a", "timeout_s": 90},
                 {"achievement_id": "m", "dependencies": ["1.a"]},
-                {"achievement_id": "b", "dependencies": ["m"], "command": "echo \"b\"\nmake b"}
+                {"achievement_id": "b", "dependencies": ["m"], "command": "echo \"b\"\nmake b"},
+                {"achievement_id": "c", "dependencies": [], "command": ["printf", "%s", "a b"],
+                 "env": {"K": "v w"}, "cwd": "sub"}
             ]}"#,
         )
         .unwrap();
@@ -142,5 +153,15 @@ mod tests {
         );
         assert!(w.contains("working-directory: \"plans/q3\""), "{w}");
         assert!(!w.contains("  m:"), "milestones are no job");
+        assert!(
+            w.contains(
+                "        working-directory: \"plans/q3/sub\"\n        env:\n          K: \"v w\"\n"
+            ),
+            "{w}"
+        );
+        assert!(
+            w.contains("        run: |\n          printf %s 'a b'\n"),
+            "{w}"
+        );
     }
 }

@@ -8,6 +8,7 @@ use crate::jsonpos;
 use crate::receipt::canonical;
 use jsonschema::Validator;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, OnceLock};
 
@@ -97,9 +98,15 @@ pub struct Achievement {
     /// system instead ([`super::fsstate`]); this is what the file claims.
     pub declared_status: Option<String>,
     pub hours: Option<Hours>,
-    /// Lower runs first (0 before 1); absent runs after every given priority.
+    /// Among runnable achievements a higher priority starts first; absent is 0.
     pub priority: Option<u64>,
-    pub command: Option<String>,
+    /// What run-parallel runs; none: a milestone.
+    pub command: Option<Command>,
+    /// Extra environment of the command.
+    pub env: BTreeMap<String, String>,
+    /// Working directory of the command, relative to the plan folder (checked
+    /// to stay inside the repository by run-parallel).
+    pub cwd: Option<String>,
     pub timeout_s: Option<f64>,
     pub retries: Option<u64>,
     pub exclusive: bool,
@@ -111,6 +118,72 @@ impl Achievement {
     /// The title, or the ID when there is none.
     pub fn label(&self) -> &str {
         self.title.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The priority, 0 when absent (higher starts first).
+    pub fn rank_priority(&self) -> u64 {
+        self.priority.unwrap_or(0)
+    }
+
+    /// `sha256:` of everything that decides what the command does: the
+    /// command, its `env` and its `cwd`, as canonical JSON. None: a milestone.
+    pub fn command_hash(&self) -> Option<String> {
+        let c = self.command.as_ref()?;
+        let mut m = Map::new();
+        m.insert("command".into(), c.to_json());
+        if let Some(d) = &self.cwd {
+            m.insert("cwd".into(), Value::String(d.clone()));
+        }
+        if !self.env.is_empty() {
+            let env = self
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())));
+            m.insert("env".into(), Value::Object(env.collect()));
+        }
+        let text = crate::receipt::canonical::to_string(&Value::Object(m));
+        Some(format!(
+            "sha256:{}",
+            crate::fsutil::sha256_hex(text.as_bytes())
+        ))
+    }
+}
+
+/// An achievement's `command`: a string run by `sh -c`, or an argv array run
+/// directly (no shell, no quoting).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+impl Command {
+    /// As written in the plan.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Command::Shell(s) => Value::String(s.clone()),
+            Command::Argv(v) => Value::Array(v.iter().cloned().map(Value::String).collect()),
+        }
+    }
+
+    /// A line `sh` runs the same way: the shell text, or each argument
+    /// single-quoted when it needs it.
+    pub fn shell_line(&self) -> String {
+        match self {
+            Command::Shell(s) => s.clone(),
+            Command::Argv(v) => v.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(" "),
+        }
+    }
+}
+
+/// `s` as one `sh` word: unchanged when it only has safe characters, else in
+/// single quotes (a `'` inside becomes `'\''`).
+pub fn sh_quote(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -254,7 +327,26 @@ impl PlanDoc {
             let id = take_str("achievement_id").unwrap_or_default();
             let title = take_str("title");
             let declared_status = take_str("status");
-            let command = take_str("command");
+            let command = match m.remove("command") {
+                Some(Value::String(s)) => Some(Command::Shell(s)),
+                Some(Value::Array(a)) => Some(Command::Argv(
+                    a.into_iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect(),
+                )),
+                _ => None,
+            };
+            let cwd = match m.remove("cwd") {
+                Some(Value::String(s)) => Some(s),
+                _ => None,
+            };
+            let env = match m.remove("env") {
+                Some(Value::Object(o)) => o
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_string())))
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
             let hours = match m.remove("estimated_hours") {
                 Some(Value::Number(n)) => n.as_f64().map(Hours::exact),
                 Some(Value::String(s)) => match Hours::parse_range(&s) {
@@ -299,6 +391,8 @@ impl PlanDoc {
                 hours,
                 priority,
                 command,
+                env,
+                cwd,
                 timeout_s,
                 retries,
                 exclusive,
@@ -400,7 +494,51 @@ mod tests {
             (Some(1), Some(2), Some(60.0), true)
         );
         assert_eq!(b.dependencies, ["1.1"]);
+        assert_eq!(b.command, Some(Command::Shell("make".into())));
         assert_eq!(p.total_hours(), Hours { min: 6.0, max: 8.0 });
+    }
+
+    #[test]
+    fn argv_commands_env_and_cwd() {
+        let p = Plan::parse_text(
+            r#"{"plan_name": "P", "achievements": [
+              {"achievement_id": "a", "dependencies": [], "command": ["printf", "%s\n", "it's"],
+               "env": {"A_1": "x"}, "cwd": "sub/dir"},
+              {"achievement_id": "b", "dependencies": [], "command": ["printf", "%s\n", "it's"]}
+            ]}"#,
+        )
+        .unwrap();
+        let (a, b) = (&p.achievements[0], &p.achievements[1]);
+        assert_eq!(
+            a.command,
+            Some(Command::Argv(vec![
+                "printf".into(),
+                "%s\n".into(),
+                "it's".into()
+            ]))
+        );
+        assert_eq!(a.env["A_1"], "x");
+        assert_eq!(a.cwd.as_deref(), Some("sub/dir"));
+        assert_eq!(
+            b.command.as_ref().unwrap().shell_line(),
+            "printf '%s\n' 'it'\\''s'"
+        );
+        // env and cwd are part of what the command does.
+        assert_ne!(a.command_hash(), b.command_hash());
+        assert!(a.command_hash().unwrap().starts_with("sha256:"));
+        for bad in [
+            r#""command": []"#,
+            r#""command": [""]"#,
+            r#""command": ["a", 1]"#,
+            r#""env": {"1X": "v"}"#,
+            r#""env": {"X": 1}"#,
+            r#""cwd": "/abs""#,
+        ] {
+            let text = format!(
+                r#"{{"plan_name": "P", "achievements": [{{"achievement_id": "a", "dependencies": [], {bad}}}]}}"#
+            );
+            assert!(Plan::parse_text(&text).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! as their dependencies allow (docs/run-parallel.md).
 //!
 //! - **Scheduling.** A task is ready when every dependency succeeded. Among
-//!   ready tasks the lowest `priority` goes first (absent after every given
-//!   one, as in the plan model), then the longest remaining path to the end of
+//!   ready tasks the highest `priority` goes first (absent is 0, as in the
+//!   plan model), then the longest remaining path to the end of
 //!   the plan (weighted by the previous run's measured durations when the state
 //!   file has them, else `estimated_hours`), then the ID. The order is one rank
 //!   per task computed up front, so picking the next task is a heap pop.
@@ -28,6 +28,7 @@
 //!   succeeded with the same command hash and none of its dependencies runs
 //!   again (a re-run dependency makes the dependent's result stale).
 
+use super::model::{Achievement, Command};
 use super::{Dag, Plan};
 use crate::fsutil;
 use serde::{Deserialize, Serialize};
@@ -37,7 +38,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{self, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -195,11 +196,6 @@ impl StateFile {
     }
 }
 
-/// `sha256:<hex>` of a command as the shell receives it.
-pub fn command_hash(command: &str) -> String {
-    format!("sha256:{}", fsutil::sha256_hex(command.as_bytes()))
-}
-
 /// What one run is asked to do.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -290,6 +286,64 @@ impl Outcome {
     }
 }
 
+/// Counts for a progress display.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub total: usize,
+    pub running: usize,
+    /// Succeeded (also resumed and milestones), failed, skipped or excluded.
+    pub finished: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+/// What a task that succeeded leads to, as a hook decides
+/// ([`Hooks::succeeded`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum After {
+    /// It stays succeeded.
+    Done,
+    /// Run it once more from a fresh start (`--worktrees`: a change that did
+    /// not apply, re-run on the new HEAD). Not a retry: no backoff, and a
+    /// second `Again` counts as a failure with this reason.
+    Again(String),
+    /// It failed after all, for this reason.
+    Fail(String),
+}
+
+/// What the caller hears and decides during a run, on the scheduler's thread
+/// (so implementations need no locks). Every method has a default that does
+/// nothing: the console, the progress bar and the commit queue live in the
+/// program, not here.
+pub trait Hooks {
+    /// The folder task `a` runs in before its `cwd` applies; `fresh` asks for
+    /// a clean start (an [`After::Again`]). None: the plan folder.
+    fn workdir(&mut self, _a: &Achievement, _fresh: bool) -> Result<Option<PathBuf>, String> {
+        Ok(None)
+    }
+    /// An attempt of task `i` started; `t.log` is its output file.
+    fn started(&mut self, _i: usize, _a: &Achievement, _t: &TaskState) {}
+    /// An attempt of task `i` ended; `t.status` is what follows (`queued`
+    /// again when a retry comes).
+    fn ended(&mut self, _i: usize, _a: &Achievement, _t: &TaskState) {}
+    /// Task `i` exited 0: keep it, run it again, or fail it.
+    fn succeeded(&mut self, _i: usize, _a: &Achievement) -> After {
+        After::Done
+    }
+    /// Counts after every batch of transitions, when [`Hooks::tick_every`] is set.
+    fn progress(&mut self, _p: Progress) {}
+    /// Called at least this often while tasks run (none: never).
+    fn tick_every(&self) -> Option<Duration> {
+        None
+    }
+    /// The periodic call (live output).
+    fn tick(&mut self) {}
+}
+
+/// Hooks that do nothing.
+pub struct NoHooks;
+impl Hooks for NoHooks {}
+
 /// The scheduling weight of each task: its previous measured duration (ms) when
 /// the state has one, else its estimate in ms, plus a hair so that longer
 /// chains of unknowns win over shorter ones.
@@ -307,7 +361,7 @@ pub fn weights(plan: &Plan, previous: Option<&StateFile>) -> Vec<f64> {
         .collect()
 }
 
-/// Each task's place in the ready order (0 runs first): priority, then the
+/// Each task's place in the ready order (0 runs first): higher priority, then the
 /// heaviest remaining path, then ID.
 pub fn ranks(plan: &Plan, dag: &Dag, order: &[u32], weight: &[f64]) -> Vec<u32> {
     let tail = dag.tails(order, weight);
@@ -315,9 +369,8 @@ pub fn ranks(plan: &Plan, dag: &Dag, order: &[u32], weight: &[f64]) -> Vec<u32> 
     let mut idx: Vec<u32> = (0..a.len() as u32).collect();
     idx.sort_by(|&x, &y| {
         let (x, y) = (x as usize, y as usize);
-        a[x].priority
-            .unwrap_or(u64::MAX)
-            .cmp(&a[y].priority.unwrap_or(u64::MAX))
+        a[y].rank_priority()
+            .cmp(&a[x].rank_priority())
             .then(tail[y].total_cmp(&tail[x]))
             .then(a[x].id.cmp(&a[y].id))
     });
@@ -461,6 +514,9 @@ struct Exec<'a> {
     /// Failed attempts waiting for their retry.
     delayed: Vec<(Instant, u32)>,
     stopping: bool,
+    /// Tasks a hook sent round again ([`After::Again`]) and their reason.
+    again: Vec<Option<String>>,
+    hooks: &'a mut dyn Hooks,
 }
 
 impl Exec<'_> {
@@ -541,7 +597,14 @@ impl Exec<'_> {
     fn start(&mut self, i: u32, tx: &mpsc::Sender<Done>) -> Result<(), RunError> {
         let plan = self.plan;
         let a = &plan.achievements[i as usize];
-        let command = a.command.as_deref().expect("milestones never start");
+        let command = a.command.as_ref().expect("milestones never start");
+        let base = self.hooks.workdir(a, self.again[i as usize].is_some());
+        let dir = match (&base, &a.cwd) {
+            (Ok(Some(b)), Some(c)) => b.join(c),
+            (Ok(Some(b)), None) => b.clone(),
+            (_, Some(c)) => self.opts.workdir.join(c),
+            (_, None) => self.opts.workdir.clone(),
+        };
         let log_path = self.opts.log_dir.join(format!("{}.log", a.id));
         let log = File::options()
             .create(true)
@@ -564,10 +627,20 @@ impl Exec<'_> {
         self.dirty.push(i);
         t.log = Some(log_path.to_string_lossy().into_owned());
         t.start_ms = Some(unix_ms());
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(command)
-            .current_dir(&self.opts.workdir)
+        let (mut cmd, program) = match command {
+            Command::Shell(text) => {
+                let mut c = process::Command::new("sh");
+                c.arg("-c").arg(text);
+                (c, "sh -c")
+            }
+            Command::Argv(v) => {
+                let mut c = process::Command::new(&v[0]);
+                c.args(&v[1..]);
+                (c, v[0].as_str())
+            }
+        };
+        cmd.current_dir(&dir)
+            .envs(&a.env)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
@@ -589,8 +662,16 @@ impl Exec<'_> {
                 });
             }
         }
+        // Before the spawn: the log holds nothing of this attempt yet.
+        self.hooks.started(i as usize, a, t);
         let t0 = Instant::now();
-        match cmd.spawn() {
+        let spawned = match base {
+            Ok(_) => cmd
+                .spawn()
+                .map_err(|e| format!("cannot start {program} in {}: {e}", dir.display())),
+            Err(e) => Err(e),
+        };
+        match spawned {
             Ok(mut child) => {
                 self.started[i as usize] = Some(t0);
                 self.pgid[i as usize] = Some(child.id() as i32);
@@ -613,16 +694,23 @@ impl Exec<'_> {
                     });
                 });
             }
-            Err(e) => {
-                let msg = format!("cannot start sh -c: {e}");
+            Err(msg) => {
                 if let Ok(mut f) = File::options().append(true).open(&log_path) {
                     let _ = writeln!(f, "run-parallel: {msg}");
                 }
                 t.end_ms = t.start_ms;
                 t.duration_ms = Some(0.0);
                 t.because = Some(msg);
+                (t.exit_code, t.signal, t.timed_out) = (None, None, false);
+                t.history.push(Attempt {
+                    exit_code: None,
+                    signal: None,
+                    duration_ms: 0.0,
+                    timed_out: false,
+                });
                 self.completion.push(i);
                 self.fail(i);
+                self.hooks.ended(i as usize, a, &self.tasks[i as usize]);
             }
         }
         Ok(())
@@ -669,25 +757,63 @@ impl Exec<'_> {
         let retries = self.plan.achievements[i]
             .retries
             .map_or(self.opts.retries, |r| r.min(u32::MAX as u64) as u32);
+        let a = &self.plan.achievements[i];
         if !ok && self.stopping {
             t.status = Status::Interrupted;
             self.dirty.push(d.i);
             self.completion.push(d.i);
-            return;
-        }
-        if !ok && t.attempts <= retries {
+        } else if !ok && t.attempts <= retries {
             t.status = Status::Queued;
             self.dirty.push(d.i);
             let wait = backoff(self.opts.retry_backoff, t.attempts);
             self.delayed.push((Instant::now() + wait, d.i));
-            return;
-        }
-        self.completion.push(d.i);
-        if ok {
-            self.succeed(d.i);
-        } else {
+        } else if !ok {
+            self.completion.push(d.i);
             self.fail(d.i);
+        } else {
+            match self.hooks.succeeded(i, a) {
+                After::Done => {
+                    self.completion.push(d.i);
+                    self.succeed(d.i);
+                }
+                After::Again(why) if self.again[i].is_none() && !self.stopping => {
+                    self.again[i] = Some(why);
+                    t.status = Status::Queued;
+                    self.dirty.push(d.i);
+                    self.ready.push(Reverse(self.rank[i]));
+                }
+                After::Again(why) | After::Fail(why) => {
+                    t.because = Some(why);
+                    self.completion.push(d.i);
+                    self.fail(d.i);
+                }
+            }
         }
+        self.hooks.ended(i, a, &self.tasks[i]);
+    }
+
+    /// Counts for [`Hooks::progress`].
+    fn progress(&self) -> Progress {
+        let mut p = Progress {
+            total: self.tasks.len(),
+            running: self.running,
+            ..Progress::default()
+        };
+        for t in &self.tasks {
+            match t.status {
+                Status::Succeeded | Status::Excluded => p.finished += 1,
+                Status::Failed | Status::Interrupted => {
+                    p.finished += 1;
+                    p.failed += 1
+                }
+                Status::Skipped => {
+                    p.finished += 1;
+                    p.skipped += 1
+                }
+                _ => {}
+            }
+        }
+        p
     }
 
     fn signal_group(&self, i: usize, sig: i32) {
@@ -764,6 +890,7 @@ pub fn run(
     order: &[u32],
     previous: Option<&StateFile>,
     opts: &Options,
+    hooks: &mut dyn Hooks,
 ) -> Result<Outcome, RunError> {
     assert!(opts.jobs >= 1, "jobs >= 1 is checked by the caller");
     let n = plan.achievements.len();
@@ -781,7 +908,7 @@ pub fn run(
     let mut tasks: Vec<TaskState> = plan
         .achievements
         .iter()
-        .map(|a| TaskState::new(a.command.as_deref().map(command_hash)))
+        .map(|a| TaskState::new(a.command_hash()))
         .collect();
     if let (true, Some(prev)) = (opts.resume, previous) {
         // kept: this task's result from the previous run still holds (a
@@ -830,7 +957,11 @@ pub fn run(
         kill_at: vec![None; n],
         delayed: Vec::new(),
         stopping: false,
+        again: vec![None; n],
+        hooks,
     };
+    let tick = ex.hooks.tick_every();
+    let mut wait_cap = Duration::from_secs(3600);
     // Resumed tasks count as succeeded dependencies; the rest with nothing to
     // wait for are ready.
     for &i in order {
@@ -853,6 +984,13 @@ pub fn run(
     let writer = Writer::spawn(opts.state_path.clone());
     let (tx, rx) = mpsc::channel::<Done>();
     let mut interrupts_seen = 0;
+    // Interrupt flags are polled; hooks ask for their own period.
+    if opts.interrupt.is_some() {
+        wait_cap = Duration::from_millis(50);
+    }
+    if let Some(every) = tick {
+        wait_cap = wait_cap.min(every);
+    }
     loop {
         let now = Instant::now();
         let intr = opts
@@ -901,12 +1039,15 @@ pub fn run(
             break;
         }
         writer.submit(ex.state_bytes(true))?;
+        if tick.is_some() {
+            let p = ex.progress();
+            ex.hooks.progress(p);
+            ex.hooks.tick();
+        }
         let mut wait = ex.next_due().map_or(Duration::from_secs(3600), |d| {
             d.saturating_duration_since(now)
         });
-        if opts.interrupt.is_some() {
-            wait = wait.min(Duration::from_millis(50));
-        }
+        wait = wait.min(wait_cap);
         match rx.recv_timeout(wait) {
             Ok(d) => ex.finish(d),
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
@@ -924,6 +1065,10 @@ pub fn run(
         }
     }
     ex.dirty = (0..n as u32).collect();
+    if tick.is_some() {
+        let p = ex.progress();
+        ex.hooks.progress(p);
+    }
     writer.finish(ex.state_bytes(false))?;
     Ok(Outcome {
         makespan_ms: t0.elapsed().as_secs_f64() * 1e3,
@@ -932,6 +1077,44 @@ pub fn run(
         had_previous: previous.is_some(),
         interrupted: ex.stopping,
     })
+}
+
+/// Checks every `cwd` before anything runs: it must exist and stay inside
+/// the plan's repository (the git work tree holding `plan_dir`, else
+/// `plan_dir` itself). Err: one line per bad achievement.
+pub fn check_dirs(plan: &Plan, plan_dir: &Path) -> Result<(), Vec<String>> {
+    let canon = |p: &Path| p.canonicalize();
+    let root = git2::Repository::discover(plan_dir)
+        .ok()
+        .and_then(|r| r.workdir().map(Path::to_path_buf))
+        .unwrap_or_else(|| plan_dir.to_path_buf());
+    let root = canon(&root).unwrap_or(root);
+    let mut bad = Vec::new();
+    for a in &plan.achievements {
+        let Some(c) = &a.cwd else { continue };
+        match canon(&plan_dir.join(c)) {
+            Err(e) => bad.push(format!(
+                "{}: cwd {c:?} cannot be used ({e}); create the folder or fix the path",
+                a.id
+            )),
+            Ok(p) if !p.starts_with(&root) => bad.push(format!(
+                "{}: cwd {c:?} is {}, outside the repository {}; use a folder inside it",
+                a.id,
+                p.display(),
+                root.display()
+            )),
+            Ok(p) if !p.is_dir() => bad.push(format!(
+                "{}: cwd {c:?} is not a folder; name a folder",
+                a.id
+            )),
+            Ok(_) => {}
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(bad)
+    }
 }
 
 /// Which tasks `--only IDS` (with their dependencies) and `--skip IDS` leave
@@ -985,10 +1168,20 @@ pub struct Schedule {
 }
 
 /// Simulates a run without starting anything (`--dry-run`).
-pub fn simulate(plan: &Plan, dag: &Dag, order: &[u32], weight: &[f64], jobs: usize) -> Schedule {
+/// `exclude` (per task, may be empty) are left out as by `--only`/`--skip`:
+/// they take no time and no slot.
+pub fn simulate(
+    plan: &Plan,
+    dag: &Dag,
+    order: &[u32],
+    weight: &[f64],
+    jobs: usize,
+    exclude: &[bool],
+) -> Schedule {
     let n = plan.achievements.len();
+    let out = |i: usize| exclude.get(i).copied().unwrap_or(false);
     let dur = |i: usize| {
-        if plan.achievements[i].command.is_none() {
+        if plan.achievements[i].command.is_none() || out(i) {
             0.0
         } else {
             weight[i]
@@ -1020,9 +1213,11 @@ pub fn simulate(plan: &Plan, dag: &Dag, order: &[u32], weight: &[f64], jobs: usi
         while let Some(&Reverse(r)) = ready.peek() {
             let i = by_rank[r as usize];
             let a = &plan.achievements[i as usize];
-            if a.command.is_none() {
+            if a.command.is_none() || out(i as usize) {
                 ready.pop();
-                slots.push((i, now, now));
+                if !out(i as usize) {
+                    slots.push((i, now, now));
+                }
                 done(i, &mut ready);
                 continue;
             }
@@ -1272,6 +1467,16 @@ mod tests {
     }
 
     fn go(p: &Plan, dir: &Path, keep_going: bool, resume: bool) -> Outcome {
+        go_with(p, dir, keep_going, resume, &mut NoHooks)
+    }
+
+    fn go_with(
+        p: &Plan,
+        dir: &Path,
+        keep_going: bool,
+        resume: bool,
+        hooks: &mut dyn Hooks,
+    ) -> Outcome {
         let dag = Dag::from_plan_with(p, &id_index(p));
         let order = dag.topo_order().unwrap();
         let opts = Options {
@@ -1286,7 +1491,101 @@ mod tests {
             )
         };
         let prev = StateFile::load(&opts.state_path).unwrap();
-        run(p, &dag, &order, prev.as_ref(), &opts).unwrap()
+        run(p, &dag, &order, prev.as_ref(), &opts, hooks).unwrap()
+    }
+
+    #[test]
+    fn argv_commands_get_their_env_and_cwd_without_a_shell() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("sub")).unwrap();
+        let p = Plan::parse_text(
+            r#"{"plan_name": "t", "achievements": [
+              {"achievement_id": "a", "dependencies": [], "cwd": "sub", "env": {"GREETING": "it's $HOME"},
+               "command": ["sh", "-c", "printf '%s|%s|%s' \"$GREETING\" \"$PARCI_TASK_ID\" \"$(pwd)\" > out"]},
+              {"achievement_id": "b", "dependencies": [], "command": ["no-such-program-parci", "x"]}
+            ]}"#,
+        )
+        .unwrap();
+        let o = go(&p, t.path(), true, false);
+        assert_eq!(st(&o), [Status::Succeeded, Status::Failed]);
+        let out = std::fs::read_to_string(t.path().join("sub/out")).unwrap();
+        let sub = t.path().join("sub").canonicalize().unwrap();
+        assert_eq!(out, format!("it's $HOME|a|{}", sub.display()));
+        let why = o.tasks[1].because.as_deref().unwrap();
+        assert!(
+            why.starts_with("cannot start no-such-program-parci in "),
+            "{why}"
+        );
+        assert_eq!(
+            o.tasks[1].history.len(),
+            1,
+            "a start that failed is an attempt"
+        );
+    }
+
+    /// Sends every task round again `n` times, recording the calls.
+    struct Again {
+        n: usize,
+        fresh: Vec<(String, bool)>,
+        ended: Vec<(String, Status)>,
+        last: Progress,
+    }
+    impl Hooks for Again {
+        fn workdir(&mut self, a: &Achievement, fresh: bool) -> Result<Option<PathBuf>, String> {
+            self.fresh.push((a.id.clone(), fresh));
+            Ok(None)
+        }
+        fn ended(&mut self, _: usize, a: &Achievement, t: &TaskState) {
+            self.ended.push((a.id.clone(), t.status));
+        }
+        fn succeeded(&mut self, _: usize, _: &Achievement) -> After {
+            if self.n == 0 {
+                return After::Done;
+            }
+            self.n -= 1;
+            After::Again("conflict in f".into())
+        }
+        fn progress(&mut self, p: Progress) {
+            self.last = p;
+        }
+        fn tick_every(&self) -> Option<Duration> {
+            Some(Duration::from_millis(10))
+        }
+    }
+
+    #[test]
+    fn a_hook_sends_a_task_round_again_once_then_fails_it() {
+        let t = tempfile::tempdir().unwrap();
+        let p = plan(&[("a", &[], Some("true")), ("b", &["a"], Some("true"))]);
+        let mut h = Again {
+            n: 1,
+            fresh: vec![],
+            ended: vec![],
+            last: Progress::default(),
+        };
+        let o = go_with(&p, t.path(), false, false, &mut h);
+        assert_eq!(st(&o), [Status::Succeeded, Status::Succeeded]);
+        assert_eq!(o.tasks[0].attempts, 2);
+        assert_eq!(
+            h.fresh,
+            [("a".into(), false), ("a".into(), true), ("b".into(), false)]
+        );
+        assert_eq!(
+            h.ended,
+            [
+                ("a".into(), Status::Queued),
+                ("a".into(), Status::Succeeded),
+                ("b".into(), Status::Succeeded)
+            ]
+        );
+        assert_eq!((h.last.finished, h.last.total, h.last.running), (2, 2, 0));
+
+        let t = tempfile::tempdir().unwrap();
+        let mut h = Again { n: 2, ..h };
+        let o = go_with(&p, t.path(), true, false, &mut h);
+        assert_eq!(st(&o), [Status::Failed, Status::Skipped]);
+        assert_eq!(o.tasks[0].because.as_deref(), Some("conflict in f"));
+        assert_eq!((h.last.failed, h.last.skipped), (1, 1));
     }
 
     fn st(o: &Outcome) -> Vec<Status> {
@@ -1370,7 +1669,7 @@ mod tests {
                 t.path().to_path_buf(),
             )
         };
-        let o = run(&p, &dag, &order, None, &opts).unwrap();
+        let o = run(&p, &dag, &order, None, &opts, &mut NoHooks).unwrap();
         assert_eq!(st(&o), [Succeeded, Failed]);
         assert_eq!(o.tasks[0].attempts, 3);
         assert_eq!(o.tasks[0].history.len(), 3);
@@ -1396,7 +1695,7 @@ mod tests {
         let order = dag.topo_order().unwrap();
         let w = weights(&p, None);
         let h = 3.6e6;
-        let s = simulate(&p, &dag, &order, &w, 2);
+        let s = simulate(&p, &dag, &order, &w, 2, &[]);
         assert!((s.makespan_ms - 3.0 * h).abs() < 1.0, "{s:?}");
         assert!((s.sequential_ms - 5.0 * h).abs() < 1.0);
         let ids: Vec<&str> = s
@@ -1405,8 +1704,12 @@ mod tests {
             .map(|&i| p.achievements[i as usize].id.as_str())
             .collect();
         assert_eq!(ids, ["a", "b", "m"]);
-        let s1 = simulate(&p, &dag, &order, &w, 1);
+        let s1 = simulate(&p, &dag, &order, &w, 1, &[]);
         assert!((s1.makespan_ms - 5.0 * h).abs() < 1.0);
+        // --skip b: b takes no time and no slot.
+        let s = simulate(&p, &dag, &order, &w, 1, &[false, true, false, false]);
+        assert!((s.makespan_ms - 3.0 * h).abs() < 1.0, "{s:?}");
+        assert!(s.slots.iter().all(|x| x.0 != 1), "{s:?}");
     }
 
     #[test]
@@ -1436,7 +1739,7 @@ mod tests {
                 t.path().to_path_buf(),
             )
         };
-        let o = run(&p, &dag, &order, None, &opts).unwrap();
+        let o = run(&p, &dag, &order, None, &opts, &mut NoHooks).unwrap();
         assert_eq!(st(&o), [Succeeded, Excluded, Succeeded, Excluded]);
         assert!(o.all_succeeded());
     }
@@ -1464,5 +1767,9 @@ mod tests {
             [2, 0, 1],
             "y heads the longer chain, then x before z by ID"
         );
+        let mut p = p;
+        p.achievements[0].priority = Some(1);
+        let r = ranks(&p, &dag, &order, &weights(&p, None));
+        assert_eq!(r, [0, 1, 2], "a higher priority goes first");
     }
 }

@@ -374,18 +374,18 @@ pub fn report(
     }
 }
 
-/// Start order: priority (absent last), then most remaining work hanging on
-/// it, then plan order.
-fn start_key(plan: &Plan, tails: &[f64], i: u32) -> (u64, Reverse<u64>, u32) {
+/// Start order: higher priority (absent is 0), then most remaining work
+/// hanging on it, then plan order.
+fn start_key(plan: &Plan, tails: &[f64], i: u32) -> (Reverse<u64>, Reverse<u64>, u32) {
     let a = &plan.achievements[i as usize];
     (
-        a.priority.unwrap_or(u64::MAX),
+        Reverse(a.rank_priority()),
         Reverse(tails[i as usize].to_bits()),
         i,
     )
 }
 
-type Key = (u64, Reverse<u64>, u32);
+type Key = (Reverse<u64>, Reverse<u64>, u32);
 
 /// Round-by-round list scheduling of the remaining work.
 struct Sim<'a> {
@@ -500,7 +500,7 @@ mod tests {
     const DIAMOND: &str = r#"{"plan_name": "D", "achievements": [
         {"achievement_id": "a", "dependencies": [], "estimated_hours": 2},
         {"achievement_id": "b", "dependencies": ["a"], "estimated_hours": "3-5"},
-        {"achievement_id": "c", "dependencies": ["a"], "estimated_hours": 1, "priority": 0},
+        {"achievement_id": "c", "dependencies": ["a"], "estimated_hours": 1, "priority": 1},
         {"achievement_id": "d", "dependencies": ["b", "c"], "estimated_hours": 1}]}"#;
 
     #[test]
@@ -513,7 +513,7 @@ mod tests {
             &[Complete, NotStarted, SubplanCreated, NotStarted],
             None,
         );
-        assert_eq!(r.next_batch, ["c", "b"], "priority 0 first");
+        assert_eq!(r.next_batch, ["c", "b"], "priority 1 before the default 0");
         assert_eq!(r.blocked.len(), 1);
         assert_eq!(r.blocked[0].waiting_on, ["b", "c"]);
         assert_eq!(r.percent_complete, 25.0);
