@@ -125,12 +125,26 @@ fn list(items: &[String], max: usize) -> String {
     s
 }
 
-/// The author and committer of the commits: the repository's configuration,
-/// else `parci <parci@localhost>`.
+/// The author and committer of the commits: `user.name` and `user.email` from
+/// the repository's configuration, each falling back to
+/// `parci <parci@localhost>` when not configured.
 fn signature(repo: &Repository) -> Result<Signature<'static>, String> {
-    repo.signature()
-        .or_else(|_| Signature::now("parci", "parci@localhost"))
-        .map_err(|e| gerr("signature", e))
+    let cfg = repo.config().map_err(|e| gerr("git config", e))?;
+    signature_from(&cfg)
+}
+
+fn signature_from(cfg: &git2::Config) -> Result<Signature<'static>, String> {
+    let get = |key: &str, default: &str| {
+        cfg.get_string(key)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.to_string())
+    };
+    Signature::now(
+        &get("user.name", "parci"),
+        &get("user.email", "parci@localhost"),
+    )
+    .map_err(|e| gerr("signature", e))
 }
 
 impl CommitQueue {
@@ -738,17 +752,64 @@ mod tests {
         let mut q = CommitQueue::open(p, "r").unwrap();
         let t = q.prepare("t", false).unwrap();
         fs::write(t.join("a.txt"), "task\n").unwrap();
-        // The user edits the same file while the task runs.
-        fs::write(p.join("a.txt"), "mine\n").unwrap();
-        let before = head(p);
+        fs::write(t.join("b.txt"), "task\n").unwrap();
+        fs::write(t.join("new.txt"), "task\n").unwrap();
+        // While the task runs, the user edits b.txt and creates new.txt;
+        // a.txt they leave alone.
+        fs::write(p.join("b.txt"), "mine\n").unwrap();
+        fs::write(p.join("new.txt"), "mine\n").unwrap();
+        let before = (head(p), git(p, &["ls-files", "-s"]));
         let r = q.complete("t", "t").unwrap();
         let Applied::Conflict(msg) = &r else {
             panic!("{r:?}")
         };
-        assert!(msg.contains("a.txt"), "{msg}");
-        assert_eq!(head(p), before);
-        assert_eq!(fs::read_to_string(p.join("a.txt")).unwrap(), "mine\n");
-        assert_eq!(git(p, &["status", "--porcelain"]), " M a.txt\n");
+        assert!(msg.contains("b.txt") && msg.contains("new.txt"), "{msg}");
+        assert!(!msg.contains("a.txt"), "{msg}");
+        // Nothing written, not even the file that could have been.
+        assert_eq!((head(p), git(p, &["ls-files", "-s"])), before);
+        assert_eq!(fs::read_to_string(p.join("a.txt")).unwrap(), "a1\na2\na3\n");
+        assert_eq!(fs::read_to_string(p.join("b.txt")).unwrap(), "mine\n");
+        assert_eq!(fs::read_to_string(p.join("new.txt")).unwrap(), "mine\n");
+        assert_eq!(git(p, &["status", "--porcelain"]), " M b.txt\n?? new.txt\n");
+    }
+
+    #[test]
+    fn the_identity_comes_from_git_config_else_parci() {
+        let d = tempfile::tempdir().unwrap();
+        let mut cfg = git2::Config::open(&d.path().join("config")).unwrap();
+        let s = signature_from(&cfg).unwrap();
+        assert_eq!(
+            (s.name().ok(), s.email().ok()),
+            (Some("parci"), Some("parci@localhost"))
+        );
+        cfg.set_str("user.name", "Ada").unwrap();
+        cfg.set_str("user.email", "ada@example.com").unwrap();
+        let s = signature_from(&cfg).unwrap();
+        assert_eq!(
+            (s.name().ok(), s.email().ok()),
+            (Some("Ada"), Some("ada@example.com"))
+        );
+    }
+
+    #[test]
+    fn a_task_that_commits_by_itself_lands_as_one_commit() {
+        let d = repo();
+        let p = d.path();
+        let mut q = CommitQueue::open(p, "r").unwrap();
+        let t = q.prepare("t", false).unwrap();
+        fs::write(t.join("a.txt"), "committed by the task\n").unwrap();
+        git(&t, &["commit", "-q", "-am", "inside"]);
+        fs::write(t.join("b.txt"), "left uncommitted\n").unwrap();
+        assert!(matches!(
+            q.complete("t", "both").unwrap(),
+            Applied::Commit(_)
+        ));
+        assert_eq!(subjects(p), ["t: both", "start"]);
+        assert_eq!(
+            git(p, &["show", "--name-only", "--format=", "HEAD"]).trim(),
+            "a.txt\nb.txt"
+        );
+        assert_eq!(git(p, &["status", "--porcelain"]), "");
     }
 
     #[test]
