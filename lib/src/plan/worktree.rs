@@ -50,6 +50,8 @@ struct Task {
     branch: String,
     /// The commit the worktree started from.
     base: Oid,
+    /// Cleanup leaves the branch ([`CommitQueue::keep_branch`]).
+    keep: bool,
 }
 
 /// The commit queue of one run. See the module documentation.
@@ -263,6 +265,7 @@ impl CommitQueue {
             } else {
                 self.start
             },
+            keep: false,
         };
         if let Some(old) = self.tasks.remove(id) {
             remove(&self.repo, &old)?;
@@ -358,9 +361,10 @@ impl CommitQueue {
                 .collect();
             paths.dedup();
             return Ok(Applied::Conflict(format!(
-                "conflict in {} (against {})",
+                "conflict in {} against {}; the task's work is commit {}",
                 list(&paths, 10),
-                &head.id().to_string()[..12]
+                &head.id().to_string()[..12],
+                &done.to_string()[..12]
             )));
         }
         let new_tree_id = merged
@@ -396,8 +400,9 @@ impl CommitQueue {
                 return Err(fail("updating your working tree", e));
             }
             return Ok(Applied::Conflict(format!(
-                "your working tree has changes in {} that the commit would overwrite",
-                list(&blocked, 10)
+                "your working tree has changes in {} that the task's commit {} would overwrite",
+                list(&blocked, 10),
+                &done.to_string()[..12]
             )));
         }
 
@@ -454,6 +459,19 @@ impl CommitQueue {
         Ok(Some(done))
     }
 
+    /// Removes task `id`'s worktree now and keeps its branch (with the task's
+    /// commit, after [`CommitQueue::complete`]) through cleanup, e.g. for a
+    /// conflict the user resolves by hand. Returns the branch's name.
+    pub fn keep_branch(&mut self, id: &str) -> Result<String, String> {
+        let task = self
+            .tasks
+            .get_mut(id)
+            .ok_or_else(|| format!("task {id}: no worktree prepared"))?;
+        task.keep = true;
+        remove(&self.repo, task)?;
+        Ok(task.branch.clone())
+    }
+
     /// Removes every worktree and branch this queue created, and their admin
     /// entries. Idempotent; errors are logged, not returned.
     pub fn cleanup(&mut self) {
@@ -474,8 +492,8 @@ impl Drop for CommitQueue {
     }
 }
 
-/// Removes a task's worktree (directory and admin entry) and its branch,
-/// whichever of them exist.
+/// Removes a task's worktree (directory and admin entry) and, unless kept,
+/// its branch, whichever of them exist.
 fn remove(repo: &Repository, task: &Task) -> Result<(), String> {
     if let Ok(wt) = repo.find_worktree(&task.name) {
         let mut opts = WorktreePruneOptions::new();
@@ -495,6 +513,7 @@ fn remove(repo: &Repository, task: &Task) -> Result<(), String> {
             .map_err(|e| gerr(&format!("pruning worktree {}", task.name), e))?;
     }
     match repo.find_branch(&task.branch, BranchType::Local) {
+        Ok(_) if task.keep => Ok(()),
         Ok(mut b) => b
             .delete()
             .map_err(|e| gerr(&format!("deleting branch {}", task.branch), e)),
@@ -722,6 +741,9 @@ mod tests {
             panic!("{r:?}")
         };
         assert!(msg.contains("a.txt") && !msg.contains("b.txt"), "{msg}");
+        // The message names the task's commit, which has the whole change.
+        let sha = git(p, &["rev-parse", "parci/r/y"]);
+        assert!(msg.contains(&sha[..12]), "{msg}");
         let after = (
             head(p),
             git(p, &["status", "--porcelain"]),
@@ -743,6 +765,24 @@ mod tests {
         assert_eq!(fs::read_to_string(p.join("a.txt")).unwrap(), "a1\nX\nY\n");
         assert_eq!(git(p, &["status", "--porcelain"]), "");
         assert_eq!(worktrees(p), 3, "x and the re-prepared y");
+
+        // A conflict the user wants to resolve by hand: its branch survives
+        // cleanup, its worktree does not.
+        let z = q.prepare("z", false).unwrap();
+        fs::write(z.join("a.txt"), "Z\n").unwrap();
+        assert!(matches!(
+            q.complete("z", "z").unwrap(),
+            Applied::Conflict(_)
+        ));
+        assert_eq!(q.keep_branch("z").unwrap(), "parci/r/z");
+        assert!(!z.exists());
+        drop(q);
+        assert_eq!(worktrees(p), 1);
+        assert_eq!(parci_branches(p).trim(), "parci/r/z");
+        assert_eq!(
+            git(p, &["log", "-1", "--format=%s", "parci/r/z"]).trim(),
+            "z: z"
+        );
     }
 
     #[test]
