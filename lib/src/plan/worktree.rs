@@ -181,6 +181,13 @@ impl CommitQueue {
                 )
             })?
             .to_path_buf();
+        if repo.state() != git2::RepositoryState::Clean {
+            return Err(format!(
+                "{}: a {:?} is in progress; finish or abort it before --worktrees",
+                work.display(),
+                repo.state()
+            ));
+        }
         if repo.head_detached().unwrap_or(false) {
             return Err(format!(
                 "{}: HEAD is detached; --worktrees commits onto a branch: git switch BRANCH first",
@@ -629,6 +636,11 @@ mod tests {
         assert_eq!(q.start(), head(p));
         assert_eq!(q.branch(), "refs/heads/main");
         drop(q);
+
+        fs::write(p.join(".git/MERGE_HEAD"), head(p) + "\n").unwrap();
+        let e = CommitQueue::open(p, "r").err().unwrap();
+        assert!(e.contains("in progress"), "{e}");
+        fs::remove_file(p.join(".git/MERGE_HEAD")).unwrap();
 
         git(p, &["checkout", "-q", "--detach"]);
         let e = CommitQueue::open(p, "r").err().unwrap();
