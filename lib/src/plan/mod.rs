@@ -11,6 +11,8 @@
 //!   parallelization potential, batch statistics).
 //! - [`run`]: run-parallel's executor (scheduling, processes, state, resume).
 //! - [`scaffold`]: batch-create's selection, templates and transactional writes.
+//! - [`worktree`]: `run-parallel --worktrees`' commit queue (a git worktree per
+//!   task, each success cherry-picked onto the user's branch).
 //!
 //! The three programs share all of this; they only parse arguments and print.
 
@@ -23,6 +25,7 @@ pub mod run;
 pub mod scaffold;
 pub mod status;
 pub mod validate;
+pub mod worktree;
 
 pub use dag::Dag;
 pub use fsstate::{Markers, RunState, State};
