@@ -1,11 +1,15 @@
 //! run-parallel's CLI side: argument parsers, the signal handler that feeds
-//! the executor's interrupt counter, receipt inputs and the summary line.
+//! the executor's interrupt counter, receipt inputs, the summary line and the
+//! hooks (console, commit queue) of a run.
 
-use parci_core::plan::run::{Outcome, Status};
-use parci_core::plan::Plan;
+use parci_core::plan::run::{After, Hooks, Outcome, Progress, Status, TaskState};
+use parci_core::plan::worktree::{Applied, CommitQueue};
+use parci_core::plan::{Achievement, Plan};
 use serde_json::{json, Map, Value};
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 pub fn parse_jobs(s: &str) -> Result<usize, String> {
     if s == "auto" {
@@ -126,4 +130,78 @@ pub fn clip(lines: &[String], n: usize) -> Vec<String> {
         v.push(format!("… and {} more", lines.len() - n));
     }
     v
+}
+
+/// Everything run-parallel hooks into a run: the console, and with
+/// `--worktrees` the commit queue (each task in its own worktree, its change
+/// applied onto the branch when it succeeds, one at a time, in completion
+/// order).
+pub struct RunHooks {
+    pub console: crate::run_console::Console,
+    pub queue: Option<CommitQueue>,
+    /// Tasks whose change already conflicted once.
+    conflicted: HashSet<String>,
+}
+
+impl RunHooks {
+    pub fn new(console: crate::run_console::Console, queue: Option<CommitQueue>) -> RunHooks {
+        RunHooks {
+            console,
+            queue,
+            conflicted: HashSet::new(),
+        }
+    }
+}
+
+impl Hooks for RunHooks {
+    fn workdir(&mut self, a: &Achievement, fresh: bool) -> Result<Option<PathBuf>, String> {
+        match &mut self.queue {
+            // A task with dependencies starts from the branch as it is now,
+            // which holds its dependencies' committed changes.
+            Some(q) => q
+                .prepare(&a.id, fresh || !a.dependencies.is_empty())
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+    fn started(&mut self, i: usize, a: &Achievement, t: &TaskState) {
+        self.console.started(i, a, t)
+    }
+    fn ended(&mut self, i: usize, a: &Achievement, t: &TaskState) {
+        self.console.ended(i, a, t)
+    }
+    fn succeeded(&mut self, _i: usize, a: &Achievement) -> After {
+        let Some(q) = &mut self.queue else {
+            return After::Done;
+        };
+        match q.complete(&a.id, a.label()) {
+            Ok(Applied::Commit(sha)) => {
+                tracing::info!(id = %a.id, %sha, "committed onto the branch");
+                After::Done
+            }
+            Ok(Applied::NoChanges) => After::Done,
+            Ok(Applied::Conflict(why)) if self.conflicted.insert(a.id.clone()) => After::Again(
+                format!("its change conflicted ({why}); run again on the new HEAD"),
+            ),
+            Ok(Applied::Conflict(why)) => {
+                let kept = q.keep_branch(&a.id).map_or_else(
+                    |e| format!("; its branch could not be kept: {e}"),
+                    |b| format!("; its work is on branch {b}"),
+                );
+                After::Fail(format!(
+                    "its change conflicts with the branch, also after a re-run on the new HEAD ({why}){kept}"
+                ))
+            }
+            Err(e) => After::Fail(format!("its change could not be applied: {e}")),
+        }
+    }
+    fn progress(&mut self, p: Progress) {
+        self.console.progress(p)
+    }
+    fn tick_every(&self) -> Option<Duration> {
+        self.console.tick_every()
+    }
+    fn tick(&mut self) {
+        self.console.tick()
+    }
 }

@@ -731,3 +731,165 @@ fn a_closed_stdout_ends_the_program_quietly() {
         "ends like cat does"
     );
 }
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let o = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn worktrees_commit_each_change_in_completion_order_and_rerun_a_conflict_on_the_new_head() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let plan = plan_text(
+        "wt",
+        &[
+            ("a", &[], r#""command": "echo A > a.txt""#),
+            (
+                "c",
+                &["a"],
+                r#""command": "cat a.txt > c.txt; echo C >> c.txt""#,
+            ),
+            ("d", &[], r#""command": "echo from-d > shared.txt""#),
+            (
+                "e",
+                &[],
+                r#""command": "sleep 0.3; echo from-e > shared.txt""#,
+            ),
+            ("m", &["c", "d", "e"], ""),
+        ],
+    );
+    write_tree(
+        root,
+        &[
+            ("plan/parallel.json", &plan),
+            (".gitignore", "target/\nr.json\n"),
+        ],
+    );
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["config", "user.name", "T"]);
+    git(root, &["config", "user.email", "t@example.org"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-qm", "start"]);
+    let start = git(root, &["rev-parse", "HEAD"]);
+
+    let r = rp(root, &["plan", "--worktrees", "-j", "4"]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    let rc = json(&root.join("r.json"));
+    assert_eq!(rc["inputs"]["start_commit"], start.trim());
+    assert_eq!(
+        rc["results"]["tasks"]["e"]["attempts"], 2,
+        "e conflicted with d, ran again"
+    );
+    assert_eq!(rc["results"]["tasks"]["d"]["attempts"], 1);
+    let log = git(root, &["log", "--format=%s"]);
+    let subjects: Vec<&str> = log.lines().collect();
+    let order: Vec<String> = rc["measurements"]["completion_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .filter(|id| id != "m")
+        .collect();
+    let want: Vec<String> = order
+        .iter()
+        .rev()
+        .map(|id| format!("{id}: {id}"))
+        .chain(["start".to_string()])
+        .collect();
+    assert_eq!(subjects, want, "one commit per task, in completion order");
+    let read = |p: &str| std::fs::read_to_string(root.join("plan").join(p)).unwrap();
+    assert_eq!(read("a.txt"), "A\n");
+    assert_eq!(
+        read("c.txt"),
+        "A\nC\n",
+        "c started from the branch holding a's change"
+    );
+    assert_eq!(
+        read("shared.txt"),
+        "from-e\n",
+        "e's re-run on the new HEAD applied"
+    );
+    assert_eq!(git(root, &["status", "--porcelain"]), "?? plan/.parci/\n");
+    assert_eq!(git(root, &["worktree", "list"]).lines().count(), 1);
+    assert_eq!(git(root, &["branch", "--list", "parci/*"]), "");
+    verified(root);
+
+    // Uncommitted changes are refused before anything runs.
+    std::fs::write(root.join("plan/a.txt"), "mine\n").unwrap();
+    let r = rp(root, &["plan", "--worktrees"]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert!(
+        r.err.contains("plan/a.txt") && r.err.contains("commit or stash"),
+        "{}",
+        r.err
+    );
+    assert_eq!(r.err.lines().count(), 1, "{}", r.err);
+    assert_eq!(read("a.txt"), "mine\n", "nothing is reset");
+}
+
+#[test]
+fn worktrees_are_removed_after_an_interruption() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let mark = root.join("started");
+    let cmd = format!(r#""command": "touch {}; sleep 30""#, mark.display());
+    write_tree(
+        root,
+        &[
+            ("parallel.json", &plan_text("wt", &[("a", &[], &cmd)])),
+            (".gitignore", "target/\nr.json\nstarted\n"),
+        ],
+    );
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(
+        root,
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@x",
+            "commit",
+            "-qm",
+            "start",
+        ],
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("run-parallel"))
+        .current_dir(root)
+        .args(["--receipt", "r.json", "-q", "--worktrees", "--grace", "0.2"])
+        .spawn()
+        .unwrap();
+    for _ in 0..3000 {
+        if mark.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        git(root, &["worktree", "list"]).lines().count(),
+        2,
+        "a's worktree"
+    );
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(git(root, &["worktree", "list"]).lines().count(), 1);
+    assert_eq!(git(root, &["branch", "--list", "parci/*"]), "");
+    assert_eq!(
+        git(root, &["log", "--format=%s"]),
+        "start\n",
+        "nothing committed"
+    );
+}

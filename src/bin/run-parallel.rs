@@ -93,6 +93,14 @@ struct Args {
     /// first) or quiet (log files only). A progress bar shows on a terminal.
     #[arg(long, value_enum, default_value_t = Output::Grouped)]
     output: Output,
+    /// Run each task in its own git worktree made from the starting commit;
+    /// when one succeeds, commit its changes ("ID: title") and apply them onto
+    /// the current branch, one at a time in completion order. A change that
+    /// conflicts runs once more on the new HEAD, then fails as a conflict.
+    /// Uncommitted changes in your tree are refused up front; nothing is
+    /// force-reset; worktrees are removed at the end, also after Ctrl-C.
+    #[arg(long)]
+    worktrees: bool,
     /// Seconds between SIGTERM and SIGKILL (timeouts, Ctrl-C)
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = run_cli::parse_secs)]
     grace: f64,
@@ -167,6 +175,14 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
     };
     let plan_input = plan_cli::plan_input(&l);
     let run_id = run_cli::run_id();
+    let queue = if args.worktrees {
+        Some(
+            parci_core::plan::worktree::CommitQueue::open(&l.loc.dir, &run_id)
+                .map_err(|e| anyhow!(e))?,
+        )
+    } else {
+        None
+    };
     let opts = Options {
         jobs: args.jobs,
         keep_going: args.keep_going,
@@ -187,15 +203,25 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
     let receipt_on_stdout = matches!(args.format, Format::Json)
         || args.common.receipt.as_deref() == Some(Path::new("-"));
     let bar = std::io::stderr().is_terminal() && !env.ci && !args.common.quiet;
-    let mut console = Console::new(
-        args.output,
+    let console = Console::new(
+        if args.common.quiet {
+            Output::Quiet
+        } else {
+            args.output
+        },
         env.github_actions,
         receipt_on_stdout,
         bar,
         plan.achievements.len(),
     );
-    let o = run::run(plan, dag, order, previous.as_ref(), &opts, &mut console);
-    console.finish();
+    let mut hooks = run_cli::RunHooks::new(console, queue);
+    let o = run::run(plan, dag, order, previous.as_ref(), &opts, &mut hooks);
+    hooks.console.finish();
+    let start_commit = hooks.queue.as_ref().map(|q| q.start());
+    // Worktrees and their branches go now, whatever happened.
+    if let Some(mut q) = hooks.queue.take() {
+        q.cleanup();
+    }
     let o = o?;
 
     let problems = run::problems(plan, &o);
@@ -212,6 +238,8 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
             "only": args.only,
             "skip": args.skip,
             "commands": run_cli::commands(plan),
+            "worktrees": args.worktrees,
+            "start_commit": start_commit,
         }),
         results: run::results_json(plan, dag, &o),
         measurements: run::measurements_json(plan, dag, order, opts.jobs, &o)?,

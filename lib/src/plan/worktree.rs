@@ -149,6 +149,16 @@ fn signature_from(cfg: &git2::Config) -> Result<Signature<'static>, String> {
     .map_err(|e| gerr("signature", e))
 }
 
+/// `prefix` as a git path with a trailing `/` (empty for the root).
+fn prefix_slash(prefix: &Path) -> String {
+    let p = prefix.to_string_lossy().replace('\\', "/");
+    if p.is_empty() {
+        p
+    } else {
+        format!("{p}/")
+    }
+}
+
 impl CommitQueue {
     /// Opens the repository containing `dir`. Refused: a bare repository, a
     /// detached or unborn HEAD, and a work tree with uncommitted changes
@@ -218,9 +228,12 @@ impl CommitQueue {
         let statuses = repo
             .statuses(Some(&mut opts))
             .map_err(|e| gerr("git status", e))?;
+        // run-parallel's own state folder beside the plan is not the user's change.
+        let own = format!("{}.parci/", prefix_slash(&prefix));
         let dirty: Vec<String> = statuses
             .iter()
             .filter(|e| e.status() != Status::CURRENT && !e.status().contains(Status::IGNORED))
+            .filter(|e| !e.path_bytes().starts_with(own.as_bytes()))
             .map(|e| e.path().unwrap_or("?").to_string())
             .collect();
         drop(statuses);
