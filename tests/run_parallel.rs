@@ -384,6 +384,35 @@ fn a_flaky_task_succeeds_on_its_third_attempt_with_every_attempt_recorded() {
     assert_eq!(r.code, 1);
 }
 
+/// Milliseconds between the attempts of a task that stamps the clock each time.
+fn gaps(args: &[&str]) -> Vec<u64> {
+    let t = plan_dir(&[(
+        "flaky",
+        &[],
+        r#""command": "date +%s%N >> stamps; test $PARCI_ATTEMPT -ge 3""#,
+    )]);
+    let mut a = vec!["--retries", "2"];
+    a.extend_from_slice(args);
+    let r = rp(t.path(), &a);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    let ns: Vec<u64> = std::fs::read_to_string(t.path().join("stamps"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(ns.len(), 3);
+    ns.windows(2).map(|w| (w[1] - w[0]) / 1_000_000).collect()
+}
+
+#[test]
+fn retries_wait_a_doubling_backoff_and_jitter_keeps_at_least_half() {
+    // Lower bounds only: a busy machine can make waits longer, never shorter.
+    let g = gaps(&["--retry-backoff", "0.2"]);
+    assert!(g[0] >= 200 && g[1] >= 400, "{g:?}");
+    let g = gaps(&["--retry-backoff", "0.2", "--retry-jitter"]);
+    assert!(g[0] >= 100 && g[1] >= 200, "{g:?}");
+}
+
 #[test]
 fn a_timeout_stops_the_whole_process_group_and_is_recorded() {
     let t = plan_dir(&[

@@ -69,6 +69,10 @@ struct Args {
     /// Seconds before the first retry; doubles per retry, capped at 60
     #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = run_cli::parse_secs)]
     retry_backoff: f64,
+    /// Spread each retry's wait at random over [wait/2, wait], so tasks that
+    /// failed together do not retry together
+    #[arg(long)]
+    retry_jitter: bool,
     /// Seconds a task without its own `timeout_s` may run; then SIGTERM to its
     /// process group, SIGKILL after --grace
     #[arg(long, value_name = "SECS", value_parser = run_cli::parse_secs)]
@@ -194,6 +198,7 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
         plan_sha256: plan_input.sha256.clone(),
         retries: args.retries,
         retry_backoff: Duration::from_secs_f64(args.retry_backoff),
+        retry_jitter: args.retry_jitter,
         timeout: args.timeout.map(Duration::from_secs_f64),
         grace: Duration::from_secs_f64(args.grace),
         interrupt: Some(&run_cli::INTERRUPTS),
@@ -234,6 +239,8 @@ fn go(args: Args, env: Env) -> anyhow::Result<u8> {
             "resume": opts.resume,
             "resumed_from": resumed_from,
             "retries": opts.retries,
+            "retry_backoff_s": args.retry_backoff,
+            "retry_jitter": args.retry_jitter,
             "timeout_s": args.timeout,
             "only": args.only,
             "skip": args.skip,

@@ -218,6 +218,8 @@ pub struct Options {
     pub retries: u32,
     /// Wait before the first retry; doubles per retry, capped at 60 s.
     pub retry_backoff: Duration,
+    /// Spread retries: each wait is drawn from [wait / 2, wait] ([`jittered`]).
+    pub retry_jitter: bool,
     /// Timeout of a task without its own `timeout_s`.
     pub timeout: Option<Duration>,
     /// Between SIGTERM and SIGKILL (timeouts, interruption).
@@ -243,6 +245,7 @@ impl Options {
             plan_sha256: String::new(),
             retries: 0,
             retry_backoff: Duration::from_secs(1),
+            retry_jitter: false,
             timeout: None,
             grace: Duration::from_secs(5),
             interrupt: None,
@@ -255,6 +258,21 @@ impl Options {
 pub fn backoff(base: Duration, n: u32) -> Duration {
     base.saturating_mul(1u32 << n.saturating_sub(1).min(20))
         .min(Duration::from_secs(60))
+}
+
+/// "Equal jitter": `wait` scaled into [wait / 2, wait] by `unit` in [0, 1),
+/// so retries of many tasks that failed together do not all land at once,
+/// and none comes sooner than half the backoff.
+pub fn jittered(wait: Duration, unit: f64) -> Duration {
+    wait.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
+}
+
+/// A number in [0, 1) from the process's random hash keys and the clock.
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos() ^ u128::from(unix_ms()));
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// How a run went.
@@ -765,7 +783,10 @@ impl Exec<'_> {
         } else if !ok && t.attempts <= retries {
             t.status = Status::Queued;
             self.dirty.push(d.i);
-            let wait = backoff(self.opts.retry_backoff, t.attempts);
+            let mut wait = backoff(self.opts.retry_backoff, t.attempts);
+            if self.opts.retry_jitter {
+                wait = jittered(wait, random_unit());
+            }
             self.delayed.push((Instant::now() + wait, d.i));
         } else if !ok {
             self.completion.push(d.i);
@@ -1750,6 +1771,16 @@ mod tests {
         assert_eq!(backoff(b, 1), Duration::from_secs(1));
         assert_eq!(backoff(b, 3), Duration::from_secs(4));
         assert_eq!(backoff(b, 40), Duration::from_secs(60));
+        let w = Duration::from_secs(8);
+        assert_eq!(jittered(w, 0.0), Duration::from_secs(4));
+        assert_eq!(jittered(w, 0.5), Duration::from_secs(6));
+        assert!(jittered(w, 0.999_999) <= w);
+        let draws: Vec<f64> = (0..64).map(|_| random_unit()).collect();
+        assert!(draws.iter().all(|u| (0.0..1.0).contains(u)));
+        assert!(
+            draws.iter().any(|&u| u != draws[0]),
+            "the draws are not one constant"
+        );
     }
 
     #[test]
