@@ -496,5 +496,39 @@ pub fn schedule_text(plan: &plan::Plan, s: &plan::run::Schedule, jobs: usize) ->
         human_ms(s.critical_ms),
         path.join(" -> ")
     );
+    // Batches: the tasks that start at the same moment (milestones take no slot).
+    let mut batches: Vec<(f64, Vec<&str>)> = Vec::new();
+    for &(i, a, _) in &s.slots {
+        if plan.achievements[i as usize].command.is_none() {
+            continue;
+        }
+        match batches.last_mut() {
+            Some((t, ids)) if *t == a => ids.push(id(i)),
+            _ => batches.push((a, vec![id(i)])),
+        }
+    }
+    let _ = writeln!(out, "batches ({}):", batches.len());
+    for (k, (t, ids)) in batches.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  {:>3}  at {:>9}  {}",
+            k + 1,
+            human_ms(*t),
+            ids.join(", ")
+        );
+    }
+    let tasks: usize = batches.iter().map(|b| b.1.len()).sum();
+    let widest = batches.iter().map(|b| b.1.len()).max().unwrap_or(0);
+    let bound = s.critical_ms.max(s.sequential_ms / jobs as f64);
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 1.0 };
+    let _ = writeln!(
+        out,
+        "batch statistics: {} batches, {:.1} tasks per batch (widest {widest}), slot use {:.0}% of {jobs}, makespan {:.2}x the lower bound {}",
+        batches.len(),
+        ratio(tasks as f64, batches.len() as f64),
+        100.0 * ratio(s.sequential_ms, s.makespan_ms * jobs as f64),
+        ratio(s.makespan_ms, bound),
+        human_ms(bound)
+    );
     out
 }

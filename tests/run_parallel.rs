@@ -520,6 +520,19 @@ fn dry_run_prints_the_schedule_and_starts_nothing() {
         "{}",
         r.out
     );
+    assert!(
+        r.out
+            .contains("batches (2):\n    1  at      0 ms  a, c\n    2  at    1.00 h  b\n"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains(
+            "batch statistics: 2 batches, 1.5 tasks per batch (widest 2), slot use 83% of 2, makespan 1.00x the lower bound 3.00 h"
+        ),
+        "{}",
+        r.out
+    );
     assert!(!t.path().join("ran").exists());
     assert!(!t.path().join(".parci").exists());
     assert!(!t.path().join("r.json").exists());
