@@ -935,3 +935,49 @@ fn worktrees_are_removed_after_an_interruption() {
         "nothing committed"
     );
 }
+
+#[test]
+fn a_second_ctrl_c_kills_at_once_without_waiting_for_the_grace_period() {
+    let t = plan_dir(&[(
+        "stubborn",
+        &[],
+        r#""command": "trap '' TERM; echo started > started; while true; do sleep 0.05; done""#,
+    )]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("run-parallel"))
+        .current_dir(t.path())
+        .args(["--receipt", "r.json", "-q", "--grace", "600"])
+        .spawn()
+        .unwrap();
+    for _ in 0..3000 {
+        if t.path().join("started").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for _ in 0..2 {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // With a 600 s grace period only the second Ctrl-C can end it this side
+    // of the test harness's patience; poll rather than block forever.
+    let mut code = None;
+    for _ in 0..6000 {
+        if let Some(s) = child.try_wait().unwrap() {
+            code = s.code();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if code.is_none() {
+        let _ = child.kill();
+        panic!("the second Ctrl-C did not kill the stubborn task");
+    }
+    assert_eq!(code, Some(130));
+    let s = state(t.path());
+    assert_eq!(s["tasks"]["stubborn"]["status"], "interrupted");
+    assert_eq!(s["tasks"]["stubborn"]["signal"], libc::SIGKILL);
+    verified(t.path());
+}
