@@ -182,6 +182,9 @@ fn outcome(t: &TaskState) -> String {
 
 impl Hooks for Console {
     fn started(&mut self, i: usize, a: &Achievement, t: &TaskState) {
+        if self.mode == Output::Quiet {
+            return;
+        }
         let Some(path) = t.log.as_deref().map(PathBuf::from) else {
             return;
         };

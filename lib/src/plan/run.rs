@@ -647,7 +647,8 @@ impl Exec<'_> {
         t.start_ms = Some(unix_ms());
         let (mut cmd, program) = match command {
             Command::Shell(text) => {
-                let mut c = process::Command::new("sh");
+                // By full path: `sh` alone costs a failed execve per PATH entry.
+                let mut c = process::Command::new("/bin/sh");
                 c.arg("-c").arg(text);
                 (c, "sh -c")
             }
