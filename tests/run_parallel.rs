@@ -37,6 +37,24 @@ fn plan_dir(items: &[(&str, &[&str], &str)]) -> tempfile::TempDir {
     t
 }
 
+/// Starts run-parallel in `dir` with `args` (receipt r.json, quiet) and
+/// returns once `ready` holds (polled every 10 ms, at most 30 s).
+fn spawn_until(dir: &Path, args: &[&str], ready: impl Fn() -> bool) -> std::process::Child {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("run-parallel"))
+        .current_dir(dir)
+        .args(["--receipt", "r.json", "-q"])
+        .args(args)
+        .spawn()
+        .unwrap();
+    for _ in 0..3000 {
+        if ready() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
 fn verified(dir: &Path) {
     let (code, out) = verify_receipt(&dir.join("r.json"));
     assert_eq!(code, 0, "{out}");
@@ -175,22 +193,14 @@ fn resume_after_kill_9_runs_exactly_the_unfinished_tasks() {
         ),
         ("c", &["b"], r#""command": "echo c >> ran""#),
     ]);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("run-parallel"))
-        .current_dir(t.path())
-        .args(["--receipt", "r.json", "-q"])
-        .spawn()
-        .unwrap();
     // Wait (without a deadline on correctness) until b is recorded running.
     let state_path = t.path().join(".parci/run-state.json");
-    for _ in 0..3000 {
-        if let Ok(b) = std::fs::read(&state_path) {
+    let mut child = spawn_until(t.path(), &[], || {
+        std::fs::read(&state_path).is_ok_and(|b| {
             let v: Value = serde_json::from_slice(&b).unwrap();
-            if v["tasks"]["b"]["status"] == "running" {
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+            v["tasks"]["b"]["status"] == "running"
+        })
+    });
     assert_eq!(state(t.path())["tasks"]["b"]["status"], "running");
     // A second run on the same plan is refused while this one holds the lock.
     let second = rp(t.path(), &["--resume"]);
@@ -462,17 +472,9 @@ fn sigint_stops_a_task_that_ignores_sigterm_saves_state_and_exits_130() {
         ),
         ("next", &["stubborn"], r#""command": "true""#),
     ]);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("run-parallel"))
-        .current_dir(t.path())
-        .args(["--receipt", "r.json", "-q", "--grace", "0.2"])
-        .spawn()
-        .unwrap();
-    for _ in 0..3000 {
-        if t.path().join("started").exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut child = spawn_until(t.path(), &["--grace", "0.2"], || {
+        t.path().join("started").exists()
+    });
     // SAFETY: signalling our own child.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
@@ -906,17 +908,7 @@ fn worktrees_are_removed_after_an_interruption() {
             "start",
         ],
     );
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("run-parallel"))
-        .current_dir(root)
-        .args(["--receipt", "r.json", "-q", "--worktrees", "--grace", "0.2"])
-        .spawn()
-        .unwrap();
-    for _ in 0..3000 {
-        if mark.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut child = spawn_until(root, &["--worktrees", "--grace", "0.2"], || mark.exists());
     assert_eq!(
         git(root, &["worktree", "list"]).lines().count(),
         2,
@@ -943,17 +935,9 @@ fn a_second_ctrl_c_kills_at_once_without_waiting_for_the_grace_period() {
         &[],
         r#""command": "trap '' TERM; echo started > started; while true; do sleep 0.05; done""#,
     )]);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("run-parallel"))
-        .current_dir(t.path())
-        .args(["--receipt", "r.json", "-q", "--grace", "600"])
-        .spawn()
-        .unwrap();
-    for _ in 0..3000 {
-        if t.path().join("started").exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut child = spawn_until(t.path(), &["--grace", "600"], || {
+        t.path().join("started").exists()
+    });
     for _ in 0..2 {
         // SAFETY: signalling our own child.
         unsafe {
