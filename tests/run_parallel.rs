@@ -55,6 +55,24 @@ fn spawn_until(dir: &Path, args: &[&str], ready: impl Fn() -> bool) -> std::proc
     child
 }
 
+/// Whether the process whose PID is written in `pid_file` is gone (polled
+/// for up to 5 s: it may take a moment to die).
+fn gone(pid_file: &Path) -> bool {
+    let pid: i32 = std::fs::read_to_string(pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for _ in 0..500 {
+        // SAFETY: signal 0 only checks that the process exists.
+        if unsafe { libc::kill(pid, 0) } != 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
 fn verified(dir: &Path) {
     let (code, out) = verify_receipt(&dir.join("r.json"));
     assert_eq!(code, 0, "{out}");
@@ -222,21 +240,10 @@ fn resume_after_kill_9_runs_exactly_the_unfinished_tasks() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     // The parent-death signal takes the running task down with run-parallel.
-    let b: i32 = std::fs::read_to_string(t.path().join("b.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let mut gone = false;
-    for _ in 0..500 {
-        // SAFETY: signal 0 only checks that the process exists.
-        if unsafe { libc::kill(b, 0) } != 0 {
-            gone = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(gone, "task b outlived run-parallel's kill -9");
+    assert!(
+        gone(&t.path().join("b.pid")),
+        "task b outlived run-parallel's kill -9"
+    );
     write_tree(t.path(), &[("go", "")]);
     let r = rp(t.path(), &["--resume"]);
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
@@ -444,21 +451,10 @@ fn a_timeout_stops_the_whole_process_group_and_is_recorded() {
     assert_eq!(s["tasks"]["slow"]["timed_out"], true);
     assert_eq!(s["tasks"]["after"]["status"], "skipped");
     // The background sleep was in the task's group: it is gone too.
-    let bg: i32 = std::fs::read_to_string(t.path().join("bg"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let mut gone = false;
-    for _ in 0..500 {
-        // SAFETY: signal 0 only checks that the process exists.
-        if unsafe { libc::kill(bg, 0) } != 0 {
-            gone = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(gone, "the task's background child outlived the timeout");
+    assert!(
+        gone(&t.path().join("bg")),
+        "the task's background child outlived the timeout"
+    );
     verified(t.path());
 }
 

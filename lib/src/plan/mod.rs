@@ -88,3 +88,17 @@ pub fn shown(dir: &Path, rel: &str) -> String {
         dir.join(rel).to_string_lossy().into_owned()
     }
 }
+
+/// `dir` relative to the git work tree `work` (both canonicalized), or an
+/// error naming both when `dir` is outside it.
+pub(crate) fn work_tree_prefix(work: &Path, dir: &Path) -> Result<PathBuf, String> {
+    let work = std::fs::canonicalize(work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let abs = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    abs.strip_prefix(&work).map(Path::to_path_buf).map_err(|_| {
+        format!(
+            "{}: outside the work tree {}",
+            dir.display(),
+            work.display()
+        )
+    })
+}

@@ -611,18 +611,7 @@ pub fn git_prepare(dir: &Path, targets: &[String], time: Option<i64>) -> Result<
     let work = repo
         .workdir()
         .ok_or("--commit: the repository is bare; run in a work tree")?;
-    let work = fs::canonicalize(work).map_err(|e| e.to_string())?;
-    let root = fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let prefix = root
-        .strip_prefix(&work)
-        .map_err(|_| {
-            format!(
-                "{}: outside the work tree {}",
-                dir.display(),
-                work.display()
-            )
-        })?
-        .to_path_buf();
+    let prefix = super::work_tree_prefix(work, dir)?;
     let sig = repo.signature().map_err(|e| {
         format!(
             "--commit: no committer identity ({}); set git config user.name and user.email",

@@ -179,18 +179,7 @@ impl CommitQueue {
             ));
         }
         let work = repo.workdir().ok_or("the repository has no work tree")?;
-        let work = fs::canonicalize(work).map_err(|e| format!("{}: {e}", work.display()))?;
-        let abs = fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let prefix = abs
-            .strip_prefix(&work)
-            .map_err(|_| {
-                format!(
-                    "{}: outside the work tree {}",
-                    dir.display(),
-                    work.display()
-                )
-            })?
-            .to_path_buf();
+        let prefix = super::work_tree_prefix(work, dir)?;
         if repo.state() != git2::RepositoryState::Clean {
             return Err(format!(
                 "{}: a {:?} is in progress; finish or abort it before --worktrees",
