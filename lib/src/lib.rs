@@ -8,6 +8,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cpu;
+pub mod findings;
 pub mod fsutil;
 pub mod gguf;
 pub mod graph;
@@ -17,3 +18,4 @@ pub mod plan;
 pub mod profile;
 pub mod quant;
 pub mod receipt;
+pub mod verify;

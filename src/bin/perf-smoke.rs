@@ -215,7 +215,7 @@ struct Baseline {
 /// and thread count, else exit 2 naming what differs.
 fn read_baseline(path: &Path, model_sha: &str, threads: u64) -> anyhow::Result<Baseline> {
     let shown = path.display();
-    let report = receipt::verify::verify_file(path, Some("parci.perf-smoke"))
+    let report = parci_core::verify::verify_file(path, Some("parci.perf-smoke"))
         .with_context(|| format!("{shown}: cannot read the baseline receipt"))?;
     if let Some(f) = report.errors.first() {
         bail!(

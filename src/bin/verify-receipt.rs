@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use parci::cli::{self, Common, Env, Format};
 use parci::{emit, exit, github};
-use parci_core::receipt::{kinds, verify};
+use parci_core::verify::{self, kinds};
 use std::path::PathBuf;
 use std::time::Instant;
 

@@ -121,10 +121,7 @@ pub fn describe(g: &Gguf, full_arrays: bool) -> J {
 /// Short text for a value: strings quoted, arrays as `[type; len] first, …`.
 pub fn value_text(v: &Value, max_items: usize) -> String {
     match v {
-        Value::Str(s) => format!(
-            "{:?}",
-            crate::receipt::verify::clip(&s.to_string_lossy(), 120)
-        ),
+        Value::Str(s) => format!("{:?}", crate::findings::clip(&s.to_string_lossy(), 120)),
         Value::Array(a) => {
             let items: Vec<String> = a
                 .iter()
@@ -179,7 +176,7 @@ pub fn npy_f32(shape_numpy: &[u64], values: &[f32]) -> Vec<u8> {
 
 /// `parci.gguf-dump` gate: the counts, the histogram and the tables agree, and
 /// the verdict matches the warnings and `--strict`.
-pub fn gate_consistent(doc: &J, out: &mut crate::receipt::verify::Findings) {
+pub fn gate_consistent(doc: &J, out: &mut crate::findings::Findings) {
     let r = &doc["results"];
     let count = |k: &str| r["counts"][k].as_u64().unwrap_or(u64::MAX);
     let tensors = r["tensors"].as_array().map(Vec::as_slice).unwrap_or(&[]);

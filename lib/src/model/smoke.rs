@@ -4,11 +4,11 @@
 
 use super::workload::{self, Pass, Workload};
 use super::Model;
+use crate::findings::Findings;
 use crate::gguf::fixture::{self, Preset};
 use crate::gguf::{Gguf, MappedFile};
 use crate::graph::ExecutionPlan;
 use crate::quant::kernels::{Isa, Kernel, KernelMode};
-use crate::receipt::verify::Findings;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -154,7 +154,7 @@ pub fn gate_perf_smoke(doc: &Value, out: &mut Findings) {
 
 fn known_ids() -> String {
     let ids: Vec<String> = Kernel::all().into_iter().map(Kernel::id).collect();
-    crate::receipt::verify::clip(&ids.join(", "), 200)
+    crate::findings::clip(&ids.join(", "), 200)
 }
 
 /// The model a receipt names: the recorded file when present with the same

@@ -2,7 +2,7 @@
 //! `parci.status`, `parci.batch-create`): rules their schemas cannot express,
 //! run by verify-receipt after the schema passed.
 
-use crate::receipt::verify::Findings;
+use crate::findings::Findings;
 use serde_json::Value;
 use std::collections::HashSet;
 

@@ -292,7 +292,7 @@ impl PlanDoc {
             .take(MAX_SCHEMA_FINDINGS)
             .map(|e| {
                 let ptr = e.instance_path().as_str().to_string();
-                let msg = crate::receipt::verify::clip(&e.to_string(), 200);
+                let msg = crate::findings::clip(&e.to_string(), 200);
                 self.finding(Rule::Schema, ptr, format!("schema: {msg}"))
             })
             .collect();

@@ -1396,7 +1396,7 @@ pub fn problems(plan: &Plan, o: &Outcome) -> Vec<String> {
 
 /// verify-receipt gate of `parci.run-parallel`: totals agree with the per-task
 /// entries, and no task succeeded unless every dependency did.
-pub fn gate_run_consistent(doc: &serde_json::Value, out: &mut crate::receipt::verify::Findings) {
+pub fn gate_run_consistent(doc: &serde_json::Value, out: &mut crate::findings::Findings) {
     let r = &doc["results"];
     let Some(tasks) = r["tasks"].as_object() else {
         return;

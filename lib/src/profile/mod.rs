@@ -95,7 +95,7 @@ impl ProfileError {
 
 /// `s` cut to `max` characters with `…`.
 pub(crate) fn clip(s: &str, max: usize) -> String {
-    crate::receipt::verify::clip(s, max)
+    crate::findings::clip(s, max)
 }
 
 #[cfg(test)]

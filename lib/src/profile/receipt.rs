@@ -2,8 +2,8 @@
 //! and the semantic gates `verify-receipt` runs on it.
 
 use super::folded::{Folded, FrameDelta, FrameShare};
+use crate::findings::Findings;
 use crate::receipt::canonical::finite;
-use crate::receipt::verify::Findings;
 use crate::receipt::ReceiptError;
 use serde_json::{json, Value};
 use std::path::Path;

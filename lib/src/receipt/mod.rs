@@ -2,13 +2,12 @@
 //!
 //! The envelope (docs/receipts.md) is the same for every kind; a kind is named
 //! by `schema` = `parci.<program>` and brings its own JSON Schema and semantic
-//! gates, registered in [`kinds`]. [`verify`] checks a receipt's bytes.
+//! gates, registered in [`crate::verify::kinds`]; [`crate::verify`] checks a
+//! receipt's bytes. This module knows no domain: it sits below all of them.
 
 pub mod canonical;
 mod host;
-pub mod kinds;
 mod source;
-pub mod verify;
 
 pub use canonical::Finite;
 pub use host::{peak_rss_bytes, physical_cores, Host};

@@ -1,9 +1,15 @@
 //! Verification of one receipt: strict parse, kind and version, JSON Schema,
 //! digest recomputation, then the kind's semantic gates from the registry.
+//!
+//! This module sits above every domain: [`kinds`] is the one place that names
+//! them all (their schemas, gates and replays). The domains own their gates and
+//! depend only on [`crate::findings`] and [`crate::receipt`] below them.
 
-use super::{canonical, kinds, FileInput, SCHEMA_MAJOR};
+pub mod kinds;
+
+pub use crate::findings::{clip, Finding, Findings, MAX_MESSAGE_CHARS};
 use crate::jsonpos;
-use serde::Serialize;
+use crate::receipt::{canonical, FileInput, SCHEMA_MAJOR};
 use serde_json::Value;
 use std::fs::File;
 use std::io::{self, Read};
@@ -13,54 +19,6 @@ use std::path::Path;
 pub const MAX_RECEIPT_BYTES: u64 = 16 << 20;
 /// At most this many schema errors are reported per file.
 pub const MAX_SCHEMA_ERRORS: usize = 50;
-
-/// One problem, at a place in the document.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    /// RFC 6901 pointer into the checked document ("" = the whole document).
-    pub pointer: String,
-    /// 1-based line where the value starts, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<u64>,
-    pub message: String,
-}
-
-/// Findings collected by the checks: `errors` make a receipt invalid, `warnings` do not.
-#[derive(Debug, Default)]
-pub struct Findings {
-    pub errors: Vec<Finding>,
-    pub warnings: Vec<Finding>,
-}
-
-/// Longest message or echoed value kept in a finding; hostile files can hold
-/// megabyte strings that would otherwise be copied into every output.
-pub const MAX_MESSAGE_CHARS: usize = 400;
-
-/// `s` cut to at most `max` characters, marked with `…` when cut.
-pub fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
-}
-
-impl Findings {
-    fn finding(pointer: String, message: String) -> Finding {
-        Finding {
-            pointer: clip(&pointer, MAX_MESSAGE_CHARS),
-            line: None,
-            message: clip(&message, MAX_MESSAGE_CHARS),
-        }
-    }
-    pub fn error(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
-        self.errors
-            .push(Self::finding(pointer.into(), message.into()));
-    }
-    pub fn warn(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
-        self.warnings
-            .push(Self::finding(pointer.into(), message.into()));
-    }
-}
 
 /// The outcome for one file.
 #[derive(Debug)]
@@ -124,7 +82,7 @@ pub fn body(
     expect_kind: Option<&str>,
     replay: bool,
     elapsed_ms: f64,
-) -> Result<super::Body, super::ReceiptError> {
+) -> Result<crate::receipt::Body, crate::receipt::ReceiptError> {
     use serde_json::json;
     let files: Vec<Value> = reports
         .iter()
@@ -144,7 +102,7 @@ pub fn body(
         .iter()
         .map(|r| format!("{}: {}", r.file.path, r.errors[0].message))
         .collect();
-    Ok(super::Body {
+    Ok(crate::receipt::Body {
         inputs: json!({
             "files": reports.iter().map(|r| &r.file).collect::<Vec<_>>(),
             "kind": expect_kind,
@@ -162,7 +120,7 @@ pub fn body(
             "elapsed_ms": canonical::finite(elapsed_ms)?,
             "bytes_read": reports.iter().map(|r| r.file.bytes).sum::<u64>(),
         }),
-        verdict: super::Verdict::from_findings(reasons, Vec::new()),
+        verdict: crate::receipt::Verdict::from_findings(reasons, Vec::new()),
     })
 }
 
@@ -400,7 +358,7 @@ fn check_digest(doc: &Value, out: &mut Findings) {
         .map(|k| doc.get(*k))
         .collect();
     let Some(p) = parts else { return };
-    let actual = super::digest(p[0], p[1], p[2], p[3]);
+    let actual = crate::receipt::digest(p[0], p[1], p[2], p[3]);
     if actual != claimed {
         out.error(
             "/digest",

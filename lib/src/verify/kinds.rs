@@ -2,7 +2,7 @@
 //! (embedded from `receipts/schemas/`) and its semantic gates. A new kind is one
 //! entry in [`KINDS`]; the verifier's core never changes for it.
 
-use super::verify::Findings;
+use crate::findings::Findings;
 use jsonschema::{Registry, Validator};
 use serde_json::Value;
 use std::sync::LazyLock;
@@ -36,7 +36,7 @@ pub static KINDS: &[Kind] = &[
     Kind {
         name: "parci.verify-receipt",
         schema: include_str!("../../../receipts/schemas/verify-receipt.schema.json"),
-        gates: &[super::verify::gate_summary_consistent],
+        gates: &[super::gate_summary_consistent],
         replay: None,
     },
     Kind {
@@ -85,8 +85,8 @@ pub static KINDS: &[Kind] = &[
 
 /// Gates every kind gets, before its own.
 pub static ENVELOPE_GATES: &[Gate] = &[
-    super::verify::gate_verdict_has_reasons,
-    super::verify::gate_tool_matches_kind,
+    super::gate_verdict_has_reasons,
+    super::gate_tool_matches_kind,
 ];
 
 /// A gate that also reads files beside the receipt: the receipt, the
