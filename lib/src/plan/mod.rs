@@ -18,6 +18,7 @@
 
 pub mod dag;
 pub mod emit_gha;
+pub mod finding;
 pub mod fsstate;
 pub mod gates;
 pub mod model;

@@ -3,7 +3,7 @@
 //! the embedded JSON Schema (`receipts/schemas/parallel-plan.schema.json`), then
 //! the typed [`Plan`]. Fields the model does not know are kept in `extra`.
 
-use super::validate::{Finding, Rule};
+use super::finding::{Finding, Rule};
 use crate::jsonpos;
 use crate::receipt::canonical;
 use jsonschema::Validator;
