@@ -85,6 +85,33 @@ impl Env {
     }
 }
 
+#[cfg(test)]
+impl Env {
+    /// No GitHub, no colour, no CI, automatic kernels: what in-process tests run under.
+    pub(crate) fn plain(cwd: &std::path::Path) -> Env {
+        Env {
+            github_actions: false,
+            step_summary: None,
+            color: false,
+            cwd: cwd.to_path_buf(),
+            kernels: None,
+            ci: false,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Common {
+    /// Quiet, with the receipt written to `receipt`.
+    pub(crate) fn quiet_to(receipt: impl Into<PathBuf>) -> Common {
+        Common {
+            receipt: Some(receipt.into()),
+            quiet: true,
+            verbose: 0,
+        }
+    }
+}
+
 /// Sets up `tracing` on stderr: RUST_LOG when set, else warn/info/debug/trace by `-v` count.
 pub fn init_logging(common: &Common) {
     init_logging_with(common, &[]);
@@ -111,6 +138,45 @@ pub fn init_logging_with(common: &Common, directives: &[&str]) {
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(!directives.is_empty())
         .try_init();
+}
+
+/// A program's parsed arguments, as [`program`] needs them: where its common
+/// flags are, and the logging directives its own flags add.
+pub trait Program: clap::Parser {
+    fn common(&self) -> &Common;
+    /// Extra `target=level` directives for [`init_logging_with`] (e.g. a
+    /// program's `--parallel-debug`); none by default.
+    fn log_directives(&self) -> &'static [&'static str] {
+        &[]
+    }
+}
+
+/// A program's whole `main`: parse the arguments (clap itself answers
+/// `--help`, `--version` and usage errors), set up logging, then run `body`
+/// with the environment read once, under [`main_with`].
+pub fn program<A: Program>(
+    name: &str,
+    body: impl FnOnce(A, Env) -> anyhow::Result<u8>,
+) -> ExitCode {
+    let args = A::parse();
+    init_logging_with(args.common(), args.log_directives());
+    main_with(name, || body(args, Env::read()))
+}
+
+/// parci's fixture model sizes, as `--preset` takes them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PresetArg {
+    Tiny,
+    Small,
+}
+
+impl From<PresetArg> for parci_core::gguf::fixture::Preset {
+    fn from(p: PresetArg) -> Self {
+        match p {
+            PresetArg::Tiny => Self::Tiny,
+            PresetArg::Small => Self::Small,
+        }
+    }
 }
 
 /// Runs a program body: `Ok(code)` exits with it; `Err` prints one line

@@ -32,6 +32,15 @@ pub struct Written {
     pub target: Target,
 }
 
+impl Written {
+    /// `--format json`: prints the receipt on stdout, unless it went there already.
+    pub fn echo(&self) {
+        if self.target != Target::Stdout {
+            print!("{}", self.text);
+        }
+    }
+}
+
 /// Seals `body` as a receipt of `program` and writes it atomically to its
 /// target (or stdout). Host and source are read here, in this run.
 pub fn write_receipt(

@@ -8,3 +8,12 @@ pub const GATE_FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 /// Interrupted by SIGINT/SIGTERM.
 pub const INTERRUPTED: u8 = 130;
+
+/// The exit code of a gate: [`GATE_FAILED`] when it failed, else [`PASS`].
+pub fn gate(failed: bool) -> u8 {
+    if failed {
+        GATE_FAILED
+    } else {
+        PASS
+    }
+}

@@ -9,6 +9,7 @@ pub mod exit;
 pub mod flamegraph_text;
 pub mod gguf_text;
 pub mod github;
+pub mod perf_smoke;
 pub mod plan_cli;
 pub mod run_cli;
 pub mod run_console;

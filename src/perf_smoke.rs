@@ -1,0 +1,631 @@
+//! perf-smoke's run: resolve the model, build the plan, time warm-up and
+//! repeated greedy decodes, compare with a baseline, and report (receipt,
+//! table, step summary, annotations, Bencher Metric Format). The program in
+//! `src/bin/perf-smoke.rs` only turns its flags into [`Options`].
+
+use crate::cli::{Common, Env, Format};
+use crate::{emit, exit, github};
+use anyhow::{anyhow, bail, Context};
+use clap::ValueEnum;
+use parci_core::gguf::fixture::{self, Preset};
+use parci_core::gguf::{Gguf, MappedFile};
+use parci_core::graph::{self, ExecutionPlan};
+use parci_core::model::smoke;
+use parci_core::model::workload::{self, Pass, Workload};
+use parci_core::model::Model;
+use parci_core::receipt::{self, canonical::finite, Body, FileInput, Receipt, Verdict};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub const PROGRAM: &str = "perf-smoke";
+/// Without `max_regression`, a decode this much slower than the baseline warns.
+pub const WARN_REGRESSION_PCT: f64 = 5.0;
+
+/// `--parallel-graph on|off`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+/// `--parallel-debug`: how much the graph builder logs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Debug {
+    None,
+    Basic,
+    Verbose,
+    All,
+}
+
+impl Debug {
+    /// The logging directives this level adds.
+    pub fn directives(self) -> &'static [&'static str] {
+        match self {
+            Debug::None => &[],
+            Debug::Basic => &["parci_core::graph=info"],
+            Debug::Verbose => &["parci_core::graph=debug"],
+            Debug::All => &["trace"],
+        }
+    }
+}
+
+/// The prompt of the workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Prompt {
+    /// This many tokens drawn from the vocabulary with the seed.
+    Drawn(u64),
+    /// Exactly these token ids.
+    Ids(Vec<u32>),
+}
+
+/// Everything one perf-smoke run needs, as values.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// A llama GGUF file; `None` runs the `preset` fixture.
+    pub model: Option<PathBuf>,
+    pub preset: Preset,
+    /// Where fixtures are generated and cached.
+    pub models_dir: PathBuf,
+    /// Seed of the fixture and of a drawn prompt.
+    pub seed: u64,
+    pub prompt: Prompt,
+    pub tokens: u64,
+    pub repeats: u64,
+    pub warmup: u64,
+    /// Compute threads; `None`: physical cores.
+    pub threads: Option<u64>,
+    /// A previous perf-smoke receipt to compare decode tok/s with.
+    pub baseline: Option<PathBuf>,
+    /// Fail when decode is more than this many percent slower than the baseline.
+    pub max_regression: Option<f64>,
+    /// Also write Bencher Metric Format here.
+    pub bmf: Option<PathBuf>,
+    pub parallel_graph: bool,
+    /// Graph builder threads; `None`: logical CPUs.
+    pub parallel_threads: Option<u64>,
+    pub parallel_progress: bool,
+    pub format: Format,
+    pub common: Common,
+}
+
+/// What a run produced: its exit code, the sealed receipt and the table.
+pub struct Outcome {
+    pub code: u8,
+    pub receipt: Receipt,
+    pub table: String,
+}
+
+/// The model file and, for fixtures, what it was generated from.
+fn resolve_model(opts: &Options) -> anyhow::Result<(PathBuf, Option<(Preset, u64)>)> {
+    if let Some(p) = &opts.model {
+        return Ok((p.clone(), None));
+    }
+    let dir = &opts.models_dir;
+    let (p, fresh) = fixture::materialize(dir, opts.preset, opts.seed)
+        .with_context(|| format!("{}: cannot write the fixture model", dir.display()))?;
+    tracing::info!(path = %p.display(), regenerated = fresh, "fixture model");
+    Ok((p, Some((opts.preset, opts.seed))))
+}
+
+/// Builds the plan on a pool of `threads`, showing progress when asked.
+fn build_plan(
+    g: &Gguf,
+    n_ctx: u64,
+    parallel: bool,
+    threads: usize,
+    progress: bool,
+) -> anyhow::Result<(ExecutionPlan, Duration)> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("parci-graph-{i}"))
+        .build()
+        .map_err(|e| anyhow!("cannot start {threads} graph threads: {e}"))?;
+    let done = AtomicU64::new(0);
+    let finished = AtomicBool::new(false);
+    let n_layer = g.get_u32("llama.block_count").unwrap_or(0) as u64;
+    std::thread::scope(|s| {
+        if progress {
+            s.spawn(|| {
+                let bar = indicatif::ProgressBar::new(2 * n_layer);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "graph {bar:30} {pos}/{len} layer specs {elapsed_precise}",
+                    )
+                    .expect("valid template"),
+                );
+                while !finished.load(Ordering::Acquire) {
+                    bar.set_position(done.load(Ordering::Relaxed));
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                bar.set_position(done.load(Ordering::Relaxed));
+                bar.finish();
+            });
+        }
+        let t = Instant::now();
+        let plan = pool.install(|| graph::build_counted(g, n_ctx, parallel, &done));
+        let elapsed = t.elapsed();
+        finished.store(true, Ordering::Release);
+        Ok((plan?, elapsed))
+    })
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// Nearest-rank percentile of sorted `v`.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct Baseline {
+    file: FileInput,
+    decode_tok_s: f64,
+}
+
+/// Reads a baseline receipt: a valid perf-smoke receipt of the same model
+/// and thread count, else exit 2 naming what differs.
+fn read_baseline(path: &Path, model_sha: &str, threads: u64) -> anyhow::Result<Baseline> {
+    let shown = path.display();
+    let report = parci_core::verify::verify_file(path, Some("parci.perf-smoke"))
+        .with_context(|| format!("{shown}: cannot read the baseline receipt"))?;
+    if let Some(f) = report.errors.first() {
+        bail!(
+            "{shown}: not a valid perf-smoke receipt ({} {}); pass a receipt perf-smoke wrote",
+            f.pointer,
+            f.message
+        );
+    }
+    let doc: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+    let base_sha = doc["inputs"]["model"]["sha256"].as_str().unwrap_or("");
+    if base_sha != model_sha {
+        bail!(
+            "{shown}: the baseline ran model sha256 {}…, this run {}…; compare runs of the same model",
+            &base_sha[..base_sha.len().min(12)],
+            &model_sha[..12]
+        );
+    }
+    let base_threads = doc["inputs"]["threads"].as_u64().unwrap_or(0);
+    if base_threads != threads {
+        bail!("{shown}: the baseline ran {base_threads} threads, this run {threads}; pass --threads {base_threads} or another baseline");
+    }
+    let decode_tok_s = doc["measurements"]["decode_tok_s"]
+        .as_f64()
+        .ok_or_else(|| anyhow!("{shown}: no measurements.decode_tok_s"))?;
+    Ok(Baseline {
+        file: report.file,
+        decode_tok_s,
+    })
+}
+
+/// The prompt token ids: given ones checked against the vocabulary, or drawn.
+fn prompt(opts: &Options, n_vocab: u64, shown: &str) -> anyhow::Result<Vec<u32>> {
+    match &opts.prompt {
+        Prompt::Ids(ids) if ids.is_empty() => bail!("--prompt: give at least one token id"),
+        Prompt::Ids(ids) => {
+            if let Some(bad) = ids.iter().find(|&&t| t as u64 >= n_vocab) {
+                bail!("--prompt: token {bad} is outside the vocabulary of {shown} (0..{n_vocab}); pass ids below {n_vocab}");
+            }
+            Ok(ids.clone())
+        }
+        Prompt::Drawn(n) => Ok(workload::prompt(n_vocab, opts.seed, *n as usize)),
+    }
+}
+
+/// Errors for repeats that disagree with the first; a warning for unread tensors.
+fn check_passes(passes: &[Pass], plan: &ExecutionPlan) -> (Vec<String>, Vec<String>) {
+    let first = &passes[0];
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, p) in passes.iter().enumerate().skip(1) {
+        if p.output_digest() != first.output_digest() || p.kernels != first.kernels {
+            errors.push(format!(
+                "repeat {} gave output {} but repeat 1 gave {}: the decode is not deterministic",
+                i + 1,
+                p.output_digest(),
+                first.output_digest()
+            ));
+        }
+    }
+    if !plan.unused.is_empty() {
+        warnings.push(format!(
+            "{} tensors in the file are not read by the llama graph: {}",
+            plan.unused.len(),
+            plan.unused.join(", ")
+        ));
+    }
+    (errors, warnings)
+}
+
+/// Runs perf-smoke: prints what `opts.format` asks for, writes the receipt
+/// (and the BMF file), and returns the exit code with the receipt.
+pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
+    if let Some(p) = opts.max_regression {
+        if !(p.is_finite() && p >= 0.0) {
+            bail!("--max-regression {p}: give a percentage >= 0, e.g. 10");
+        }
+    }
+    if opts.repeats == 0 {
+        bail!("--repeats 0: give at least 1 timed repeat");
+    }
+    let mode = env.kernel_mode()?;
+    let isa = mode.resolve()?;
+    let threads = opts
+        .threads
+        .unwrap_or(receipt::physical_cores() as u64)
+        .max(1);
+    let graph_threads = opts.parallel_threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    let (path, preset) = resolve_model(opts)?;
+    let shown = path.display().to_string();
+
+    let t_load = Instant::now();
+    let mapped = MappedFile::open(&path)
+        .with_context(|| format!("{shown}: cannot open; pass an existing llama GGUF file"))?;
+    let g = mapped.parse().map_err(|e| anyhow!("{shown}: {e}"))?;
+    let mut load = t_load.elapsed();
+    let model_input = smoke::model_input(&path, mapped.bytes(), &g, preset);
+    let model_sha = model_input["sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let baseline = opts
+        .baseline
+        .as_deref()
+        .map(|b| read_baseline(b, &model_sha, threads))
+        .transpose()?;
+
+    let n_vocab = graph::hparams(&g)
+        .map_err(|e| anyhow!("{shown}: {e}"))?
+        .n_vocab;
+    let w = Workload {
+        prompt: prompt(opts, n_vocab, &shown)?,
+        tokens: opts.tokens as usize,
+        threads: threads as usize,
+        mode,
+    };
+    let (plan, graph_time) = build_plan(
+        &g,
+        workload::n_ctx(&w) as u64,
+        opts.parallel_graph,
+        graph_threads,
+        opts.parallel_progress,
+    )
+    .map_err(|e| anyhow!("{shown}: {e:#}"))?;
+    tracing::info!(digest = %plan.digest(), ms = ms(graph_time), "execution plan");
+    let t_model = Instant::now();
+    let model = Model::new(&g, &plan).map_err(|e| anyhow!("{shown}: {e}"))?;
+    load += t_model.elapsed();
+
+    for i in 0..opts.warmup {
+        workload::run(&model, &w).map_err(|e| anyhow!("{shown}: {e}"))?;
+        tracing::info!(pass = i, "warm-up done");
+    }
+    let passes: Vec<Pass> = (0..opts.repeats)
+        .map(|_| workload::run(&model, &w).map_err(|e| anyhow!("{shown}: {e}")))
+        .collect::<anyhow::Result<_>>()?;
+    let (mut errors, mut warnings) = check_passes(&passes, &plan);
+
+    let decode_runs: Vec<f64> = passes
+        .iter()
+        .map(|p| w.tokens as f64 / p.decode().as_secs_f64())
+        .collect();
+    let prefill_runs: Vec<f64> = passes
+        .iter()
+        .map(|p| w.prompt.len() as f64 / p.prefill.as_secs_f64())
+        .collect();
+    let decode_tok_s = median(&decode_runs);
+    let mut steps: Vec<f64> = passes
+        .iter()
+        .flat_map(|p| p.per_token.iter().map(|&d| ms(d)))
+        .collect();
+    steps.sort_by(f64::total_cmp);
+    let decode_total: Duration = passes.iter().map(Pass::decode).sum();
+    let matvec_total: Duration = passes.iter().map(|p| p.decode_matvec).sum();
+    let matvec_share = (matvec_total.as_secs_f64() / decode_total.as_secs_f64()).clamp(0.0, 1.0);
+
+    let comparison = baseline.as_ref().map(|b| {
+        let change = (decode_tok_s - b.decode_tok_s) / b.decode_tok_s * 100.0;
+        let line = format!(
+            "decode {decode_tok_s:.1} tok/s is {:.1}% slower than the baseline's {:.1} tok/s",
+            -change, b.decode_tok_s
+        );
+        match opts.max_regression {
+            Some(max) if change < -max => errors.push(format!("{line} (allowed: {max}%)")),
+            Some(_) => {}
+            None if change < -WARN_REGRESSION_PCT => warnings.push(line),
+            None => {}
+        }
+        (b.decode_tok_s, change)
+    });
+
+    let results = smoke::results(&passes[0], isa, &plan);
+    let measurements = json!({
+        "load_ms": finite(ms(load))?,
+        "graph_build_ms": finite(ms(graph_time))?,
+        "prefill_tok_s": finite(median(&prefill_runs))?,
+        "decode_tok_s": finite(decode_tok_s)?,
+        "decode_tok_s_runs": decode_runs.iter().map(|&v| finite(v)).collect::<Result<Vec<_>, _>>()?,
+        "per_token_ms": {
+            "p50": finite(percentile(&steps, 50.0))?,
+            "p90": finite(percentile(&steps, 90.0))?,
+            "max": finite(*steps.last().expect("tokens >= 1"))?,
+        },
+        "matvec_share": finite(matvec_share)?,
+        "peak_rss_bytes": receipt::peak_rss_bytes(),
+        "baseline": match comparison {
+            Some((base, change)) => json!({"decode_tok_s": finite(base)?, "change_pct": finite(change)?}),
+            None => Value::Null,
+        },
+    });
+    let inputs = json!({
+        "model": model_input,
+        "prompt": w.prompt,
+        "tokens": w.tokens,
+        "threads": threads,
+        "kernel_mode": mode.name(),
+        "seed": opts.seed,
+        "repeats": opts.repeats,
+        "warmup": opts.warmup,
+        "parallel_graph": {"enabled": opts.parallel_graph, "threads": graph_threads},
+        "baseline": baseline.as_ref().map(|b| json!({"file": b.file, "max_regression_pct": opts.max_regression})),
+    });
+    for (level, list) in [
+        (github::Level::Error, &errors),
+        (github::Level::Warning, &warnings),
+    ] {
+        for m in list {
+            github::annotate(env, level, &shown, None, PROGRAM, m);
+        }
+    }
+    let body = Body {
+        inputs,
+        results,
+        measurements,
+        verdict: Verdict::from_findings(errors, warnings),
+    };
+    report(
+        opts,
+        env,
+        body,
+        &Bmf {
+            runs: &decode_runs,
+            preset,
+            path: &path,
+            threads,
+        },
+    )
+}
+
+/// What the BMF file names its benchmark by.
+struct Bmf<'a> {
+    runs: &'a [f64],
+    preset: Option<(Preset, u64)>,
+    path: &'a Path,
+    threads: u64,
+}
+
+/// Step summary, BMF file, receipt, stdout: in that order.
+fn report(opts: &Options, env: &Env, body: Body, b: &Bmf) -> anyhow::Result<Outcome> {
+    let failed = body.verdict.status == receipt::Status::Fail;
+    let table = render(&b.path.display().to_string(), &body, b.threads);
+    github::append_summary(env, &format!("### {PROGRAM}\n\n```\n{table}```\n\n"))?;
+    if let Some(out) = &opts.bmf {
+        let text = serde_json::to_string_pretty(&bmf(&body, b))?;
+        parci_core::fsutil::write_atomic(out, text.as_bytes())
+            .with_context(|| format!("{}: cannot write the BMF file", out.display()))?;
+    }
+    let written = emit::write_receipt(PROGRAM, &opts.common, env, body)?;
+    match opts.format {
+        Format::Text if !opts.common.quiet => print!("{table}"),
+        Format::Json => written.echo(),
+        _ => {}
+    }
+    Ok(Outcome {
+        code: exit::gate(failed),
+        receipt: written.receipt,
+        table,
+    })
+}
+
+/// Bencher Metric Format: `{benchmark: {measure: {value, lower_value, upper_value}}}`.
+fn bmf(body: &Body, b: &Bmf) -> Value {
+    let m = &body.measurements;
+    let model = match b.preset {
+        Some((p, s)) => format!("{}-seed{s}", p.name()),
+        None => b
+            .path
+            .file_stem()
+            .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
+    };
+    let lo = b.runs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = b.runs.iter().copied().fold(0.0, f64::max);
+    let mut measures = json!({
+        "decode-tok-s": {"value": m["decode_tok_s"], "lower_value": lo, "upper_value": hi},
+        "prefill-tok-s": {"value": m["prefill_tok_s"]},
+        "per-token-p50-ms": {"value": m["per_token_ms"]["p50"]},
+        "load-ms": {"value": m["load_ms"]},
+        "matvec-share": {"value": m["matvec_share"]},
+    });
+    if let Some(rss) = m["peak_rss_bytes"].as_u64() {
+        measures["peak-rss-bytes"] = json!({"value": rss});
+    }
+    json!({ format!("perf-smoke/{model}/threads-{}", b.threads): measures })
+}
+/// The table a person reads in one glance.
+fn render(path: &str, body: &Body, threads: u64) -> String {
+    let (i, r, m) = (&body.inputs, &body.results, &body.measurements);
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let types: Vec<String> = i["model"]["tensor_types"]
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| format!("{k}×{v}")).collect())
+        .unwrap_or_default();
+    let runs: Vec<String> = m["decode_tok_s_runs"]
+        .as_array()
+        .map(|a| a.iter().map(|v| format!("{:.1}", f(v))).collect())
+        .unwrap_or_default();
+    let mut out = format!(
+        "perf-smoke  {path}\n  model        {:.1}M params ({})\n  kernels      {} on {threads} thread{}, {} prompt + {} decode tokens\n",
+        f(&i["model"]["parameters"]) / 1e6,
+        types.join(" "),
+        r["isa"].as_str().unwrap_or("?"),
+        if threads == 1 { "" } else { "s" },
+        i["prompt"].as_array().map_or(0, Vec::len),
+        i["tokens"],
+    );
+    out += &format!(
+        "  load         {:.1} ms   graph build {:.2} ms\n  prefill      {:.1} tok/s\n  decode       {:.1} tok/s   (runs {})\n  per token    p50 {:.2} ms   p90 {:.2} ms   max {:.2} ms\n  matvec share {:.1}%\n",
+        f(&m["load_ms"]),
+        f(&m["graph_build_ms"]),
+        f(&m["prefill_tok_s"]),
+        f(&m["decode_tok_s"]),
+        runs.join(" / "),
+        f(&m["per_token_ms"]["p50"]),
+        f(&m["per_token_ms"]["p90"]),
+        f(&m["per_token_ms"]["max"]),
+        100.0 * f(&m["matvec_share"]),
+    );
+    if let Some(rss) = m["peak_rss_bytes"].as_u64() {
+        out += &format!("  peak RSS     {:.1} MiB\n", rss as f64 / (1 << 20) as f64);
+    }
+    if m["baseline"].is_object() {
+        out += &format!(
+            "  baseline     {:.1} tok/s ({:+.1}%)\n",
+            f(&m["baseline"]["decode_tok_s"]),
+            f(&m["baseline"]["change_pct"])
+        );
+    }
+    out += &format!(
+        "  output       {}  ({} tokens)\n  verdict      {}\n",
+        r["output_digest"].as_str().unwrap_or("?"),
+        r["generated_count"],
+        body.verdict.status.as_str()
+    );
+    for reason in &body.verdict.reasons {
+        out += &format!("    - {reason}\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(dir: &Path, receipt: &str) -> Options {
+        Options {
+            model: None,
+            preset: Preset::Tiny,
+            models_dir: dir.join("models"),
+            seed: fixture::DEFAULT_SEED,
+            prompt: Prompt::Drawn(3),
+            tokens: 4,
+            repeats: 2,
+            warmup: 0,
+            threads: Some(1),
+            baseline: None,
+            max_regression: None,
+            bmf: None,
+            parallel_graph: true,
+            parallel_threads: Some(2),
+            parallel_progress: false,
+            format: Format::Text,
+            common: Common::quiet_to(dir.join(receipt)),
+        }
+    }
+
+    #[test]
+    fn a_tiny_run_passes_and_writes_what_ran() {
+        let t = tempfile::tempdir().unwrap();
+        let env = Env::plain(t.path());
+        let mut o = opts(t.path(), "a.json");
+        o.bmf = Some(t.path().join("bmf.json"));
+        let out = run(&o, &env).unwrap();
+        assert_eq!(out.code, exit::PASS, "{}", out.table);
+        let r = &out.receipt;
+        assert_eq!(r.schema, "parci.perf-smoke");
+        assert_eq!(r.results["generated_count"], 4);
+        assert_eq!(r.inputs["prompt"].as_array().unwrap().len(), 3);
+        assert_eq!(r.inputs["model"]["preset"], "tiny");
+        assert_eq!(
+            r.measurements["decode_tok_s_runs"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(out.table.contains("verdict      pass"), "{}", out.table);
+        let written = std::fs::read_to_string(t.path().join("a.json")).unwrap();
+        assert_eq!(written, r.to_canonical().unwrap());
+        let bmf: Value =
+            serde_json::from_slice(&std::fs::read(t.path().join("bmf.json")).unwrap()).unwrap();
+        assert!(bmf["perf-smoke/tiny-seed0/threads-1"]["decode-tok-s"]["value"].is_number());
+    }
+
+    #[test]
+    fn a_much_faster_baseline_fails_the_gate() {
+        let t = tempfile::tempdir().unwrap();
+        let env = Env::plain(t.path());
+        run(&opts(t.path(), "base.json"), &env).unwrap();
+        // Measurements are outside the digest: a baseline a million times faster is still valid.
+        let base = t.path().join("base.json");
+        let mut doc: Value = serde_json::from_slice(&std::fs::read(&base).unwrap()).unwrap();
+        let fast = doc["measurements"]["decode_tok_s"].as_f64().unwrap() * 1e6;
+        doc["measurements"]["decode_tok_s"] = json!(fast);
+        std::fs::write(&base, serde_json::to_vec(&doc).unwrap()).unwrap();
+        let mut o = opts(t.path(), "b.json");
+        o.baseline = Some(base.clone());
+        let warned = run(&o, &env).unwrap();
+        assert_eq!(warned.code, exit::PASS);
+        assert_eq!(warned.receipt.verdict.status, receipt::Status::Warn);
+        o.max_regression = Some(10.0);
+        let failed = run(&o, &env).unwrap();
+        assert_eq!(failed.code, exit::GATE_FAILED);
+        let reason = &failed.receipt.verdict.reasons[0];
+        assert!(reason.contains("slower than the baseline") && reason.ends_with("(allowed: 10%)"));
+        assert!(
+            failed.receipt.measurements["baseline"]["change_pct"]
+                .as_f64()
+                .unwrap()
+                < -99.0
+        );
+    }
+
+    #[test]
+    fn a_prompt_outside_the_vocabulary_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let mut o = opts(t.path(), "a.json");
+        o.prompt = Prompt::Ids(vec![1, 1 << 30]);
+        let e = run(&o, &Env::plain(t.path())).err().unwrap().to_string();
+        assert!(
+            e.starts_with("--prompt: token 1073741824 is outside the vocabulary"),
+            "{e}"
+        );
+        assert!(!t.path().join("a.json").exists());
+    }
+
+    #[test]
+    fn median_and_nearest_rank_percentiles() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        let s = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
+        assert_eq!(percentile(&s, 50.0), 5.0);
+        assert_eq!(percentile(&s, 90.0), 9.0);
+        assert_eq!(percentile(&s, 0.0), 1.0);
+    }
+}
