@@ -803,7 +803,10 @@ fn worktrees_commit_each_change_in_completion_order_and_rerun_a_conflict_on_the_
             (
                 "e",
                 &[],
-                r#""command": "sleep 0.3; echo from-e > shared.txt""#,
+                // e writes only once d's change is on main (refs are shared
+                // by every worktree), so e's commit conflicts however slow
+                // the machine: no reliance on a 0.3 s head start.
+                r#""command": "until git cat-file -e main:plan/shared.txt 2>/dev/null; do sleep 0.02; done; echo from-e > shared.txt""#,
             ),
             ("m", &["c", "d", "e"], ""),
         ],
