@@ -13,5 +13,6 @@ pub mod perf_smoke;
 pub mod plan_cli;
 pub mod run_cli;
 pub mod run_console;
+pub mod run_parallel;
 
 pub use parci_core as core;

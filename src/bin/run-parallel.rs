@@ -1,20 +1,12 @@
 //! run-parallel: runs a plan's commands concurrently, as fast as the
 //! dependencies allow, resumably, and leaves a receipt.
 
-use anyhow::{anyhow, bail};
 use clap::Parser;
-use parci::cli::{self, Common, Env, Format};
-use parci::run_console::{Console, Output};
-use parci::{emit, exit, github, plan_cli, run_cli};
-use parci_core::plan::fsstate::RUN_STATE_FILE;
-use parci_core::plan::run::{self, Options, StateFile};
-use parci_core::receipt::{Body, FileInput, Verdict};
-use serde_json::json;
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-const PROGRAM: &str = "run-parallel";
+use parci::cli::{self, Common, Format};
+use parci::run_cli;
+use parci::run_console::Output;
+use parci::run_parallel::{self, Action, Options, PROGRAM};
+use std::path::PathBuf;
 
 /// Run the `command` of every achievement of a plan, each as soon as its
 /// dependencies succeeded, up to -j at a time: highest priority first, then
@@ -115,172 +107,38 @@ struct Args {
     common: Common,
 }
 
-fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    cli::init_logging(&args.common);
-    cli::main_with(PROGRAM, || go(args, Env::read()))
+impl cli::Program for Args {
+    fn common(&self) -> &Common {
+        &self.common
+    }
 }
 
-fn go(args: Args, env: Env) -> anyhow::Result<u8> {
-    let l = plan_cli::load_valid(args.plan.as_deref())?;
-    let c = &l.checked;
-    let (plan, dag) = (
-        c.plan.as_ref().expect("valid"),
-        c.dag.as_ref().expect("valid"),
-    );
-    let order = c.order.as_ref().expect("a valid plan is acyclic");
-    let exclude = run::selection(plan, dag, args.only.as_deref(), &args.skip)
-        .map_err(|e| anyhow!("{e}; IDs are those of {}", l.loc.file.display()))?;
-    if let Err(bad) = run::check_dirs(plan, &l.loc.dir) {
-        bail!("{}: {}", l.loc.file.display(), bad.join("; "));
-    }
-    let state_path = l.loc.dir.join(RUN_STATE_FILE);
-    let previous = StateFile::load(&state_path).map_err(|e| anyhow!(e))?;
-    if let Some(p) = previous.as_ref().filter(|p| p.active) {
-        let running: Vec<&str> = (p.tasks.iter())
-            .filter(|(_, t)| t.status == run::Status::Running)
-            .map(|(id, _)| id.as_str())
-            .collect();
-        tracing::warn!(?running, "the previous run did not end cleanly (killed?)");
-    }
-    if let Some(emit) = &args.emit {
-        if emit[0] != "github-actions" {
-            bail!(
-                "--emit {}: unknown kind; the one there is: github-actions",
-                emit[0]
-            );
+impl Args {
+    fn into_options(self) -> Options {
+        Options {
+            plan: self.plan,
+            action: Action::from_flags(self.emit, self.dry_run),
+            jobs: self.jobs,
+            keep_going: self.keep_going,
+            resume: self.resume,
+            retries: self.retries,
+            retry_backoff: self.retry_backoff,
+            retry_jitter: self.retry_jitter,
+            timeout: self.timeout,
+            only: self.only,
+            skip: self.skip,
+            output: self.output,
+            worktrees: self.worktrees,
+            grace: self.grace,
+            runs_dir: PathBuf::from("target/parci/runs"),
+            format: self.format,
+            common: self.common,
         }
-        let file = Path::new(&emit[1]);
-        let dir = l.loc.dir.display().to_string();
-        let text = parci_core::plan::emit_gha::workflow(plan, dag, order, &dir)
-            .map_err(|e| anyhow!("{}: {e}", l.loc.file.display()))?;
-        if file.as_os_str() == "-" {
-            print!("{text}");
-        } else {
-            parci_core::fsutil::write_atomic(file, text.as_bytes())
-                .map_err(|e| anyhow!("{}: cannot write: {e}", file.display()))?;
-        }
-        return Ok(exit::PASS);
     }
-    if args.dry_run {
-        let w = run::weights(plan, previous.as_ref());
-        let s = run::simulate(plan, dag, order, &w, args.jobs, &exclude);
-        print!("{}", plan_cli::schedule_text(plan, &s, args.jobs));
-        return Ok(exit::PASS);
-    }
-    let _lock = run_cli::lock(&state_path)?;
-    let resumed_from = match (&previous, args.resume) {
-        (Some(_), true) => Some(FileInput::hash(&state_path)?),
-        (None, true) => bail!(
-            "{}: no state file to resume from; run without --resume first",
-            state_path.display()
-        ),
-        _ => None,
-    };
-    let plan_input = plan_cli::plan_input(&l);
-    let run_id = run_cli::run_id();
-    let queue = if args.worktrees {
-        Some(
-            parci_core::plan::worktree::CommitQueue::open(&l.loc.dir, &run_id)
-                .map_err(|e| anyhow!(e))?,
-        )
-    } else {
-        None
-    };
-    let opts = Options {
-        jobs: args.jobs,
-        keep_going: args.keep_going,
-        resume: args.resume,
-        log_dir: PathBuf::from("target/parci/runs").join(&run_id),
-        run_id,
-        state_path,
-        workdir: l.loc.dir.clone(),
-        plan_sha256: plan_input.sha256.clone(),
-        retries: args.retries,
-        retry_backoff: Duration::from_secs_f64(args.retry_backoff),
-        retry_jitter: args.retry_jitter,
-        timeout: args.timeout.map(Duration::from_secs_f64),
-        grace: Duration::from_secs_f64(args.grace),
-        interrupt: Some(&run_cli::INTERRUPTS),
-        exclude,
-    };
-    run_cli::catch_interrupts();
-    let receipt_on_stdout = matches!(args.format, Format::Json)
-        || args.common.receipt.as_deref() == Some(Path::new("-"));
-    let bar = std::io::stderr().is_terminal() && !env.ci && !args.common.quiet;
-    let console = Console::new(
-        if args.common.quiet {
-            Output::Quiet
-        } else {
-            args.output
-        },
-        env.github_actions,
-        receipt_on_stdout,
-        bar,
-        plan.achievements.len(),
-    );
-    let mut hooks = run_cli::RunHooks::new(console, queue);
-    let o = run::run(plan, dag, order, previous.as_ref(), &opts, &mut hooks);
-    hooks.console.finish();
-    let start_commit = hooks.queue.as_ref().map(|q| q.start());
-    // Worktrees and their branches go now, whatever happened.
-    if let Some(mut q) = hooks.queue.take() {
-        q.cleanup();
-    }
-    let o = o?;
+}
 
-    let problems = run::problems(plan, &o);
-    let verdict = Verdict::from_findings(run_cli::clip(&problems, 50), vec![]);
-    let body = Body {
-        inputs: json!({
-            "plan": plan_input,
-            "jobs": opts.jobs,
-            "mode": if opts.keep_going { "keep-going" } else { "fail-fast" },
-            "resume": opts.resume,
-            "resumed_from": resumed_from,
-            "retries": opts.retries,
-            "retry_backoff_s": args.retry_backoff,
-            "retry_jitter": args.retry_jitter,
-            "timeout_s": args.timeout,
-            "only": args.only,
-            "skip": args.skip,
-            "commands": run_cli::commands(plan),
-            "worktrees": args.worktrees,
-            "start_commit": start_commit,
-        }),
-        results: run::results_json(plan, dag, &o),
-        measurements: run::measurements_json(plan, dag, order, opts.jobs, &o)?,
-        verdict,
-    };
-    for p in &problems {
-        github::annotate(
-            &env,
-            github::Level::Error,
-            &l.loc.file.display().to_string(),
-            None,
-            PROGRAM,
-            p,
-        );
-    }
-    let written = emit::write_receipt(PROGRAM, &args.common, &env, body)?;
-    let summary = run_cli::summary(&o, opts.jobs, &opts.log_dir);
-    github::append_summary(&env, &format!("### run-parallel\n\n{summary}"))?;
-    match args.format {
-        Format::Json if written.target != emit::Target::Stdout => print!("{}", written.text),
-        Format::Json => {}
-        Format::Text if args.common.quiet => {}
-        Format::Text => {
-            for p in &problems {
-                println!("  {p}");
-            }
-            print!("{summary}");
-        }
-    }
-    Ok(if o.interrupted {
-        exit::INTERRUPTED
-    } else if o.all_succeeded() {
-        exit::PASS
-    } else {
-        exit::GATE_FAILED
+fn main() -> std::process::ExitCode {
+    cli::program(PROGRAM, |args: Args, env| {
+        Ok(run_parallel::run(&args.into_options(), &env)?.code)
     })
 }

@@ -1,0 +1,370 @@
+//! run-parallel's run: load and check the plan, then emit it as a workflow,
+//! print its dry-run schedule, or run it (lock, state, console, commit queue)
+//! and report (receipt, summary, annotations). The program in
+//! `src/bin/run-parallel.rs` only turns its flags into [`Options`].
+
+use crate::cli::{Common, Env, Format};
+use crate::run_console::{Console, Output};
+use crate::{emit, exit, github, plan_cli, run_cli};
+use anyhow::{anyhow, bail};
+use parci_core::plan::fsstate::RUN_STATE_FILE;
+use parci_core::plan::run::{self, StateFile};
+use parci_core::plan::worktree::CommitQueue;
+use parci_core::receipt::{Body, FileInput, Receipt, Verdict};
+use serde_json::json;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const PROGRAM: &str = "run-parallel";
+
+/// What to do with a valid plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Run its commands.
+    Run,
+    /// Print the schedule the jobs would give; nothing runs, nothing is written.
+    DryRun,
+    /// Write the plan as a workflow of `kind` to `file` (`-`: stdout).
+    Emit { kind: String, file: PathBuf },
+}
+
+impl Action {
+    /// From `--emit KIND FILE` (clap gives exactly two values) and `--dry-run`;
+    /// `--emit` wins.
+    pub fn from_flags(emit: Option<Vec<String>>, dry_run: bool) -> Action {
+        match (emit.as_deref(), dry_run) {
+            (Some([kind, file, ..]), _) => Action::Emit {
+                kind: kind.clone(),
+                file: PathBuf::from(file),
+            },
+            (_, true) => Action::DryRun,
+            _ => Action::Run,
+        }
+    }
+}
+
+/// Everything one run-parallel run needs, as values.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The plan folder or file; `None`: the current directory.
+    pub plan: Option<PathBuf>,
+    pub action: Action,
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub resume: bool,
+    pub retries: u32,
+    /// Seconds before the first retry.
+    pub retry_backoff: f64,
+    pub retry_jitter: bool,
+    /// Seconds a task without its own timeout may run.
+    pub timeout: Option<f64>,
+    pub only: Option<Vec<String>>,
+    pub skip: Vec<String>,
+    pub output: Output,
+    pub worktrees: bool,
+    /// Seconds between SIGTERM and SIGKILL.
+    pub grace: f64,
+    /// Task logs go to `<runs_dir>/<run id>/`.
+    pub runs_dir: PathBuf,
+    pub format: Format,
+    pub common: Common,
+}
+
+/// What a run produced: its exit code and, when tasks ran, the receipt.
+pub struct Outcome {
+    pub code: u8,
+    pub receipt: Option<Receipt>,
+}
+
+impl Outcome {
+    fn done(code: u8) -> Outcome {
+        Outcome {
+            code,
+            receipt: None,
+        }
+    }
+}
+
+/// Runs, dry-runs or emits the plan (see [`Action`]): prints what
+/// `opts.format` asks for, keeps the state file, writes the receipt.
+pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
+    let l = plan_cli::load_valid(opts.plan.as_deref())?;
+    let c = &l.checked;
+    let (plan, dag) = (
+        c.plan.as_ref().expect("valid"),
+        c.dag.as_ref().expect("valid"),
+    );
+    let order = c.order.as_ref().expect("a valid plan is acyclic");
+    let exclude = run::selection(plan, dag, opts.only.as_deref(), &opts.skip)
+        .map_err(|e| anyhow!("{e}; IDs are those of {}", l.loc.file.display()))?;
+    if let Err(bad) = run::check_dirs(plan, &l.loc.dir) {
+        bail!("{}: {}", l.loc.file.display(), bad.join("; "));
+    }
+    let state_path = l.loc.dir.join(RUN_STATE_FILE);
+    let previous = StateFile::load(&state_path).map_err(|e| anyhow!(e))?;
+    if let Some(p) = previous.as_ref().filter(|p| p.active) {
+        let running: Vec<&str> = (p.tasks.iter())
+            .filter(|(_, t)| t.status == run::Status::Running)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        tracing::warn!(?running, "the previous run did not end cleanly (killed?)");
+    }
+    match &opts.action {
+        Action::Emit { kind, file } => {
+            if kind != "github-actions" {
+                bail!("--emit {kind}: unknown kind; the one there is: github-actions");
+            }
+            let dir = l.loc.dir.display().to_string();
+            let text = parci_core::plan::emit_gha::workflow(plan, dag, order, &dir)
+                .map_err(|e| anyhow!("{}: {e}", l.loc.file.display()))?;
+            if file.as_os_str() == "-" {
+                print!("{text}");
+            } else {
+                parci_core::fsutil::write_atomic(file, text.as_bytes())
+                    .map_err(|e| anyhow!("{}: cannot write: {e}", file.display()))?;
+            }
+            return Ok(Outcome::done(exit::PASS));
+        }
+        Action::DryRun => {
+            let w = run::weights(plan, previous.as_ref());
+            let s = run::simulate(plan, dag, order, &w, opts.jobs, &exclude);
+            print!("{}", plan_cli::schedule_text(plan, &s, opts.jobs));
+            return Ok(Outcome::done(exit::PASS));
+        }
+        Action::Run => {}
+    }
+    let _lock = run_cli::lock(&state_path)?;
+    let resumed_from = match (&previous, opts.resume) {
+        (Some(_), true) => Some(FileInput::hash(&state_path)?),
+        (None, true) => bail!(
+            "{}: no state file to resume from; run without --resume first",
+            state_path.display()
+        ),
+        _ => None,
+    };
+    let plan_input = plan_cli::plan_input(&l);
+    let run_id = run_cli::run_id();
+    let queue = if opts.worktrees {
+        Some(CommitQueue::open(&l.loc.dir, &run_id).map_err(|e| anyhow!(e))?)
+    } else {
+        None
+    };
+    let ropts = run::Options {
+        jobs: opts.jobs,
+        keep_going: opts.keep_going,
+        resume: opts.resume,
+        log_dir: opts.runs_dir.join(&run_id),
+        run_id,
+        state_path,
+        workdir: l.loc.dir.clone(),
+        plan_sha256: plan_input.sha256.clone(),
+        retries: opts.retries,
+        retry_backoff: Duration::from_secs_f64(opts.retry_backoff),
+        retry_jitter: opts.retry_jitter,
+        timeout: opts.timeout.map(Duration::from_secs_f64),
+        grace: Duration::from_secs_f64(opts.grace),
+        interrupt: Some(&run_cli::INTERRUPTS),
+        exclude,
+    };
+    run_cli::catch_interrupts();
+    let receipt_on_stdout = matches!(opts.format, Format::Json)
+        || opts.common.receipt.as_deref() == Some(Path::new("-"));
+    let bar = std::io::stderr().is_terminal() && !env.ci && !opts.common.quiet;
+    let console = Console::new(
+        if opts.common.quiet {
+            Output::Quiet
+        } else {
+            opts.output
+        },
+        env.github_actions,
+        receipt_on_stdout,
+        bar,
+        plan.achievements.len(),
+    );
+    let mut hooks = run_cli::RunHooks::new(console, queue);
+    let o = run::run(plan, dag, order, previous.as_ref(), &ropts, &mut hooks);
+    hooks.console.finish();
+    let start_commit = hooks.queue.as_ref().map(|q| q.start());
+    // Worktrees and their branches go now, whatever happened.
+    if let Some(mut q) = hooks.queue.take() {
+        q.cleanup();
+    }
+    let o = o?;
+
+    let problems = run::problems(plan, &o);
+    let verdict = Verdict::from_findings(run_cli::clip(&problems, 50), vec![]);
+    let body = Body {
+        inputs: json!({
+            "plan": plan_input,
+            "jobs": ropts.jobs,
+            "mode": if ropts.keep_going { "keep-going" } else { "fail-fast" },
+            "resume": ropts.resume,
+            "resumed_from": resumed_from,
+            "retries": ropts.retries,
+            "retry_backoff_s": opts.retry_backoff,
+            "retry_jitter": opts.retry_jitter,
+            "timeout_s": opts.timeout,
+            "only": opts.only,
+            "skip": opts.skip,
+            "commands": run_cli::commands(plan),
+            "worktrees": opts.worktrees,
+            "start_commit": start_commit,
+        }),
+        results: run::results_json(plan, dag, &o),
+        measurements: run::measurements_json(plan, dag, order, ropts.jobs, &o)?,
+        verdict,
+    };
+    for p in &problems {
+        github::annotate(
+            env,
+            github::Level::Error,
+            &l.loc.file.display().to_string(),
+            None,
+            PROGRAM,
+            p,
+        );
+    }
+    let written = emit::write_receipt(PROGRAM, &opts.common, env, body)?;
+    let summary = run_cli::summary(&o, ropts.jobs, &ropts.log_dir);
+    github::append_summary(env, &format!("### run-parallel\n\n{summary}"))?;
+    match opts.format {
+        Format::Json => written.echo(),
+        Format::Text if opts.common.quiet => {}
+        Format::Text => {
+            for p in &problems {
+                println!("  {p}");
+            }
+            print!("{summary}");
+        }
+    }
+    let code = if o.interrupted {
+        exit::INTERRUPTED
+    } else {
+        exit::gate(!o.all_succeeded())
+    };
+    Ok(Outcome {
+        code,
+        receipt: Some(written.receipt),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan folder: `b` after `a`, `c` fails unless `ok`.
+    fn plan(dir: &Path, c_ok: bool) {
+        let c = if c_ok { "true" } else { "exit 3" };
+        let text = format!(
+            r#"{{"plan_name": "t", "achievements": [
+  {{"achievement_id": "a", "dependencies": [], "command": "echo a > a.out"}},
+  {{"achievement_id": "b", "dependencies": ["a"], "command": "cat a.out > b.out"}},
+  {{"achievement_id": "c", "dependencies": [], "command": "{c}"}}
+]}}"#
+        );
+        std::fs::write(dir.join("parallel.json"), text).unwrap();
+    }
+
+    fn opts(dir: &Path) -> Options {
+        Options {
+            plan: Some(dir.to_path_buf()),
+            action: Action::Run,
+            jobs: 2,
+            keep_going: true,
+            resume: false,
+            retries: 0,
+            retry_backoff: 0.0,
+            retry_jitter: false,
+            timeout: Some(60.0),
+            only: None,
+            skip: vec![],
+            output: Output::Quiet,
+            worktrees: false,
+            grace: 1.0,
+            runs_dir: dir.join("runs"),
+            format: Format::Text,
+            common: Common::quiet_to(dir.join("run.json")),
+        }
+    }
+
+    #[test]
+    fn tasks_run_in_dependency_order_and_the_receipt_says_so() {
+        let t = tempfile::tempdir().unwrap();
+        plan(t.path(), true);
+        let out = run(&opts(t.path()), &Env::plain(t.path())).unwrap();
+        assert_eq!(out.code, exit::PASS);
+        assert_eq!(
+            std::fs::read_to_string(t.path().join("b.out")).unwrap(),
+            "a\n"
+        );
+        let r = out.receipt.unwrap();
+        assert_eq!(r.schema, "parci.run-parallel");
+        assert_eq!(r.inputs["mode"], "keep-going");
+        assert!(t.path().join(RUN_STATE_FILE).is_file());
+    }
+
+    #[test]
+    fn a_failing_task_fails_the_gate_and_resume_skips_what_succeeded() {
+        let t = tempfile::tempdir().unwrap();
+        plan(t.path(), false);
+        let env = Env::plain(t.path());
+        let failed = run(&opts(t.path()), &env).unwrap();
+        assert_eq!(failed.code, exit::GATE_FAILED);
+        let r = failed.receipt.unwrap();
+        assert!(
+            r.verdict.reasons.iter().any(|m| m.contains('c')),
+            "{:?}",
+            r.verdict
+        );
+        plan(t.path(), true);
+        std::fs::remove_file(t.path().join("b.out")).unwrap();
+        let o = Options {
+            resume: true,
+            ..opts(t.path())
+        };
+        let resumed = run(&o, &env).unwrap();
+        assert_eq!(resumed.code, exit::PASS);
+        assert!(resumed.receipt.unwrap().inputs["resumed_from"].is_object());
+        assert!(
+            !t.path().join("b.out").exists(),
+            "b succeeded before: not run again"
+        );
+    }
+
+    #[test]
+    fn emit_and_dry_run_start_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        plan(t.path(), true);
+        let env = Env::plain(t.path());
+        let wf = t.path().join("wf.yml");
+        let emit = Options {
+            action: Action::Emit {
+                kind: "github-actions".into(),
+                file: wf.clone(),
+            },
+            ..opts(t.path())
+        };
+        assert_eq!(run(&emit, &env).unwrap().code, exit::PASS);
+        assert!(std::fs::read_to_string(&wf).unwrap().contains("needs:"));
+        let dry = Options {
+            action: Action::DryRun,
+            ..opts(t.path())
+        };
+        let out = run(&dry, &env).unwrap();
+        assert!(out.receipt.is_none());
+        assert!(!t.path().join("a.out").exists() && !t.path().join("run.json").exists());
+        let bad = Options {
+            action: Action::Emit {
+                kind: "gitlab".into(),
+                file: wf,
+            },
+            ..opts(t.path())
+        };
+        let e = run(&bad, &env).err().unwrap().to_string();
+        assert_eq!(
+            e,
+            "--emit gitlab: unknown kind; the one there is: github-actions"
+        );
+    }
+}
