@@ -43,6 +43,8 @@ pub struct Env {
     pub kernels: Option<String>,
     /// `CI` set (and not `false` or `0`): no progress bars.
     pub ci: bool,
+    /// `SOURCE_DATE_EPOCH`, when it is a number: the time of commits parci makes.
+    pub source_date_epoch: Option<i64>,
 }
 
 impl Env {
@@ -57,6 +59,9 @@ impl Env {
                 .ok()
                 .filter(|v| !v.is_empty()),
             ci: std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0"),
+            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .and_then(|s| s.parse().ok()),
         }
     }
 
@@ -96,6 +101,7 @@ impl Env {
             cwd: cwd.to_path_buf(),
             kernels: None,
             ci: false,
+            source_date_epoch: None,
         }
     }
 }
@@ -214,6 +220,7 @@ mod tests {
             cwd: PathBuf::from("."),
             kernels: kernels.map(str::to_string),
             ci: false,
+            source_date_epoch: None,
         }
     }
 

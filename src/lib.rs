@@ -3,6 +3,7 @@
 //! parse their arguments, call `parci-core`, and report through this crate.
 //! This is the only layer that reads environment variables.
 
+pub mod batch_create;
 pub mod cli;
 pub mod emit;
 pub mod exit;
