@@ -29,6 +29,30 @@ pub struct Perf {
     pub why: String,
 }
 
+impl Perf {
+    /// `--no-bpf-event` when this perf knows it (perf 5.1 and later). At start
+    /// perf record otherwise reads the info of every BPF program loaded in
+    /// the kernel, to symbolise JIT-ed BPF code: measured here at 0.8 s of the
+    /// 1.2 s a `perf record -- true` takes. parci profiles user programs; BPF
+    /// frames, if any were sampled, stay unnamed.
+    fn record_flags(&self) -> &'static [&'static str] {
+        if knows_no_bpf_event(&self.version) {
+            &["--no-bpf-event"]
+        } else {
+            &[]
+        }
+    }
+}
+
+/// Whether `perf version X.Y...` is 5.1 or later.
+fn knows_no_bpf_event(version: &str) -> bool {
+    let v = version.trim_start_matches("perf version ");
+    let mut it = v.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    let minor: u32 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    (major, minor) >= (5, 1)
+}
+
 /// Why perf cannot sample here.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Unusable {
@@ -104,10 +128,21 @@ pub fn probe(program: &Path, scratch: &Path) -> Result<Perf, Unusable> {
     let paranoid = paranoid();
     std::fs::create_dir_all(scratch)
         .map_err(|e| Unusable::Broken(format!("{}: cannot create ({e})", scratch.display())))?;
+    let cache = ProbeCache::new(program, &version, paranoid, scratch);
+    if let Some(p) = cache.as_ref().and_then(ProbeCache::load) {
+        return Ok(p);
+    }
+    let bpf: &[&str] = if knows_no_bpf_event(&version) {
+        &["--no-bpf-event"]
+    } else {
+        &[]
+    };
     let data = scratch.join(".probe.perf.data");
     let try_event = |event: &str| -> Result<(), String> {
         let out = Command::new(program)
-            .args(["record", "-q", "-e", event, "-F", "997", "-g", "-o"])
+            .arg("record")
+            .args(bpf)
+            .args(["-q", "-e", event, "-F", "997", "-g", "-o"])
             .arg(&data)
             .args(["--", "true"])
             .stdin(Stdio::null())
@@ -149,16 +184,22 @@ pub fn probe(program: &Path, scratch: &Path) -> Result<Perf, Unusable> {
     let _ = std::fs::remove_file(&data);
     let _ = std::fs::remove_file(scratch.join(".probe.perf.data.old"));
     match result {
-        Ok((event, why_event)) => Ok(Perf {
-            program: program.to_path_buf(),
-            why: format!(
-                "{version} recorded a test sample (kernel.perf_event_paranoid = {}); {why_event}",
-                paranoid.map_or("unknown".into(), |p| p.to_string())
-            ),
-            version,
-            event,
-            paranoid,
-        }),
+        Ok((event, why_event)) => {
+            let p = Perf {
+                program: program.to_path_buf(),
+                why: format!(
+                    "{version} recorded a test sample (kernel.perf_event_paranoid = {}); {why_event}",
+                    paranoid.map_or("unknown".into(), |p| p.to_string())
+                ),
+                version,
+                event,
+                paranoid,
+            };
+            if let Some(c) = &cache {
+                c.store(&p);
+            }
+            Ok(p)
+        }
         Err(text) if refusal(&text) => Err(Unusable::Refused(format!(
             "{shown}: the kernel refused to sample (kernel.perf_event_paranoid = {}: {}); allow it \
              with `sudo sysctl kernel.perf_event_paranoid=1` or run as root",
@@ -169,6 +210,88 @@ pub fn probe(program: &Path, scratch: &Path) -> Result<Perf, Unusable> {
             "{shown}: a test `perf record` failed ({}); {ENABLE_HINT}",
             first_error_line(&text)
         ))),
+    }
+}
+
+/// The probe's verdict, kept in the scratch folder (`.perf-probe.json`) so
+/// that only the first profile pays for test records (two `perf record`s where
+/// hardware events fall back to cpu-clock). It holds for one perf binary (path,
+/// size, modification time, version) on one boot of one kernel, at one
+/// `perf_event_paranoid` and user: any change runs the probe again. Only a
+/// working perf is remembered, so a fixed perf is seen at once; a perf that
+/// stops working after it was remembered fails in the real record instead,
+/// with perf's own message.
+struct ProbeCache {
+    file: PathBuf,
+    key: String,
+}
+
+impl ProbeCache {
+    const FILE: &'static str = ".perf-probe.json";
+
+    fn new(program: &Path, version: &str, paranoid: Option<i64>, scratch: &Path) -> Option<Self> {
+        // A path names one file: its size and modification time count too. A
+        // bare name is whatever `PATH` finds (the CLI layer owns the
+        // environment), so it is keyed by name and version.
+        let binary = if program.components().count() > 1 {
+            let resolved = std::fs::canonicalize(program).ok()?;
+            let meta = std::fs::metadata(&resolved).ok()?;
+            let mtime = meta
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_nanos();
+            format!("{}|{}|{mtime}", resolved.display(), meta.len())
+        } else {
+            program.display().to_string()
+        };
+        let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_string());
+        let kernel = read("/proc/sys/kernel/osrelease").ok()?;
+        let boot = read("/proc/sys/kernel/random/boot_id").ok()?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        Some(ProbeCache {
+            file: scratch.join(Self::FILE),
+            key: format!("{binary}|{version}|{kernel}|{boot}|{paranoid:?}|{euid}"),
+        })
+    }
+
+    fn load(&self) -> Option<Perf> {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&self.file).ok()?).ok()?;
+        if v["key"].as_str() != Some(self.key.as_str()) {
+            return None;
+        }
+        let s = |k: &str| v[k].as_str().map(str::to_string);
+        let p = Perf {
+            program: PathBuf::from(s("program")?),
+            version: s("version")?,
+            event: s("event")?,
+            paranoid: v["paranoid"].as_i64(),
+            why: format!(
+                "{} (the verdict of an earlier test record, kept in {} for this perf binary, \
+                 kernel boot, paranoid level and user)",
+                s("why")?,
+                Self::FILE
+            ),
+        };
+        tracing::debug!(file = %self.file.display(), "perf probe verdict from the cache");
+        Some(p)
+    }
+
+    fn store(&self, p: &Perf) {
+        let doc = serde_json::json!({
+            "key": self.key,
+            "program": p.program.to_string_lossy(),
+            "version": p.version,
+            "event": p.event,
+            "paranoid": p.paranoid,
+            "why": p.why,
+        });
+        // A cache that cannot be written only costs the next run a probe.
+        if let Err(e) = crate::fsutil::write_atomic(&self.file, doc.to_string().as_bytes()) {
+            tracing::debug!(file = %self.file.display(), "perf probe verdict not cached: {e}");
+        }
     }
 }
 
@@ -197,7 +320,9 @@ pub struct Recorded {
 /// process's stderr, so stdout stays free for the receipt.
 pub fn record(r: &Record) -> Result<Recorded, ProfileError> {
     let mut cmd = Command::new(&r.perf.program);
-    cmd.args(["record", "-q", "-e", &r.perf.event, "-F"])
+    cmd.arg("record")
+        .args(r.perf.record_flags())
+        .args(["-q", "-e", &r.perf.event, "-F"])
         .arg(r.frequency.to_string())
         .args(["--call-graph", r.call_graph.name(), "-o"])
         .arg(r.data)
@@ -272,6 +397,56 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn no_bpf_event_from_perf_5_1_on() {
+        assert!(knows_no_bpf_event("perf version 6.1.187"));
+        assert!(knows_no_bpf_event("perf version 5.1.0"));
+        assert!(knows_no_bpf_event("perf version 10.0"));
+        assert!(!knows_no_bpf_event("perf version 5.0.21"));
+        assert!(!knows_no_bpf_event("perf version 4.19.0"));
+        assert!(!knows_no_bpf_event("not perf"));
+    }
+
+    #[test]
+    fn a_probe_verdict_is_reused_only_for_the_same_key() {
+        let d = tempfile::tempdir().unwrap();
+        let perf = Perf {
+            program: PathBuf::from("perf"),
+            version: "perf version 6.1.0".into(),
+            event: "cpu-clock".into(),
+            paranoid: Some(2),
+            why: "because".into(),
+        };
+        let c = ProbeCache::new(Path::new("perf"), &perf.version, Some(2), d.path()).unwrap();
+        assert_eq!(c.load(), None, "nothing cached yet");
+        c.store(&perf);
+        let again = c.load().unwrap();
+        assert_eq!((&again.event, &again.version), (&perf.event, &perf.version));
+        assert!(again
+            .why
+            .starts_with("because (the verdict of an earlier test record"));
+        // Another paranoid level, perf version or binary: probe again.
+        for other in [
+            ProbeCache::new(Path::new("perf"), &perf.version, Some(1), d.path()),
+            ProbeCache::new(Path::new("perf"), "perf version 6.2.0", Some(2), d.path()),
+            ProbeCache::new(Path::new("perf2"), &perf.version, Some(2), d.path()),
+        ] {
+            assert_eq!(other.unwrap().load(), None);
+        }
+        // A file path is keyed by its content's size and time too.
+        let bin = d.path().join("perf");
+        std::fs::write(&bin, "#!/bin/sh\n").unwrap();
+        let c = ProbeCache::new(&bin, &perf.version, Some(2), d.path()).unwrap();
+        c.store(&perf);
+        assert!(c.load().is_some());
+        std::fs::write(&bin, "#!/bin/sh\nexit 0\n").unwrap();
+        let c2 = ProbeCache::new(&bin, &perf.version, Some(2), d.path()).unwrap();
+        assert_eq!(c2.load(), None, "a changed perf binary is probed again");
+        // A damaged cache file is no verdict.
+        std::fs::write(d.path().join(ProbeCache::FILE), "{not json").unwrap();
+        assert_eq!(c.load(), None);
     }
 
     #[test]
