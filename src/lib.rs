@@ -7,6 +7,7 @@ pub mod batch_create;
 pub mod cli;
 pub mod emit;
 pub mod exit;
+pub mod flamegraph;
 pub mod flamegraph_text;
 pub mod gguf_text;
 pub mod github;

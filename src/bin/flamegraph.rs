@@ -1,18 +1,13 @@
 //! flamegraph: sampled profiles of the perf-smoke workload or any command,
 //! rendered as deterministic SVGs with a hotspot receipt.
 
-use anyhow::bail;
-use clap::{Parser, ValueEnum};
-use parci::cli::{self, Common, Env, Format};
-use parci::{emit, exit, flamegraph_text, github};
-use parci_core::gguf::fixture::{self, Preset};
+use clap::Parser;
+use parci::cli::{self, Common, Format, PresetArg};
+use parci::flamegraph::{self, CallGraphArg, Options, SamplerArg, PROGRAM};
+use parci_core::gguf::fixture;
 use parci_core::profile::render::DEFAULT_MIN_WIDTH;
-use parci_core::profile::session::{self, Mode, Request, SamplerChoice, WorkloadSpec};
-use parci_core::profile::{CallGraph, DEFAULT_FREQUENCY};
-use parci_core::receipt::{self, Body, Verdict};
-use std::path::{Path, PathBuf};
-
-const PROGRAM: &str = "flamegraph";
+use parci_core::profile::DEFAULT_FREQUENCY;
+use std::path::PathBuf;
 
 /// Profile the perf-smoke workload (or any command) and write flame graphs,
 /// folded stacks and a hotspot receipt.
@@ -101,161 +96,45 @@ struct Args {
     command: Vec<String>,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-enum PresetArg {
-    Tiny,
-    Small,
+impl cli::Program for Args {
+    fn common(&self) -> &Common {
+        &self.common
+    }
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-enum CallGraphArg {
-    Fp,
-    Dwarf,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-enum SamplerArg {
-    Auto,
-    Perf,
-    InProcess,
+impl Args {
+    fn into_options(self) -> Options {
+        Options {
+            model: self.model,
+            preset: self.preset.unwrap_or(PresetArg::Small).into(),
+            seed: self.seed,
+            tokens: self.tokens,
+            prompt_tokens: self.prompt_tokens,
+            threads: self.threads,
+            repeats: self.repeats,
+            warmup: self.warmup,
+            perf_smoke: self.perf_smoke,
+            from_perf_script: self.from_perf_script,
+            from_folded: self.from_folded,
+            command: self.command,
+            frequency: self.frequency,
+            call_graph: self.call_graph.map(Into::into),
+            sampler: self.sampler.into(),
+            perf: self.perf,
+            out_dir: self.out_dir,
+            name: self.name,
+            title: self.title,
+            reverse: self.reverse,
+            min_width: self.min_width,
+            diff: self.diff,
+            format: self.format,
+            common: self.common,
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    cli::init_logging(&args.common);
-    cli::main_with(PROGRAM, || run(args, Env::read()))
-}
-
-/// A program name looked up in PATH (the CLI layer reads the environment).
-fn resolve_program(word: &str) -> anyhow::Result<PathBuf> {
-    let p = Path::new(word);
-    if word.contains('/') {
-        if p.is_file() {
-            return Ok(p.to_path_buf());
-        }
-        bail!("{word}: no such program; pass an existing executable after --");
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(word))
-        .find(|c| c.is_file())
-        .ok_or_else(|| {
-            anyhow::anyhow!("{word}: not found in PATH; pass a path to the program after --")
-        })
-}
-
-/// The perf-smoke to sample: --perf-smoke, else the `cargo profiling` build, else ours.
-fn perf_smoke_binary(args: &Args, env: &Env) -> anyhow::Result<PathBuf> {
-    if let Some(p) = &args.perf_smoke {
-        return Ok(p.clone());
-    }
-    let profiling = env.cwd.join("target/profiling/perf-smoke");
-    if profiling.is_file() {
-        return Ok(PathBuf::from("target/profiling/perf-smoke"));
-    }
-    let beside = std::env::current_exe()?.with_file_name("perf-smoke");
-    if beside.is_file() {
-        return Ok(beside);
-    }
-    bail!("perf-smoke not found (looked for target/profiling/perf-smoke and {}); build it with `cargo profiling --bin perf-smoke` or pass --perf-smoke PATH", beside.display())
-}
-
-fn request(args: &Args, env: &Env) -> anyhow::Result<Request> {
-    if !(args.min_width.is_finite() && args.min_width >= 0.0) {
-        bail!(
-            "--min-width {}: give a width in pixels >= 0, e.g. 0.1",
-            args.min_width
-        );
-    }
-    let mode = if let Some(p) = &args.from_perf_script {
-        Mode::PerfScript(p.clone())
-    } else if let Some(p) = &args.from_folded {
-        Mode::Folded(p.clone())
-    } else if !args.command.is_empty() {
-        let mut cmd = vec![resolve_program(&args.command[0])?.into_os_string()];
-        cmd.extend(args.command[1..].iter().map(Into::into));
-        Mode::Command(cmd, args.command.clone())
-    } else {
-        Mode::Workload(WorkloadSpec {
-            model: args.model.clone(),
-            preset: match args.preset.unwrap_or(PresetArg::Small) {
-                PresetArg::Tiny => Preset::Tiny,
-                PresetArg::Small => Preset::Small,
-            },
-            seed: args.seed,
-            tokens: args.tokens.clone(),
-            prompt_tokens: args.prompt_tokens,
-            threads: args.threads,
-            repeats: args.repeats,
-            warmup: args.warmup,
-            binary: if args.sampler == SamplerArg::InProcess {
-                PathBuf::from("perf-smoke")
-            } else {
-                perf_smoke_binary(args, env)?
-            },
-            kernel_mode: env.kernel_mode()?,
-        })
-    };
-    let receipt_dir = match emit::Target::resolve(PROGRAM, &args.common) {
-        emit::Target::File(p) => p
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
-        emit::Target::Stdout => PathBuf::from("."),
-    };
-    Ok(Request {
-        mode,
-        frequency: args.frequency,
-        call_graph: args.call_graph.map(|c| match c {
-            CallGraphArg::Fp => CallGraph::Fp,
-            CallGraphArg::Dwarf => CallGraph::Dwarf,
-        }),
-        sampler: match args.sampler {
-            SamplerArg::Auto => SamplerChoice::Auto,
-            SamplerArg::Perf => SamplerChoice::Perf,
-            SamplerArg::InProcess => SamplerChoice::InProcess,
-        },
-        perf: args.perf.clone(),
-        out_dir: args.out_dir.clone(),
-        name: args.name.clone(),
-        title: args.title.clone(),
-        reverse: args.reverse,
-        min_width: args.min_width,
-        diff: args.diff.clone(),
-        receipt_dir,
-        cwd: env.cwd.clone(),
-    })
-}
-
-fn run(args: Args, env: Env) -> anyhow::Result<u8> {
-    let req = request(&args, &env)?;
-    let out = session::run(&req)?;
-    for (level, list) in [
-        (github::Level::Error, &out.errors),
-        (github::Level::Warning, &out.warnings),
-    ] {
-        for m in list {
-            github::annotate(&env, level, PROGRAM, None, PROGRAM, m);
-        }
-    }
-    let body = Body {
-        inputs: out.inputs,
-        results: out.results,
-        measurements: out.measurements,
-        verdict: Verdict::from_findings(out.errors, out.warnings),
-    };
-    let failed = body.verdict.status == receipt::Status::Fail;
-    let table = flamegraph_text::table(&body, &req.receipt_dir);
-    github::append_summary(&env, &flamegraph_text::summary(&body, &req.receipt_dir))?;
-    let written = emit::write_receipt(PROGRAM, &args.common, &env, body)?;
-    match args.format {
-        Format::Text if !args.common.quiet => print!("{table}"),
-        Format::Json if written.target != emit::Target::Stdout => print!("{}", written.text),
-        _ => {}
-    }
-    Ok(if failed {
-        exit::GATE_FAILED
-    } else {
-        exit::PASS
+    cli::program(PROGRAM, |args: Args, env| {
+        Ok(flamegraph::run(&args.into_options(), &env)?.code)
     })
 }
