@@ -9,6 +9,7 @@ pub mod emit;
 pub mod exit;
 pub mod flamegraph;
 pub mod flamegraph_text;
+pub mod gguf_dump;
 pub mod gguf_text;
 pub mod github;
 pub mod perf_smoke;

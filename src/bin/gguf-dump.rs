@@ -1,19 +1,12 @@
 //! gguf-dump: reads a GGUF file (validated, zero-copy) and shows its header,
 //! metadata and tensor table; optionally writes one tensor dequantized to f32.
 
-use anyhow::{anyhow, bail, Context};
 use clap::Parser;
-use parci::cli::{self, Common, Env, Format};
-use parci::{emit, exit, gguf_text, github};
-use parci_core::fsutil;
+use parci::cli::{self, Common, Format};
+use parci::gguf_dump::{self, Options, PROGRAM};
 use parci_core::gguf::fixture::{self, Preset};
-use parci_core::gguf::{dump, MappedFile};
-use parci_core::receipt::{canonical::finite, Body, FileInput, Verdict};
-use serde_json::json;
+use parci_core::model::smoke::MODELS_DIR;
 use std::path::PathBuf;
-use std::time::Instant;
-
-const PROGRAM: &str = "gguf-dump";
 
 /// Show a GGUF model file: header, metadata, tensor table, type histogram.
 ///
@@ -60,123 +53,33 @@ struct Args {
     common: Common,
 }
 
-fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    cli::init_logging(&args.common);
-    cli::main_with(PROGRAM, || run(args, Env::read()))
+impl cli::Program for Args {
+    fn common(&self) -> &Common {
+        &self.common
+    }
 }
 
-fn run(args: Args, env: Env) -> anyhow::Result<u8> {
-    let file_path = match &args.file {
-        Some(f) => f.clone(),
-        None => {
-            let preset = Preset::from_name(args.preset.as_deref().unwrap_or("small"))
-                .expect("clap checked the name");
-            let dir = PathBuf::from("target/parci/models");
-            let (p, fresh) = fixture::materialize(&dir, preset, args.seed)
-                .with_context(|| format!("{}: cannot write the fixture model", dir.display()))?;
-            tracing::info!(path = %p.display(), regenerated = fresh, "fixture model");
-            p
+impl Args {
+    fn into_options(self) -> Options {
+        Options {
+            file: self.file,
+            preset: Preset::from_name(self.preset.as_deref().unwrap_or("small"))
+                .expect("clap checked the name"),
+            seed: self.seed,
+            models_dir: PathBuf::from(MODELS_DIR),
+            format: self.format,
+            tensors: self.tensors,
+            full: self.full,
+            strict: self.strict,
+            tensor: self.tensor,
+            values: self.values.map(|v| (v[0].clone(), PathBuf::from(&v[1]))),
+            common: self.common,
         }
-    };
-    let path = file_path.display().to_string();
-    let values = match args.values.as_deref() {
-        Some([fmt, out]) if fmt == "f32le" || fmt == "npy" => {
-            Some((fmt.clone(), PathBuf::from(out)))
-        }
-        Some([fmt, _]) => bail!("--values format {fmt:?} is not one of f32le, npy"),
-        _ => None,
-    };
-    let t0 = Instant::now();
-    let mapped = MappedFile::open(&file_path)
-        .with_context(|| format!("{path}: cannot open; pass an existing GGUF file"))?;
-    let g = mapped.parse().map_err(|e| anyhow!("{path}: {e}"))?;
-    let parse_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let t1 = Instant::now();
-    let file = FileInput {
-        path: path.clone(),
-        bytes: mapped.bytes().len() as u64,
-        sha256: fsutil::sha256_hex(mapped.bytes()),
-    };
-    let hash_ms = t1.elapsed().as_secs_f64() * 1e3;
+    }
+}
 
-    let mut results = dump::describe(&g, args.full);
-    results["values"] = serde_json::Value::Null;
-    if let (Some(name), Some((fmt, out))) = (&args.tensor, &values) {
-        let t = g.tensor(name).ok_or_else(|| {
-            let some: Vec<&str> = g.tensors().iter().take(5).map(|t| t.name).collect();
-            anyhow!(
-                "{path}: no tensor named {name:?}; it has {} tensors, e.g. {}",
-                g.tensors().len(),
-                some.join(", ")
-            )
-        })?;
-        let mut v = Vec::with_capacity(t.n_elements() as usize);
-        parci_core::quant::dequantize(t.ty, t.data, &mut v)
-            .map_err(|e| anyhow!("{path}: tensor {name:?}: {e}"))?;
-        let bytes = if fmt == "npy" {
-            let shape: Vec<u64> = t.shape().iter().rev().copied().collect();
-            dump::npy_f32(&shape, &v)
-        } else {
-            v.iter().flat_map(|x| x.to_le_bytes()).collect()
-        };
-        fsutil::write_atomic(out, &bytes)
-            .with_context(|| format!("{}: cannot write the values", out.display()))?;
-        results["values"] = json!({"tensor": name, "format": fmt, "count": v.len(), "sha256": fsutil::sha256_hex(&bytes)});
-    }
-
-    let warnings: Vec<String> = g
-        .warnings()
-        .iter()
-        .map(|w| format!("byte {}: {}", w.offset, w.message))
-        .collect();
-    for w in g.warnings() {
-        github::annotate(
-            &env,
-            github::Level::Warning,
-            &path,
-            None,
-            PROGRAM,
-            &format!("byte {}: {}", w.offset, w.message),
-        );
-    }
-    let verdict = if args.strict {
-        Verdict::from_findings(warnings, vec![])
-    } else {
-        Verdict::from_findings(vec![], warnings)
-    };
-    let failed = verdict.status == parci_core::receipt::Status::Fail;
-    let body = Body {
-        inputs: json!({
-            "file": file,
-            "full_arrays": args.full,
-            "strict": args.strict,
-            "values": values.as_ref().map(|(f, o)| json!({"tensor": args.tensor, "format": f, "path": o.display().to_string()})),
-        }),
-        results,
-        measurements: json!({"parse_ms": finite(parse_ms)?, "hash_ms": finite(hash_ms)?}),
-        verdict,
-    };
-    let summary = format!(
-        "### {PROGRAM}\n\n`{}`: GGUF v{}, {} metadata, {} tensors, verdict **{}**\n\n",
-        github::cell(&path),
-        g.version,
-        g.kvs().len(),
-        g.tensors().len(),
-        body.verdict.status.as_str()
-    );
-    github::append_summary(&env, &summary)?;
-    let written = emit::write_receipt(PROGRAM, &args.common, &env, body)?;
-    match args.format {
-        Format::Text if !args.common.quiet => {
-            print!("{}", gguf_text::render(&path, &g, args.tensors))
-        }
-        Format::Json if written.target != emit::Target::Stdout => print!("{}", written.text),
-        _ => {}
-    }
-    Ok(if failed {
-        exit::GATE_FAILED
-    } else {
-        exit::PASS
+fn main() -> std::process::ExitCode {
+    cli::program(PROGRAM, |args: Args, env| {
+        Ok(gguf_dump::run(&args.into_options(), &env)?.code)
     })
 }
