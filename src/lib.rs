@@ -17,6 +17,7 @@ pub mod plan_cli;
 pub mod run_cli;
 pub mod run_console;
 pub mod run_parallel;
+pub mod status;
 pub mod verify_receipt;
 
 pub use parci_core as core;

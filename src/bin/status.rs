@@ -1,33 +1,10 @@
 //! status: what in a plan is done, what can start next, what blocks the rest;
 //! derived from the plan's marker files, never written back.
 
-use clap::{Parser, ValueEnum};
-use parci::cli::{self, Common, Env};
-use parci::{emit, exit, github, plan_cli};
-use parci_core::plan::fsstate::RUN_STATE_FILE;
-use parci_core::plan::status;
-use parci_core::receipt::{canonical::finite, Body, FileInput, Verdict};
-use serde_json::json;
+use clap::Parser;
+use parci::cli::{self, Common};
+use parci::status::{self, Options, Output, PROGRAM};
 use std::path::PathBuf;
-use std::time::Instant;
-
-const PROGRAM: &str = "status";
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-enum Output {
-    /// Per-level table and summary, for people
-    Table,
-    /// This run's receipt
-    Json,
-    /// A Markdown report
-    Markdown,
-    /// Graphviz DOT, coloured by status
-    Dot,
-    /// Mermaid flowchart, coloured by status
-    Mermaid,
-    /// The next batch as a GitHub Actions matrix: {"include":[{"id":…,"title":…}]}
-    GhaMatrix,
-}
 
 /// Show a plan's status from its files: per-level table, counts, the next
 /// runnable batch, what blocks the rest, the critical path, how many workers
@@ -60,74 +37,25 @@ struct Args {
     common: Common,
 }
 
-fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    cli::init_logging(&args.common);
-    cli::main_with(PROGRAM, || run(args, Env::read()))
+impl cli::Program for Args {
+    fn common(&self) -> &Common {
+        &self.common
+    }
 }
 
-fn run(args: Args, env: Env) -> anyhow::Result<u8> {
-    let t0 = Instant::now();
-    let l = plan_cli::load_valid(args.plan.as_deref())?;
-    let c = &l.checked;
-    let (plan, dag) = (
-        c.plan.as_ref().expect("valid"),
-        c.dag.as_ref().expect("valid"),
-    );
-    let order = c.order.as_ref().expect("a valid plan is acyclic");
-    let r = status::report(plan, dag, order, &c.states, args.max_workers);
-    let elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
+impl Args {
+    fn into_options(self) -> Options {
+        Options {
+            plan: self.plan,
+            format: self.format,
+            max_workers: self.max_workers,
+            common: self.common,
+        }
+    }
+}
 
-    let run_state = match &l.run.path {
-        Some(p) => Some(
-            FileInput::hash(p).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", p.display()))?,
-        ),
-        None => None,
-    };
-    let verdict = match &r.stalled {
-        Some(why) => Verdict::from_findings(vec![], vec![why.clone()]),
-        None => Verdict::pass(),
-    };
-    let body = Body {
-        inputs: json!({
-            "plan": plan_cli::plan_input(&l),
-            "markers": plan_cli::markers_input(&l),
-            "run_state": run_state,
-            "max_workers": args.max_workers,
-        }),
-        results: serde_json::to_value(&r)?,
-        measurements: json!({"elapsed_ms": finite(elapsed_ms)?}),
-        verdict,
-    };
-    github::append_summary(&env, &plan_cli::status_markdown(&r, plan))?;
-    if let Some(why) = &r.stalled {
-        github::annotate(
-            &env,
-            github::Level::Warning,
-            &l.loc.file.display().to_string(),
-            None,
-            PROGRAM,
-            why,
-        );
-    }
-    let written = emit::write_receipt(PROGRAM, &args.common, &env, body)?;
-    tracing::info!(
-        run_state = RUN_STATE_FILE,
-        present = l.run.path.is_some(),
-        "run state"
-    );
-    let text = match args.format {
-        Output::Table if args.common.quiet => None,
-        Output::Table => Some(plan_cli::status_table(&r, plan, &env)),
-        Output::Json if written.target == emit::Target::Stdout => None,
-        Output::Json => Some(written.text.clone()),
-        Output::Markdown => Some(plan_cli::status_markdown(&r, plan)),
-        Output::Dot => Some(plan_cli::status_dot(&r, plan)),
-        Output::Mermaid => Some(plan_cli::status_mermaid(&r, plan)),
-        Output::GhaMatrix => Some(plan_cli::status_gha_matrix(&r, plan)),
-    };
-    if let Some(t) = text {
-        print!("{t}");
-    }
-    Ok(exit::PASS)
+fn main() -> std::process::ExitCode {
+    cli::program(PROGRAM, |args: Args, env| {
+        Ok(status::run(&args.into_options(), &env)?.code)
+    })
 }
