@@ -18,6 +18,7 @@ pub mod run_cli;
 pub mod run_console;
 pub mod run_parallel;
 pub mod status;
+pub mod validate_parallel;
 pub mod verify_receipt;
 
 pub use parci_core as core;
