@@ -251,6 +251,71 @@ fn check_passes(passes: &[Pass], plan: &ExecutionPlan) -> (Vec<String>, Vec<Stri
     (errors, warnings)
 }
 
+/// What the timed passes measured.
+struct Stats {
+    decode_runs: Vec<f64>,
+    prefill_runs: Vec<f64>,
+    decode_tok_s: f64,
+    /// Every decode step of every pass, in ms, sorted.
+    steps: Vec<f64>,
+    matvec_share: f64,
+}
+
+impl Stats {
+    fn of(passes: &[Pass], w: &Workload) -> Stats {
+        let decode_runs: Vec<f64> = passes
+            .iter()
+            .map(|p| w.tokens as f64 / p.decode().as_secs_f64())
+            .collect();
+        let prefill_runs: Vec<f64> = passes
+            .iter()
+            .map(|p| w.prompt.len() as f64 / p.prefill.as_secs_f64())
+            .collect();
+        let mut steps: Vec<f64> = passes
+            .iter()
+            .flat_map(|p| p.per_token.iter().map(|&d| ms(d)))
+            .collect();
+        steps.sort_by(f64::total_cmp);
+        let decode_total: Duration = passes.iter().map(Pass::decode).sum();
+        let matvec_total: Duration = passes.iter().map(|p| p.decode_matvec).sum();
+        Stats {
+            decode_tok_s: median(&decode_runs),
+            decode_runs,
+            prefill_runs,
+            steps,
+            matvec_share: (matvec_total.as_secs_f64() / decode_total.as_secs_f64()).clamp(0.0, 1.0),
+        }
+    }
+
+    /// The receipt's `measurements`; `comparison` is the baseline's tok/s and the change in %.
+    fn measurements(
+        &self,
+        load: Duration,
+        graph_time: Duration,
+        comparison: Option<(f64, f64)>,
+    ) -> anyhow::Result<Value> {
+        let steps = &self.steps;
+        Ok(json!({
+            "load_ms": finite(ms(load))?,
+            "graph_build_ms": finite(ms(graph_time))?,
+            "prefill_tok_s": finite(median(&self.prefill_runs))?,
+            "decode_tok_s": finite(self.decode_tok_s)?,
+            "decode_tok_s_runs": self.decode_runs.iter().map(|&v| finite(v)).collect::<Result<Vec<_>, _>>()?,
+            "per_token_ms": {
+                "p50": finite(percentile(steps, 50.0))?,
+                "p90": finite(percentile(steps, 90.0))?,
+                "max": finite(*steps.last().expect("tokens >= 1"))?,
+            },
+            "matvec_share": finite(self.matvec_share)?,
+            "peak_rss_bytes": receipt::peak_rss_bytes(),
+            "baseline": match comparison {
+                Some((base, change)) => json!({"decode_tok_s": finite(base)?, "change_pct": finite(change)?}),
+                None => Value::Null,
+            },
+        }))
+    }
+}
+
 /// Runs perf-smoke: prints what `opts.format` asks for, writes the receipt
 /// (and the BMF file), and returns the exit code with the receipt.
 pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
@@ -322,24 +387,8 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         .collect::<anyhow::Result<_>>()?;
     let (mut errors, mut warnings) = check_passes(&passes, &plan);
 
-    let decode_runs: Vec<f64> = passes
-        .iter()
-        .map(|p| w.tokens as f64 / p.decode().as_secs_f64())
-        .collect();
-    let prefill_runs: Vec<f64> = passes
-        .iter()
-        .map(|p| w.prompt.len() as f64 / p.prefill.as_secs_f64())
-        .collect();
-    let decode_tok_s = median(&decode_runs);
-    let mut steps: Vec<f64> = passes
-        .iter()
-        .flat_map(|p| p.per_token.iter().map(|&d| ms(d)))
-        .collect();
-    steps.sort_by(f64::total_cmp);
-    let decode_total: Duration = passes.iter().map(Pass::decode).sum();
-    let matvec_total: Duration = passes.iter().map(|p| p.decode_matvec).sum();
-    let matvec_share = (matvec_total.as_secs_f64() / decode_total.as_secs_f64()).clamp(0.0, 1.0);
-
+    let stats = Stats::of(&passes, &w);
+    let decode_tok_s = stats.decode_tok_s;
     let comparison = baseline.as_ref().map(|b| {
         let change = (decode_tok_s - b.decode_tok_s) / b.decode_tok_s * 100.0;
         let line = format!(
@@ -356,24 +405,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     });
 
     let results = smoke::results(&passes[0], isa, &plan);
-    let measurements = json!({
-        "load_ms": finite(ms(load))?,
-        "graph_build_ms": finite(ms(graph_time))?,
-        "prefill_tok_s": finite(median(&prefill_runs))?,
-        "decode_tok_s": finite(decode_tok_s)?,
-        "decode_tok_s_runs": decode_runs.iter().map(|&v| finite(v)).collect::<Result<Vec<_>, _>>()?,
-        "per_token_ms": {
-            "p50": finite(percentile(&steps, 50.0))?,
-            "p90": finite(percentile(&steps, 90.0))?,
-            "max": finite(*steps.last().expect("tokens >= 1"))?,
-        },
-        "matvec_share": finite(matvec_share)?,
-        "peak_rss_bytes": receipt::peak_rss_bytes(),
-        "baseline": match comparison {
-            Some((base, change)) => json!({"decode_tok_s": finite(base)?, "change_pct": finite(change)?}),
-            None => Value::Null,
-        },
-    });
+    let measurements = stats.measurements(load, graph_time, comparison)?;
     let inputs = json!({
         "model": model_input,
         "prompt": w.prompt,
@@ -405,7 +437,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         env,
         body,
         &Bmf {
-            runs: &decode_runs,
+            runs: &stats.decode_runs,
             preset,
             path: &path,
             threads,
