@@ -6,8 +6,9 @@
 //!
 //! Run: `cargo bench --bench run_parallel`. `PARCI_BENCH_QUICK=1` shrinks the
 //! sizes (smoke run); `PARCI_BENCH_REPS=N` sets the runs per measurement
-//! (default 5, 1 when quick). Under `cargo test` (no `--bench` argument) it
-//! runs the quick sizes once as a smoke test. It never asserts on time.
+//! (default 5, 1 when quick); `PARCI_BENCH_ONLY=overhead` or `=makespan` runs
+//! one of the two parts. Under `cargo test` (no `--bench` argument) it runs the
+//! quick sizes once as a smoke test. It never asserts on time.
 
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -61,8 +62,13 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         if quick { ", QUICK sizes" } else { "" }
     );
-    overhead(&cfg, tmp.path());
-    makespan(&cfg, tmp.path());
+    let only = std::env::var("PARCI_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "overhead" {
+        overhead(&cfg, tmp.path());
+    }
+    if only.is_empty() || only == "makespan" {
+        makespan(&cfg, tmp.path());
+    }
 }
 
 // ---------------------------------------------------------------- helpers

@@ -219,19 +219,32 @@ pub struct RunState {
 }
 
 impl RunState {
-    /// Reads `.parci/run-state.json` in the plan folder. Absent is an empty
-    /// state; present but unreadable or malformed is an error naming the place.
+    /// Reads `.parci/run-state.json` in the plan folder, with run-parallel's
+    /// journal (`.parci/run-state.journal`) replayed over it when it belongs
+    /// to the same run (docs/run-parallel.md#state-and-resume). Absent is an
+    /// empty state; present but unreadable or malformed is an error naming
+    /// the place.
     pub fn load(dir: &Path) -> Result<RunState, String> {
+        use super::run::journal::{read_stored, ReadError};
         let path = dir.join(RUN_STATE_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(RunState::default()),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+        let stored = match read_stored(&path) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(RunState::default()),
+            Err(ReadError::State(e)) => return Err(format!("{}: {e}", path.display())),
+            Err(ReadError::Journal(e)) => return Err(e),
         };
         let shown = path.display();
-        let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        let mut v: Value = serde_json::from_slice(&stored.snapshot).map_err(|e| {
             format!("{shown}: not valid JSON ({e}); fix or delete the run-parallel state file")
         })?;
+        let run_id = v.get("run_id").and_then(Value::as_str);
+        if let Some(j) = stored.journal.filter(|j| j.applies_to(run_id)) {
+            if let Some(Value::Object(tasks)) = v.get_mut("tasks") {
+                for (id, task) in j.records::<Value>()? {
+                    tasks.insert(id, task);
+                }
+            }
+        }
         let tasks = match v.get("tasks") {
             Some(Value::Object(t)) => t,
             None => {

@@ -1,0 +1,175 @@
+//! What a task's state is: the records of the state file
+//! (`.parci/run-state.json`) and of the journal appended on top of it, and how
+//! a previous run's state is read back ([`StateFile::load`]: the compacted
+//! file with the journal replayed over it, see [`super::journal`]).
+
+use super::journal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Version of the state file format this build writes.
+pub const STATE_VERSION: u32 = 1;
+
+/// A task's status in the state file and the receipt. status reads
+/// `running` as `in_progress` and ignores the others (docs/plans.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for dependencies or a free slot.
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    /// A dependency failed (`because` names the failed ancestor).
+    Skipped,
+    /// Never started: the run stopped first (fail-fast, interruption).
+    NotRun,
+    /// Running when the run was interrupted (Ctrl-C, SIGTERM); stopped.
+    Interrupted,
+    /// Left out of this run (`--skip`, or outside `--only`); counts as done
+    /// for its dependents.
+    Excluded,
+}
+
+impl Status {
+    pub const ALL: [Status; 8] = [
+        Status::Queued,
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::Skipped,
+        Status::NotRun,
+        Status::Interrupted,
+        Status::Excluded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::NotRun => "not_run",
+            Status::Interrupted => "interrupted",
+            Status::Excluded => "excluded",
+        }
+    }
+}
+
+/// One task in the state file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskState {
+    pub status: Status,
+    /// `sha256:<hex>` of the command; null for a milestone (no command).
+    #[serde(default)]
+    pub command_hash: Option<String>,
+    /// Processes started for this task in this run (0 for milestones, resumed tasks).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Exit code of the last attempt, when it exited.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// Signal that ended the last attempt, when one did.
+    #[serde(default)]
+    pub signal: Option<i32>,
+    /// Start and end of the last attempt, milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub start_ms: Option<u64>,
+    #[serde(default)]
+    pub end_ms: Option<u64>,
+    /// How long the last attempt ran, in milliseconds (measured, monotonic).
+    #[serde(default)]
+    pub duration_ms: Option<f64>,
+    /// Skipped: the failed ancestor. Failed without a process: why.
+    #[serde(default)]
+    pub because: Option<String>,
+    /// Succeeded in an earlier run and not run again (`--resume`).
+    #[serde(default)]
+    pub resumed: bool,
+    /// The task's output file.
+    #[serde(default)]
+    pub log: Option<String>,
+    /// The last attempt ran past its timeout and was stopped.
+    #[serde(default)]
+    pub timed_out: bool,
+    /// Every attempt of this run, in order.
+    #[serde(default)]
+    pub history: Vec<Attempt>,
+}
+
+/// One attempt of a task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration_ms: f64,
+    pub timed_out: bool,
+}
+
+impl TaskState {
+    pub(super) fn new(command_hash: Option<String>) -> TaskState {
+        TaskState {
+            status: Status::Queued,
+            command_hash,
+            attempts: 0,
+            exit_code: None,
+            signal: None,
+            start_ms: None,
+            end_ms: None,
+            duration_ms: None,
+            because: None,
+            resumed: false,
+            log: None,
+            timed_out: false,
+            history: Vec::new(),
+        }
+    }
+}
+
+/// `.parci/run-state.json`: `{"tasks": {"<id>": {"status": …, …}}, …}`; the
+/// part status reads (docs/plans.md) plus what resume and scheduling need.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateFile {
+    pub version: u32,
+    pub run_id: String,
+    /// sha256 of the plan file this run executes.
+    pub plan_sha256: String,
+    pub jobs: usize,
+    /// `fail-fast` or `keep-going`.
+    pub mode: String,
+    /// Set while the run is going; false once it ended (also after a failure).
+    pub active: bool,
+    pub tasks: BTreeMap<String, TaskState>,
+}
+
+impl StateFile {
+    /// Reads the state a run left: the state file with its journal replayed
+    /// over it (the journal's records since the last compaction, when it
+    /// belongs to the same run; a torn last line is ignored). `None` when
+    /// there is no state file. A file this build cannot read is an error
+    /// naming it (resume must not guess).
+    pub fn load(path: &Path) -> Result<Option<StateFile>, String> {
+        let stored = match journal::read_stored(path) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(None),
+            Err(journal::ReadError::State(e)) => {
+                return Err(format!("{}: cannot read: {e}", path.display()))
+            }
+            Err(journal::ReadError::Journal(e)) => return Err(e),
+        };
+        let mut state: StateFile = serde_json::from_slice(&stored.snapshot).map_err(|e| {
+            format!(
+                "{}: not a run-parallel state file ({e}); delete it to start afresh",
+                path.display()
+            )
+        })?;
+        if let Some(j) = stored.journal.filter(|j| j.applies_to(Some(&state.run_id))) {
+            for (id, task) in j.records::<TaskState>()? {
+                state.tasks.insert(id, task);
+            }
+        }
+        Ok(Some(state))
+    }
+}
