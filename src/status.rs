@@ -115,6 +115,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     if let Some(t) = &text {
         print!("{t}");
     }
+    crate::cli::release((l, r));
     Ok(Outcome {
         code: exit::PASS,
         receipt: written.receipt,

@@ -122,6 +122,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         Format::Json => written.echo(),
         _ => {}
     }
+    crate::cli::release(l);
     Ok(Outcome {
         code: exit::gate(failed),
         receipt: written.receipt,

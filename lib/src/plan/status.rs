@@ -385,16 +385,15 @@ fn start_key(plan: &Plan, tails: &[f64], i: u32) -> (Reverse<u64>, Reverse<u64>,
     )
 }
 
-type Key = (Reverse<u64>, Reverse<u64>, u32);
-
 /// Round-by-round list scheduling of the remaining work.
 struct Sim<'a> {
     plan: &'a Plan,
     dag: &'a Dag,
     states: &'a [State],
     weight: &'a [f64],
-    /// Start order key of each achievement.
-    keys: Vec<Key>,
+    /// Each achievement's place in start order (by [`start_key`], which is
+    /// unique): the ready heap compares one u32 instead of a key tuple.
+    rank: Vec<u32>,
     /// Dependencies not done, per achievement.
     pending: Vec<u32>,
 }
@@ -413,7 +412,15 @@ impl<'a> Sim<'a> {
             dag,
             states,
             weight,
-            keys: (0..n).map(|i| start_key(plan, tails, i)).collect(),
+            rank: {
+                let mut by_key: Vec<u32> = (0..n).collect();
+                by_key.sort_unstable_by_key(|&i| start_key(plan, tails, i));
+                let mut rank = vec![0u32; n as usize];
+                for (r, &i) in by_key.iter().enumerate() {
+                    rank[i as usize] = r as u32;
+                }
+                rank
+            },
             pending: (0..n)
                 .map(|i| {
                     dag.deps(i)
@@ -438,8 +445,8 @@ impl<'a> Sim<'a> {
             };
         }
         let mut pending = self.pending.clone();
-        let key = |i: u32| Reverse(self.keys[i as usize]);
-        let mut ready: BinaryHeap<(Reverse<Key>, u32)> = (0..n as u32)
+        let key = |i: u32| Reverse(self.rank[i as usize]);
+        let mut ready: BinaryHeap<(Reverse<u32>, u32)> = (0..n as u32)
             .filter(|&i| !self.states[i as usize].is_done() && pending[i as usize] == 0)
             .map(|i| (key(i), i))
             .collect();
