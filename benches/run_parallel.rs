@@ -7,7 +7,8 @@
 //! Run: `cargo bench --bench run_parallel`. `PARCI_BENCH_QUICK=1` shrinks the
 //! sizes (smoke run); `PARCI_BENCH_REPS=N` sets the runs per measurement
 //! (default 5, 1 when quick); `PARCI_BENCH_ONLY=overhead` or `=makespan` runs
-//! one of the two parts. Under `cargo test` (no `--bench` argument) it runs the
+//! one of the two parts; `PARCI_BENCH_BASELINE=PATH` adds the overhead rows of
+//! another run-parallel binary (an older build), interleaved with the others. Under `cargo test` (no `--bench` argument) it runs the
 //! quick sizes once as a smoke test. It never asserts on time.
 
 use serde_json::{json, Value};
@@ -114,10 +115,15 @@ fn sh(script: &str) -> f64 {
 /// durations: the ranks come from `estimated_hours`). Logs go under `cwd`.
 /// Returns the wall time and the receipt's measurements.
 fn run_parallel(dir: &Path, cwd: &Path, jobs: usize) -> (f64, Value) {
+    run_parallel_bin(Path::new(RP), dir, cwd, jobs)
+}
+
+/// [`run_parallel`] with the binary at `bin`.
+fn run_parallel_bin(bin: &Path, dir: &Path, cwd: &Path, jobs: usize) -> (f64, Value) {
     let _ = std::fs::remove_dir_all(dir.join(".parci"));
     let receipt = dir.join("receipt.json");
     let ms = timed(
-        Command::new(RP)
+        Command::new(bin)
             .arg(dir)
             .args(["-j", &jobs.to_string(), "-q", "--receipt"])
             .arg(&receipt)
@@ -171,15 +177,22 @@ fn overhead(cfg: &Cfg, tmp: &Path) {
     let lp = format!("i=0; while [ $i -lt {n} ]; do sh -c true; i=$((i+1)); done");
     let xargs = format!("seq {n} | xargs -P 2 -n 1 sh -c true");
 
+    let baseline = std::env::var_os("PARCI_BENCH_BASELINE").map(std::path::PathBuf::from);
     // Interleaved, so a burst of load from the neighbours hits every row alike.
-    let names = [
+    let mut names = vec![
         "run-parallel -j 2, independent",
         "xargs -P 2 -n 1 sh -c true",
         "shell loop, sh -c true (serial)",
         "run-parallel -j 2, chain",
     ];
+    if baseline.is_some() {
+        names.extend([
+            "baseline run-parallel -j 2, independent",
+            "baseline run-parallel -j 2, chain",
+        ]);
+    }
     let mut wall: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    let mut inner: Vec<Vec<f64>> = vec![Vec::new(); 2];
+    let mut inner: Vec<Vec<f64>> = vec![Vec::new(); 4];
     for _ in 0..cfg.reps {
         let (w, m) = run_parallel(&indep, tmp, 2);
         wall[0].push(w);
@@ -189,6 +202,14 @@ fn overhead(cfg: &Cfg, tmp: &Path) {
         let (w, m) = run_parallel(&chain, tmp, 2);
         wall[3].push(w);
         inner[1].push(m["makespan_ms"].as_f64().unwrap());
+        if let Some(b) = &baseline {
+            let (w, m) = run_parallel_bin(b, &indep, tmp, 2);
+            wall[4].push(w);
+            inner[2].push(m["makespan_ms"].as_f64().unwrap());
+            let (w, m) = run_parallel_bin(b, &chain, tmp, 2);
+            wall[5].push(w);
+            inner[3].push(m["makespan_ms"].as_f64().unwrap());
+        }
     }
     let med: Vec<f64> = wall.iter().map(|v| median(v)).collect();
     let mut t = String::new();
@@ -203,6 +224,8 @@ fn overhead(cfg: &Cfg, tmp: &Path) {
         let own = match k {
             0 => s(median(&inner[0])),
             3 => s(median(&inner[1])),
+            4 => s(median(&inner[2])),
+            5 => s(median(&inner[3])),
             _ => "—".into(),
         };
         writeln!(
@@ -238,6 +261,17 @@ fn overhead(cfg: &Cfg, tmp: &Path) {
         per(min(&wall[3]), min(&wall[2]))
     )
     .unwrap();
+    if baseline.is_some() {
+        for (k, what) in [(4, "independent"), (5, "chain")] {
+            writeln!(
+                t,
+                "| baseline {what}, run-parallel -j 2 − shell loop | {:.3} ms | {:.3} ms |",
+                per(med[k], med[2]),
+                per(min(&wall[k]), min(&wall[2]))
+            )
+            .unwrap();
+        }
+    }
     println!("{t}");
 }
 

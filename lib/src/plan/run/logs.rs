@@ -34,14 +34,20 @@ enum Slot {
 
 struct Pool {
     slots: Vec<Slot>,
-    /// Files in `Ready`.
+    /// Files in `Ready` or `Opening`.
     held: usize,
+    /// At most this many held.
+    cap: usize,
     stop: bool,
 }
 
 struct Shared {
     pool: Mutex<Pool>,
-    cv: Condvar,
+    /// The helper waits here for room (woken when half the files are taken,
+    /// not at every take: one wake-up per cap / 2 tasks).
+    room: Condvar,
+    /// The scheduler waits here for a file the helper is opening.
+    opened: Condvar,
 }
 
 fn lock(s: &Shared) -> MutexGuard<'_, Pool> {
@@ -63,15 +69,17 @@ impl Logs {
             pool: Mutex::new(Pool {
                 slots: (0..n).map(|_| Slot::Idle).collect(),
                 held: 0,
+                cap: cap.max(1),
                 stop: false,
             }),
-            cv: Condvar::new(),
+            room: Condvar::new(),
+            opened: Condvar::new(),
         });
         let s = shared.clone();
         let helper = (!ahead.is_empty()).then(|| {
             std::thread::Builder::new()
                 .name("parci-logs".into())
-                .spawn(move || make_ahead(&s, ahead, cap.max(1)))
+                .spawn(move || make_ahead(&s, ahead))
                 .expect("a thread starts")
         });
         Logs { shared, helper }
@@ -88,12 +96,18 @@ impl Logs {
             match std::mem::replace(&mut g.slots[i as usize], Slot::Taken) {
                 Slot::Ready(f, _) => {
                     g.held -= 1;
-                    self.shared.cv.notify_all();
+                    if g.held == g.cap / 2 {
+                        self.shared.room.notify_one();
+                    }
                     return Ok(f);
                 }
                 Slot::Opening => {
                     g.slots[i as usize] = Slot::Opening;
-                    g = self.shared.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+                    g = self
+                        .shared
+                        .opened
+                        .wait(g)
+                        .unwrap_or_else(|e| e.into_inner());
                 }
                 Slot::Idle | Slot::Taken => break,
             }
@@ -111,7 +125,7 @@ impl Drop for Logs {
     /// Stops the helper and removes what it made for tasks that never started.
     fn drop(&mut self) {
         lock(&self.shared).stop = true;
-        self.shared.cv.notify_all();
+        self.shared.room.notify_all();
         if let Some(h) = self.helper.take() {
             let _ = h.join();
         }
@@ -125,14 +139,17 @@ impl Drop for Logs {
     }
 }
 
-/// The helper: creates the logs in `ahead` order, `cap` at most waiting.
-fn make_ahead(s: &Shared, ahead: Vec<(u32, PathBuf)>, cap: usize) {
+/// The helper: creates the logs in `ahead` order, `cap` at most held; when
+/// full, it waits until half are taken.
+fn make_ahead(s: &Shared, ahead: Vec<(u32, PathBuf)>) {
     for (i, path) in ahead {
         let k = i as usize;
         {
             let mut g = lock(s);
-            while !g.stop && g.held >= cap && matches!(g.slots[k], Slot::Idle) {
-                g = s.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+            if g.held >= g.cap {
+                while !g.stop && g.held > g.cap / 2 && matches!(g.slots[k], Slot::Idle) {
+                    g = s.room.wait(g).unwrap_or_else(|e| e.into_inner());
+                }
             }
             if g.stop {
                 return;
@@ -157,7 +174,7 @@ fn make_ahead(s: &Shared, ahead: Vec<(u32, PathBuf)>, cap: usize) {
                 Slot::Idle
             }
         };
-        s.cv.notify_all();
+        s.opened.notify_all();
     }
 }
 
