@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `reviews/APPROVED_<ID>.md`              | complete (unless a FIX is newer) |
 //! | `reviews/SKIPPED_<ID>.md`               | skipped |
-//! | `.parci/run-state.json` says `running`  | in_progress |
+//! | `.parci/run-state.json` says `running`  | in_progress (its journal replayed over it) |
 //! | `reviews/FIX_<ID>.md`                   | failed |
 //! | `executions/EXECUTION_<ID>_<N>.md`      | execution_created |
 //! | `subplans/SUBPLAN_<ID>.md`              | subplan_created |
@@ -225,7 +225,7 @@ impl RunState {
     /// empty state; present but unreadable or malformed is an error naming
     /// the place.
     pub fn load(dir: &Path) -> Result<RunState, String> {
-        use super::run::journal::{read_stored, ReadError};
+        use super::run::replay::{read_stored, ReadError};
         let path = dir.join(RUN_STATE_FILE);
         let stored = match read_stored(&path) {
             Ok(Some(s)) => s,
@@ -415,5 +415,31 @@ mod tests {
         assert!(RunState::load(t.path())
             .unwrap_err()
             .contains("not valid JSON"));
+    }
+
+    #[test]
+    fn run_state_replays_run_parallels_journal_of_the_same_run() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join(".parci")).unwrap();
+        let f = t.path().join(RUN_STATE_FILE);
+        std::fs::write(
+            &f,
+            r#"{"run_id": "r1", "tasks": {"a": {"status": "running"}, "b": {"status": "queued"}}}"#,
+        )
+        .unwrap();
+        let journal = f.with_extension("journal");
+        let write = |run: &str| {
+            let text = format!(
+                "{{\"journal\":1,\"run_id\":\"{run}\",\"seq\":0}}\n{}\n{}\n{}",
+                r#"{"id":"a","task":{"status":"succeeded"}}"#,
+                r#"{"id":"b","task":{"status":"running"}}"#,
+                r#"{"id":"c","task":{"status":"run"#,
+            );
+            std::fs::write(&journal, text).unwrap();
+        };
+        write("r1");
+        assert_eq!(RunState::load(t.path()).unwrap().running, ["b"]);
+        write("r0");
+        assert_eq!(RunState::load(t.path()).unwrap().running, ["a"]);
     }
 }

@@ -12,11 +12,9 @@
 //!   state, each one `write(2)` on an `O_APPEND` file. Appending a record
 //!   costs the size of one task, where rewriting the state file cost all of
 //!   them (420 KB at 1 000 tasks).
-//! - **Replay** ([`read_stored`]): the state file, then the journal's records
-//!   in order, each replacing its task, when the journal's `run_id` is the
-//!   state file's (a journal left by another run is ignored). What follows the
-//!   last newline is a record cut short by a kill and is ignored; any other
-//!   line that does not parse is an error naming the file and line.
+//! - **Replay** ([`super::replay`]): the state file, then the journal's
+//!   records in order, each replacing its task, when the journal belongs to
+//!   the state file's run; a torn last line is ignored.
 //! - **Compaction**: the writer folds the journal into a new state file, then
 //!   replaces the journal by an empty one (`seq` + 1). Every record in the old
 //!   journal is in the new state file, so a crash between the two steps leaves
@@ -25,22 +23,24 @@
 //!   at least every [`MAX_LAG`] while records come, and at the end of the run,
 //!   which removes the journal. So the state file alone, for readers that
 //!   do not replay, is at most about a second behind.
-//! - **Durability**: the same as the snapshot-per-batch writer it replaces. A
-//!   thread writes, so the scheduler never waits for the disk; after `kill -9`
-//!   everything handed to the writer before its last batch is on disk (the
-//!   page cache outlives the process). Records are not fsynced: after a power
-//!   loss the journal keeps a prefix of its records (the state reads older,
-//!   which only makes `--resume` run a finished task again); state files are
-//!   fsynced before their rename, as before.
+//! - **Durability**: that of the snapshot-per-batch writer it replaces. A
+//!   thread writes, so the scheduler never waits for the disk; it gathers
+//!   records for [`GROUP`] (5 ms) between writes, as the old writer skipped
+//!   snapshots while one was being written. After `kill -9` the journal holds
+//!   every transition but those of the last few milliseconds (the page cache
+//!   outlives the process), and a missing one only makes `--resume` run a
+//!   finished task again, never skip an unfinished one. Records are not
+//!   fsynced (the old writer fsynced each snapshot but not the folder, so
+//!   after a power loss it too could come back older): after a power loss
+//!   the journal keeps a prefix of its records. State files are fsynced
+//!   before their rename, as before.
 
 use super::state::STATE_VERSION;
 use super::RunError;
 use crate::fsutil;
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -359,134 +359,117 @@ fn discard_until_closed(s: &Shared) {
     }
 }
 
-// ---------------------------------------------------------------- reading
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::run::{StateFile, Status, TaskState};
 
-/// A state file and the journal to replay over it, read so that they fit.
-pub struct Stored {
-    pub snapshot: Vec<u8>,
-    pub journal: Option<JournalText>,
-}
-
-/// A journal's header and its complete record lines.
-pub struct JournalText {
-    path: PathBuf,
-    run_id: String,
-    seq: u64,
-    lines: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct HeaderLine {
-    #[allow(dead_code)]
-    journal: u32,
-    run_id: String,
-    seq: u64,
-}
-
-#[derive(Deserialize)]
-struct Record<T> {
-    id: String,
-    task: T,
-}
-
-impl JournalText {
-    /// Whether this journal continues the state file of `run_id`.
-    pub fn applies_to(&self, run_id: Option<&str>) -> bool {
-        run_id == Some(self.run_id.as_str())
-    }
-
-    /// The records, in order: (task ID, its state).
-    pub fn records<T: DeserializeOwned>(&self) -> Result<Vec<(String, T)>, String> {
-        self.lines
-            .iter()
-            .enumerate()
-            .map(|(k, line)| {
-                serde_json::from_str::<Record<T>>(line)
-                    .map(|r| (r.id, r.task))
-                    .map_err(|e| {
-                        format!(
-                            "{}:{}: not a run-parallel journal record ({e}); delete the file to start afresh",
-                            self.path.display(),
-                            k + 2
-                        )
-                    })
-            })
-            .collect()
-    }
-}
-
-/// Why [`read_stored`] failed.
-#[derive(Debug)]
-pub enum ReadError {
-    /// The state file exists but cannot be read.
-    State(io::Error),
-    /// The journal cannot be read or is not one (a message naming it).
-    Journal(String),
-}
-
-/// Reads the journal at `path`: None when there is none, or when not even
-/// its header is complete.
-fn read_journal(path: &Path) -> Result<Option<JournalText>, String> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
-    };
-    // After the last newline: a record cut short by a kill; ignored.
-    let Some(end) = bytes.iter().rposition(|&b| b == b'\n') else {
-        return Ok(None);
-    };
-    let bad = |what: String| {
-        format!(
-            "{}: not a run-parallel journal ({what}); delete the file to start afresh",
-            path.display()
-        )
-    };
-    let text = std::str::from_utf8(&bytes[..end]).map_err(|e| bad(e.to_string()))?;
-    let mut lines = text.split('\n');
-    let first = lines.next().unwrap_or("");
-    let h: HeaderLine = serde_json::from_str(first).map_err(|e| bad(format!("line 1: {e}")))?;
-    Ok(Some(JournalText {
-        path: path.to_path_buf(),
-        run_id: h.run_id,
-        seq: h.seq,
-        lines: lines.map(str::to_string).collect(),
-    }))
-}
-
-/// The journal's header alone, when it is there and whole.
-fn journal_id(path: &Path) -> Option<(String, u64)> {
-    let f = File::open(path).ok()?;
-    let mut line = String::new();
-    io::BufReader::new(f).take(4096).read_line(&mut line).ok()?;
-    let h: HeaderLine = serde_json::from_str(line.strip_suffix('\n')?).ok()?;
-    Some((h.run_id, h.seq))
-}
-
-/// Reads the state file at `state_path` and its journal: None when there is
-/// no state file. The journal is read first and its header again last; when
-/// a compaction came in between (another `seq`), it reads again, so the
-/// records never miss a compaction they belong before. (A state file newer
-/// than the journal read is fine: it holds every record of it.)
-pub fn read_stored(state_path: &Path) -> Result<Option<Stored>, ReadError> {
-    let jp = journal_path(state_path);
-    let mut snapshot = Vec::new();
-    for _ in 0..5 {
-        let journal = read_journal(&jp).map_err(ReadError::Journal)?;
-        snapshot = match std::fs::read(state_path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(ReadError::State(e)),
-        };
-        let before = journal.as_ref().map(|j| (j.run_id.clone(), j.seq));
-        if before == journal_id(&jp) {
-            return Ok(Some(Stored { snapshot, journal }));
+    fn header() -> Header {
+        Header {
+            run_id: "r1".into(),
+            plan_sha256: "abc".into(),
+            jobs: 2,
+            mode: "fail-fast",
         }
     }
-    // Compacted under our feet every time: the state file alone (it can only
-    // lag behind the run, never run ahead of it).
-    Ok(Some(Stored {
-        snapshot,
-        journal: None,
-    }))
+
+    fn task(status: Status) -> String {
+        let mut t = TaskState::new(Some("sha256:x".into()));
+        t.status = status;
+        serde_json::to_string(&t).unwrap()
+    }
+
+    /// A run of tasks a and b, both queued, in `dir`.
+    fn disk(dir: &Path) -> Disk {
+        let ids = vec![quote("a"), quote("b")];
+        let tasks = vec![task(Status::Queued), task(Status::Queued)];
+        Disk::create(&dir.join("run-state.json"), header(), ids, tasks).unwrap()
+    }
+
+    fn statuses(s: &StateFile) -> Vec<Status> {
+        s.tasks.values().map(|t| t.status).collect()
+    }
+
+    #[test]
+    fn each_record_is_one_line_and_replay_gives_the_state_compaction_keeps() {
+        let t = tempfile::tempdir().unwrap();
+        let mut d = disk(t.path());
+        d.append(0, task(Status::Running)).unwrap();
+        d.append(0, task(Status::Succeeded)).unwrap();
+        d.append(1, task(Status::Running)).unwrap();
+        let text = std::fs::read_to_string(&d.journal_path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines[0], r#"{"journal":1,"run_id":"r1","seq":0}"#);
+        assert!(lines[3].starts_with(r#"{"id":"b","task":{"status":"running""#));
+        // The state file alone is still the run's start; replayed, it is now.
+        let alone: StateFile =
+            serde_json::from_slice(&std::fs::read(&d.state_path).unwrap()).unwrap();
+        assert_eq!(statuses(&alone), [Status::Queued, Status::Queued]);
+        let now = StateFile::load(&d.state_path).unwrap().unwrap();
+        assert_eq!(statuses(&now), [Status::Succeeded, Status::Running]);
+        // Compacted: the file alone says the same, the journal is empty.
+        d.compact(true).unwrap();
+        let alone: StateFile =
+            serde_json::from_slice(&std::fs::read(&d.state_path).unwrap()).unwrap();
+        assert_eq!(alone, now);
+        assert!(alone.active);
+        let text = std::fs::read_to_string(&d.journal_path).unwrap();
+        assert_eq!(text, "{\"journal\":1,\"run_id\":\"r1\",\"seq\":1}\n");
+        assert_eq!(StateFile::load(&d.state_path).unwrap().unwrap(), now);
+    }
+
+    #[test]
+    fn a_crash_between_the_two_steps_of_a_compaction_replays_to_the_same_state() {
+        let t = tempfile::tempdir().unwrap();
+        let mut d = disk(t.path());
+        d.append(0, task(Status::Running)).unwrap();
+        d.append(1, task(Status::Running)).unwrap();
+        d.append(0, task(Status::Failed)).unwrap();
+        let before = StateFile::load(&d.state_path).unwrap().unwrap();
+        let old_journal = std::fs::read(&d.journal_path).unwrap();
+        d.compact(true).unwrap();
+        // As if killed after the new state file, before the new journal.
+        std::fs::write(&d.journal_path, old_journal).unwrap();
+        assert_eq!(StateFile::load(&d.state_path).unwrap().unwrap(), before);
+    }
+
+    #[test]
+    fn a_journal_with_ratio_records_per_task_is_compacted() {
+        let t = tempfile::tempdir().unwrap();
+        let mut d = disk(t.path());
+        let records = (0..COMPACT_RATIO * 2)
+            .map(|k| ((k % 2) as u32, task(Status::Running)))
+            .collect();
+        d.take(records, false).unwrap();
+        assert_eq!(d.seq, 1);
+        let text = std::fs::read_to_string(&d.journal_path).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+    }
+
+    #[test]
+    fn finish_writes_the_final_state_and_removes_the_journal() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join(".parci/run-state.json");
+        let ids = vec![quote("a"), quote("b")];
+        let tasks = vec![task(Status::Queued), task(Status::Queued)];
+        let j = Journal::start(&path, header(), ids, tasks).unwrap();
+        let first = StateFile::load(&path).unwrap().unwrap();
+        assert!(first.active, "written before anything runs");
+        j.submit(vec![(0, task(Status::Running))]).unwrap();
+        j.submit(vec![
+            (0, task(Status::Succeeded)),
+            (1, task(Status::Running)),
+        ])
+        .unwrap();
+        j.finish(vec![(1, task(Status::Failed))]).unwrap();
+        assert!(!journal_path(&path).exists());
+        let s: StateFile = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(!s.active);
+        assert_eq!(
+            (s.run_id.as_str(), s.jobs, s.mode.as_str()),
+            ("r1", 2, "fail-fast")
+        );
+        assert_eq!(statuses(&s), [Status::Succeeded, Status::Failed]);
+    }
 }

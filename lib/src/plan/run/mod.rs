@@ -26,7 +26,7 @@
 //!   task that changed, one `write` each, by a writer thread); the journal is
 //!   compacted into `.parci/run-state.json` (the whole state, atomically) when
 //!   it grows, when the run goes quiet, at least every second, and at the end.
-//!   Readers replay the journal over the state file.
+//!   Readers replay the journal over the state file ([`replay`]).
 //! - [`report`]: the receipt's `results` and `measurements`, the problem
 //!   lines, and the verify-receipt gate.
 
@@ -34,6 +34,7 @@ mod exec;
 pub mod journal;
 mod logs;
 mod process;
+pub mod replay;
 mod report;
 mod retry;
 mod schedule;

@@ -1,9 +1,9 @@
 //! What a task's state is: the records of the state file
 //! (`.parci/run-state.json`) and of the journal appended on top of it, and how
 //! a previous run's state is read back ([`StateFile::load`]: the compacted
-//! file with the journal replayed over it, see [`super::journal`]).
+//! file with the journal replayed over it, see [`super::replay`]).
 
-use super::journal;
+use super::replay;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -151,13 +151,13 @@ impl StateFile {
     /// there is no state file. A file this build cannot read is an error
     /// naming it (resume must not guess).
     pub fn load(path: &Path) -> Result<Option<StateFile>, String> {
-        let stored = match journal::read_stored(path) {
+        let stored = match replay::read_stored(path) {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(None),
-            Err(journal::ReadError::State(e)) => {
+            Err(replay::ReadError::State(e)) => {
                 return Err(format!("{}: cannot read: {e}", path.display()))
             }
-            Err(journal::ReadError::Journal(e)) => return Err(e),
+            Err(replay::ReadError::Journal(e)) => return Err(e),
         };
         let mut state: StateFile = serde_json::from_slice(&stored.snapshot).map_err(|e| {
             format!(

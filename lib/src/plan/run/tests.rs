@@ -260,3 +260,59 @@ fn only_takes_dependencies_along_and_skip_counts_as_done() {
     assert_eq!(st(&o), [Succeeded, Excluded, Succeeded, Excluded]);
     assert!(o.all_succeeded());
 }
+
+#[test]
+fn resume_from_a_compacted_state_file_and_its_journal_runs_exactly_the_unfinished_tasks() {
+    use Status::*;
+    let t = tempfile::tempdir().unwrap();
+    let ran = t.path().join("ran");
+    let cmd = |id: &str| format!("echo {id} >> {}", ran.display());
+    let (ca, cb, cc) = (cmd("a"), cmd("b"), cmd("c"));
+    let p = plan(&[
+        ("a", &[], Some(ca.as_str())),
+        ("b", &["a"], Some(cb.as_str())),
+        ("c", &["b"], Some(cc.as_str())),
+    ]);
+    // A run killed while b ran: its state file says all queued, its journal
+    // says a succeeded and b started (and a record for c was cut short).
+    let state = t.path().join(".parci/run-state.json");
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    let task = |i: usize, s: Status| {
+        let mut x = TaskState::new(p.achievements[i].command_hash());
+        x.status = s;
+        x
+    };
+    let tasks = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.to_string(), task(i, Queued)))
+        .collect();
+    let file = StateFile {
+        version: STATE_VERSION,
+        run_id: "killed".into(),
+        plan_sha256: String::new(),
+        jobs: 2,
+        mode: "fail-fast".into(),
+        active: true,
+        tasks,
+    };
+    std::fs::write(&state, serde_json::to_vec(&file).unwrap()).unwrap();
+    let rec = |id: &str, x: TaskState| serde_json::json!({"id": id, "task": x}).to_string() + "\n";
+    let journal = format!(
+        "{}\n{}{}{}{}",
+        r#"{"journal":1,"run_id":"killed","seq":3}"#,
+        rec("a", task(0, Running)),
+        rec("a", task(0, Succeeded)),
+        rec("b", task(1, Running)),
+        &rec("c", task(2, Running))[..20],
+    );
+    std::fs::write(state.with_extension("journal"), journal).unwrap();
+    let o = go(&p, t.path(), false, true);
+    assert_eq!(st(&o), [Succeeded, Succeeded, Succeeded]);
+    assert!(o.tasks[0].resumed && !o.tasks[1].resumed);
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "b\nc\n");
+    assert!(
+        !state.with_extension("journal").exists(),
+        "the end of a run folds the journal into the state file"
+    );
+}
