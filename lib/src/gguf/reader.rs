@@ -730,7 +730,10 @@ impl<'a> Gguf<'a> {
         let tensors = raw
             .into_iter()
             .map(|r| {
-                let start = (data_offset + r.offset) as usize;
+                // Only an empty tensor can get here with the aligned data
+                // section starting past the end of the file (any other was
+                // refused above as out of bounds): its slice is empty, at EOF.
+                let start = (data_offset + r.offset).min(file_len) as usize;
                 TensorInfo {
                     name: r.name,
                     n_dims: r.n_dims,
@@ -892,5 +895,38 @@ impl MappedFile {
     /// Parses the mapped bytes.
     pub fn parse(&self) -> Result<Gguf<'_>> {
         Gguf::parse(self.bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Found by the `gguf_parse` fuzz target: the header ends 144 bytes in, so
+    /// the 32-byte aligned data section would start at 160, past the end of
+    /// the file, and the one tensor is empty. Slicing its data panicked
+    /// (range 160..160 of 144 bytes); it is an empty slice at the end.
+    #[test]
+    fn an_empty_tensor_whose_data_section_starts_past_the_end() {
+        let bytes = hex(
+            "474755460300000001000000000000000200000000000000140000000000000067656e6572616c2e\
+             6172636869746563747572650800000005000000000000006c6c616d6111000000000000005d656e\
+             6572616c2e616c69676e6d656e74040000000000000001000000000000007401000000000000000000\
+             0000000000000000000000000000000000000000000000",
+        );
+        assert_eq!(bytes.len(), 144);
+        let g = Gguf::parse(&bytes).expect("an empty tensor needs no data");
+        let t = g.tensors();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].size, 0);
+        assert!(t[0].data.is_empty());
+        assert!(g.data_offset > bytes.len() as u64);
     }
 }

@@ -94,8 +94,14 @@ pub fn normalize(text: &[u8], file: &Path) -> Result<(Vec<u8>, ScriptStats), Pro
         };
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() {
+            // A blank line ends a sample. Others (before the first sample,
+            // or repeated) are dropped: inferno's folder asserts that the
+            // first thing it reads is a sample (found by the perf_script
+            // fuzz target: a script starting with an empty line panicked).
+            if in_event {
+                out.push(b'\n');
+            }
             in_event = false;
-            out.push(b'\n');
             continue;
         }
         if line.starts_with('#') {
@@ -253,6 +259,19 @@ fn strip_hash(sym: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_lines_before_the_first_sample_or_between_samples_are_no_sample() {
+        let text = b"\n\n\
+            busy-loop  4451/4451    716.759711: cpu-clock: \n\
+            \t           15705 busy_loop::hot (/tmp/busy-loop)\n\
+            \n\n\n\
+            busy-loop  4451/4451    716.760711: cpu-clock: \n\
+            \t           15705 busy_loop::hot (/tmp/busy-loop)\n";
+        let (f, stats) = fold(text, Path::new("p.txt")).expect("two samples");
+        assert_eq!(stats.events, 2);
+        assert_eq!(f.total(), 2);
+    }
 
     const SCRIPT: &str = "\
 # ========
