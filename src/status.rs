@@ -64,12 +64,14 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let r = status::report(plan, dag, order, &c.states, opts.max_workers);
     let elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
 
-    let run_state = match &l.run.path {
-        Some(p) => Some(
-            FileInput::hash(p).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", p.display()))?,
-        ),
-        None => None,
+    let hash = |p: &Option<PathBuf>| -> anyhow::Result<Option<FileInput>> {
+        p.as_ref()
+            .map(|p| {
+                FileInput::hash(p).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", p.display()))
+            })
+            .transpose()
     };
+    let (run_state, run_state_journal) = (hash(&l.run.path)?, hash(&l.run.journal)?);
     let verdict = match &r.stalled {
         Some(why) => Verdict::from_findings(vec![], vec![why.clone()]),
         None => Verdict::pass(),
@@ -79,6 +81,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
             "plan": plan_cli::plan_input(&l),
             "markers": plan_cli::markers_input(&l),
             "run_state": run_state,
+            "run_state_journal": run_state_journal,
             "max_workers": opts.max_workers,
         }),
         results: serde_json::to_value(&r)?,

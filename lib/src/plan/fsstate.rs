@@ -216,6 +216,8 @@ pub struct RunState {
     pub running: Vec<String>,
     /// The file, when it exists.
     pub path: Option<PathBuf>,
+    /// run-parallel's journal, when records of it were applied over the file.
+    pub journal: Option<PathBuf>,
 }
 
 impl RunState {
@@ -238,11 +240,13 @@ impl RunState {
             format!("{shown}: not valid JSON ({e}); fix or delete the run-parallel state file")
         })?;
         let run_id = v.get("run_id").and_then(Value::as_str);
+        let mut journal = None;
         if let Some(j) = stored.journal.filter(|j| j.applies_to(run_id)) {
             if let Some(Value::Object(tasks)) = v.get_mut("tasks") {
                 for (id, task) in j.records::<Value>()? {
                     tasks.insert(id, task);
                 }
+                journal = Some(super::run::journal::journal_path(&path));
             }
         }
         let tasks = match v.get("tasks") {
@@ -251,6 +255,7 @@ impl RunState {
                 return Ok(RunState {
                     running: Vec::new(),
                     path: Some(path),
+                    journal,
                 })
             }
             Some(_) => {
@@ -276,6 +281,7 @@ impl RunState {
         Ok(RunState {
             running,
             path: Some(path),
+            journal,
         })
     }
 }

@@ -13,6 +13,7 @@
 //!   newer than the journal read is fine: it holds every record of it.
 
 use super::journal::journal_path;
+use super::state::{StateFile, TaskState};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::fs::File;
@@ -147,6 +148,36 @@ pub fn read_stored(state_path: &Path) -> Result<Option<Stored>, ReadError> {
         snapshot,
         journal: None,
     }))
+}
+
+impl StateFile {
+    /// Reads the state a run left: the state file with its journal replayed
+    /// over it (the journal's records since the last compaction, when it
+    /// belongs to the same run; a torn last line is ignored). `None` when
+    /// there is no state file. A file this build cannot read is an error
+    /// naming it (resume must not guess).
+    pub fn load(path: &Path) -> Result<Option<StateFile>, String> {
+        let stored = match read_stored(path) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(None),
+            Err(ReadError::State(e)) => {
+                return Err(format!("{}: cannot read: {e}", path.display()))
+            }
+            Err(ReadError::Journal(e)) => return Err(e),
+        };
+        let mut state: StateFile = serde_json::from_slice(&stored.snapshot).map_err(|e| {
+            format!(
+                "{}: not a run-parallel state file ({e}); delete it to start afresh",
+                path.display()
+            )
+        })?;
+        if let Some(j) = stored.journal.filter(|j| j.applies_to(Some(&state.run_id))) {
+            for (id, task) in j.records::<TaskState>()? {
+                state.tasks.insert(id, task);
+            }
+        }
+        Ok(Some(state))
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,11 @@
 //! What a task's state is: the records of the state file
-//! (`.parci/run-state.json`) and of the journal appended on top of it, and how
-//! a previous run's state is read back ([`StateFile::load`]: the compacted
-//! file with the journal replayed over it, see [`super::replay`]).
+//! (`.parci/run-state.json`) and of the journal appended on top of it. How a
+//! previous run's state is read back ([`StateFile::load`]: the compacted file
+//! with the journal replayed over it) is [`super::replay`]'s question; this
+//! file is the types only, below the journal and the replay that use them.
 
-use super::replay;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// Version of the state file format this build writes.
 pub const STATE_VERSION: u32 = 1;
@@ -142,34 +141,4 @@ pub struct StateFile {
     /// Set while the run is going; false once it ended (also after a failure).
     pub active: bool,
     pub tasks: BTreeMap<String, TaskState>,
-}
-
-impl StateFile {
-    /// Reads the state a run left: the state file with its journal replayed
-    /// over it (the journal's records since the last compaction, when it
-    /// belongs to the same run; a torn last line is ignored). `None` when
-    /// there is no state file. A file this build cannot read is an error
-    /// naming it (resume must not guess).
-    pub fn load(path: &Path) -> Result<Option<StateFile>, String> {
-        let stored = match replay::read_stored(path) {
-            Ok(Some(s)) => s,
-            Ok(None) => return Ok(None),
-            Err(replay::ReadError::State(e)) => {
-                return Err(format!("{}: cannot read: {e}", path.display()))
-            }
-            Err(replay::ReadError::Journal(e)) => return Err(e),
-        };
-        let mut state: StateFile = serde_json::from_slice(&stored.snapshot).map_err(|e| {
-            format!(
-                "{}: not a run-parallel state file ({e}); delete it to start afresh",
-                path.display()
-            )
-        })?;
-        if let Some(j) = stored.journal.filter(|j| j.applies_to(Some(&state.run_id))) {
-            for (id, task) in j.records::<TaskState>()? {
-                state.tasks.insert(id, task);
-            }
-        }
-        Ok(Some(state))
-    }
 }
