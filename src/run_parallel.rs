@@ -135,6 +135,13 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         Action::Run => {}
     }
     let _lock = run_cli::lock(&state_path)?;
+    // What --resume read: the state file, and the journal replayed over it
+    // when one was beside it (records of a killed run).
+    let journal = run::journal::journal_path(&state_path);
+    let resumed_journal = match opts.resume && journal.is_file() {
+        true => Some(FileInput::hash(&journal)?),
+        false => None,
+    };
     let resumed_from = match (&previous, opts.resume) {
         (Some(_), true) => Some(FileInput::hash(&state_path)?),
         (None, true) => bail!(
@@ -201,6 +208,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
             "mode": if ropts.keep_going { "keep-going" } else { "fail-fast" },
             "resume": ropts.resume,
             "resumed_from": resumed_from,
+            "resumed_journal": resumed_journal,
             "retries": ropts.retries,
             "retry_backoff_s": opts.retry_backoff,
             "retry_jitter": opts.retry_jitter,
@@ -325,7 +333,10 @@ mod tests {
         };
         let resumed = run(&o, &env).unwrap();
         assert_eq!(resumed.code, exit::PASS);
-        assert!(resumed.receipt.unwrap().inputs["resumed_from"].is_object());
+        let inputs = &resumed.receipt.unwrap().inputs;
+        assert!(inputs["resumed_from"].is_object());
+        // A run that ended folded its journal into the state file and removed it.
+        assert!(inputs["resumed_journal"].is_null());
         assert!(
             !t.path().join("b.out").exists(),
             "b succeeded before: not run again"
