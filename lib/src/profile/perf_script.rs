@@ -49,6 +49,9 @@ pub fn fold_normalized(
     let mut out = Vec::new();
     let mut opts = Options::default();
     opts.nthreads = 1;
+    // The event to fold is the first sample's, as inferno would find it; named
+    // here so inferno need not re-derive it (its own pass asserts it can).
+    opts.event_filter = stats.event.clone();
     Folder::from(opts)
         .collapse(clean, &mut out)
         .map_err(|e| ProfileError::input(file, None, format!("cannot fold: {e}")))?;
@@ -172,8 +175,11 @@ fn event_line(line: &str) -> Option<(String, String)> {
     }
     let time_end = time_end?;
     let head = &line[..time_end];
-    // A pid (or pid/tid) word must come before the time.
-    let has_pid = head.split(' ').any(|w| {
+    // A pid (or pid/tid) word must come before the time, after the command
+    // name: inferno's folder (which reads this text next) takes the first
+    // word for the command, never for the pid (found by the perf_script fuzz
+    // target: `4451  716.759711: cpu-clock:` passed here, not there).
+    let has_pid = head.split(' ').skip(1).any(|w| {
         let w = w.trim_start_matches('[');
         !w.is_empty()
             && w.split('/')
@@ -259,6 +265,17 @@ fn strip_hash(sym: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_line_without_a_command_name_is_not_one() {
+        // Found by the perf_script fuzz target: inferno's folder asserted.
+        let text = b"4451    716.759711: cpu-clock: \n\
+            \t           31410 busy_loop::hot (/tmp/busy-loop)\n";
+        let e = fold(text, Path::new("p.txt")).unwrap_err().to_string();
+        assert!(e.contains("p.txt:1"), "{e}");
+        assert!(event_line("4451    716.759711: cpu-clock:").is_none());
+        assert!(event_line("x 4451    716.759711: cpu-clock:").is_some());
+    }
 
     #[test]
     fn blank_lines_before_the_first_sample_or_between_samples_are_no_sample() {
