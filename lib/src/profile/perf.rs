@@ -213,7 +213,7 @@ pub fn probe(program: &Path, scratch: &Path) -> Result<Perf, Unusable> {
     }
 }
 
-/// The probe's verdict, kept in the scratch folder (`.perf-probe.json`) so
+/// The probe's verdict, kept in the scratch folder (`.perf-probe`) so
 /// that only the first profile pays for test records (two `perf record`s where
 /// hardware events fall back to cpu-clock). It holds for one perf binary (path,
 /// size, modification time, version) on one boot of one kernel, at one
@@ -227,7 +227,7 @@ struct ProbeCache {
 }
 
 impl ProbeCache {
-    const FILE: &'static str = ".perf-probe.json";
+    const FILE: &'static str = ".perf-probe";
 
     fn new(program: &Path, version: &str, paranoid: Option<i64>, scratch: &Path) -> Option<Self> {
         // A path names one file: its size and modification time count too. A
@@ -444,6 +444,9 @@ mod tests {
         std::fs::write(&bin, "#!/bin/sh\nexit 0\n").unwrap();
         let c2 = ProbeCache::new(&bin, &perf.version, Some(2), d.path()).unwrap();
         assert_eq!(c2.load(), None, "a changed perf binary is probed again");
+        // The cache sits in the out dir beside receipts: `verify-receipt DIR`
+        // reads every *.json there, so the cache must not look like one.
+        assert!(!ProbeCache::FILE.ends_with(".json"));
         // A damaged cache file is no verdict.
         std::fs::write(d.path().join(ProbeCache::FILE), "{not json").unwrap();
         assert_eq!(c.load(), None);
