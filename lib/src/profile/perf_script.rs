@@ -236,9 +236,37 @@ fn stack_line(line: &str) -> Option<String> {
     let name = if name.is_empty() {
         "[unknown]".to_string()
     } else {
-        demangle(name)
+        inferno_safe(demangle(name))
     };
     Some(format!("\t{addr} {name}{offset} {dso}"))
+}
+
+/// Bytes at the end of a name inferno's folder reads as a Rust hash
+/// (`h` + 16 hex digits).
+const INFERNO_HASH_BYTES: usize = 17;
+
+/// `name` with the characters that straddle its 17th byte from the end
+/// written as `\u{…}`: inferno's folder slices every name there to look for
+/// a Rust hash, and panics when that is inside a character (found by the
+/// perf_script fuzz target; inferno 0.12.8, collapse/common.rs). Names whose
+/// cut falls on a character boundary, which is all ASCII names, are unchanged.
+fn inferno_safe(mut name: String) -> String {
+    while name.len() >= INFERNO_HASH_BYTES {
+        let cut = name.len() - INFERNO_HASH_BYTES;
+        if name.is_char_boundary(cut) {
+            break;
+        }
+        let start = (0..cut)
+            .rev()
+            .find(|&i| name.is_char_boundary(i))
+            .unwrap_or(0);
+        let c = name[start..].chars().next().expect("a char starts here");
+        name.replace_range(
+            start..start + c.len_utf8(),
+            &format!("\\u{{{:x}}}", c as u32),
+        );
+    }
+    name
 }
 
 /// Rust symbols as people read them: mangled names (legacy `_ZN…E` and v0
@@ -265,6 +293,35 @@ fn strip_hash(sym: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_inferno_would_cut_inside_a_character_is_escaped_there() {
+        // Found by the perf_script fuzz target: 'Ŋ' (2 bytes) straddled the
+        // 17th byte from the end, where inferno's folder slices every name.
+        let name = "busy_loop::spinŊ_0123456789abcde";
+        assert!(!name.is_char_boundary(name.len() - 17));
+        let safe = inferno_safe(name.to_string());
+        assert_eq!(safe, "busy_loop::spin\\u{14a}_0123456789abcde");
+        assert!(safe.is_char_boundary(safe.len() - 17));
+        for ok in [
+            "main",
+            "ŊŊŊ",
+            "ascii_only_names_are_never_changed_at_all",
+            "x_Ŋ_y",
+        ] {
+            assert_eq!(inferno_safe(ok.to_string()), ok);
+        }
+        let text = format!(
+            "busy-loop 4451/4451 716.759711: cpu-clock:\n\t 15705 {name} (/tmp/busy-loop)\n"
+        );
+        let (f, _) = fold(text.as_bytes(), Path::new("p.txt")).expect("folds");
+        assert_eq!(f.total(), 1);
+        assert!(
+            f.to_text().contains("spin\\u{14a}_0123456789abcde"),
+            "{}",
+            f.to_text()
+        );
+    }
 
     #[test]
     fn an_event_line_without_a_command_name_is_not_one() {
