@@ -208,8 +208,18 @@ fn event_line(line: &str) -> Option<(String, String)> {
         .next()
         .unwrap_or(event_full)
         .to_string();
-    let tail = &rest[colon + 1..];
-    Some((format!("{head} {event_full}:{tail}"), event))
+    let tail = rest[colon + 1..].trim();
+    if tail.is_empty() {
+        return Some((format!("{head} {event_full}:"), event));
+    }
+    // A one-frame sample on the event line itself: the frame is checked and
+    // cleaned like any stack line (inferno folds it as one; found by the
+    // perf_script fuzz target, which passed a raw tail that panicked inferno).
+    let frame = stack_line(tail)?;
+    Some((
+        format!("{head} {event_full}:  {}", frame.trim_start()),
+        event,
+    ))
 }
 
 /// `ADDR SYM[+OFF] (DSO)` → the same line with a demangled symbol.
@@ -398,6 +408,14 @@ perf-smoke 10/11 [001] 7305.833690:    1000 cpu-clock:u:
         assert_eq!(
             l,
             "false 64414 20110.539270: cycles:u:  ffffffff9aa3c8de [unknown] ([unknown])"
+        );
+        // The frame on an event line is a stack line: cleaned, or refused.
+        let (l, _) =
+            event_line("p 1 2.5: cpu-clock:  55d0 _ZN4core3fmt5write17h0123456789abcdefE (/x)")
+                .unwrap();
+        assert_eq!(l, "p 1 2.5: cpu-clock:  55d0 core::fmt::write (/x)");
+        assert!(
+            event_line("x 1 00000: \0\0: \0   1 00: \u{76f}\u{1}\0  1 :   \0   1l ()").is_none()
         );
         assert!(event_line("hello world").is_none());
         assert!(event_line("1234.5: cpu-clock:").is_none(), "no comm/pid");
