@@ -2,32 +2,32 @@
 //! as their dependencies allow (docs/run-parallel.md). One file per question,
 //! on ninja's model (build.cc, subprocess-posix.cc, build_log.cc):
 //!
-//! - [`schedule`]: what runs next. One rank per task computed up front (the
+//! - `schedule.rs`: what runs next. One rank per task computed up front (the
 //!   highest `priority`, then the longest remaining path to the end of the
 //!   plan, weighted by the previous run's measured durations, else
 //!   `estimated_hours`, then the ID), so picking the next ready task is a heap
 //!   pop; `--only`/`--skip` selection; the dry run's simulation.
-//! - [`exec`]: the run itself. A task is ready when every dependency
+//! - `exec.rs`: the run itself. A task is ready when every dependency
 //!   succeeded; `exclusive` tasks run alone. Fail-fast (default): after a
 //!   failure nothing new starts, running tasks finish, the rest is `not_run`.
 //!   Keep-going: dependents of a failure are `skipped` transitively, each
 //!   naming the failed ancestor (`because`). Resume keeps a task when the
 //!   previous state says it succeeded with the same command hash and none of
 //!   its dependencies runs again.
-//! - [`retry`]: when a failed task is tried again (doubling backoff, jitter).
-//! - [`process`]: how a process is started, watched and stopped: `sh -c
+//! - `retry.rs`: when a failed task is tried again (doubling backoff, jitter).
+//! - `process.rs`: how a process is started, watched and stopped: `sh -c
 //!   COMMAND` (or an argv) in its own process group, stdin null,
 //!   `PARCI_TASK_ID` / `PARCI_ATTEMPT` set, a parent-death signal on Linux;
 //!   timeouts and interruption as SIGTERM to the group, SIGKILL after the grace.
-//! - [`logs`]: where task output goes (`<log_dir>/<ID>.log`), the files
+//! - `logs.rs`: where task output goes (`<log_dir>/<ID>.log`), the files
 //!   created ahead of the scheduler by a helper thread.
-//! - [`state`] and [`journal`]: what is written so a run can resume. Each batch
+//! - `state.rs` and [`journal`]: what is written so a run can resume. Each batch
 //!   of transitions is appended to `.parci/run-state.journal` (one line per
 //!   task that changed, one `write` each, by a writer thread); the journal is
 //!   compacted into `.parci/run-state.json` (the whole state, atomically) when
 //!   it grows, when the run goes quiet, at least every second, and at the end.
 //!   Readers replay the journal over the state file ([`replay`]).
-//! - [`report`]: the receipt's `results` and `measurements`, the problem
+//! - `report.rs`: the receipt's `results` and `measurements`, the problem
 //!   lines, and the verify-receipt gate.
 
 mod exec;
