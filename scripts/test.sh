@@ -21,7 +21,7 @@ cargo build --workspace --examples --locked
 profile=default
 case "${CI:-}" in "" | false | 0) ;; *) profile=ci ;; esac
 cargo nextest run --workspace --lib --bins --tests --examples --locked \
-  --profile "$profile" --no-fail-fast "$@"
+  --profile "$profile" "$@"
 if [ "$#" -eq 0 ]; then
   cargo test --workspace --benches --locked
   cargo test --workspace --doc --locked
