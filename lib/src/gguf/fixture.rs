@@ -361,6 +361,79 @@ pub const PINNED: &[(Preset, u64, &str)] = &[
     ),
 ];
 
+/// A tiny `gemma3` model for tests of that architecture's description and
+/// forward pass (no model download needed): 7 layers, so both sliding
+/// (0–4, 6) and global (5) layers run; a window of 4 positions, so masking
+/// matters within a few tokens; 4 query heads of 32 over a 64-wide stream (Q
+/// is wider than the stream, as in Gemma 3 270M), 1 KV head; Q8_0 matrices,
+/// F32 norms, tied output head. Deterministic like [`generate`].
+pub fn generate_gemma3(seed: u64) -> Vec<u8> {
+    let (e, hd, n_head, ff, n_layer, n_vocab) = (64u64, 32u64, 4u64, 128u64, 7u64, 320u64);
+    let (q, kv) = (hd * n_head, hd);
+    let mut w = Writer::new();
+    let u32v = |v: u64| OwnedValue::U32(v as u32);
+    let (tokens, _, _) = vocab(n_vocab);
+    let kvs = [
+        ("general.architecture", OwnedValue::Str("gemma3".into())),
+        (
+            "general.name",
+            OwnedValue::Str(format!("parci-fixture-gemma3-seed{seed}")),
+        ),
+        ("gemma3.context_length", u32v(1024)),
+        ("gemma3.embedding_length", u32v(e)),
+        ("gemma3.block_count", u32v(n_layer)),
+        ("gemma3.feed_forward_length", u32v(ff)),
+        ("gemma3.attention.head_count", u32v(n_head)),
+        ("gemma3.attention.head_count_kv", u32v(1)),
+        ("gemma3.attention.key_length", u32v(hd)),
+        ("gemma3.attention.value_length", u32v(hd)),
+        (
+            "gemma3.attention.layer_norm_rms_epsilon",
+            OwnedValue::F32(1e-6),
+        ),
+        ("gemma3.rope.freq_base", OwnedValue::F32(1_000_000.0)),
+        ("gemma3.attention.sliding_window", u32v(4)),
+        ("tokenizer.ggml.model", OwnedValue::Str("llama".into())),
+        ("tokenizer.ggml.tokens", OwnedValue::strings(tokens)),
+    ];
+    for (k, v) in kvs {
+        w.kv(k, v).expect("fixture keys are distinct");
+    }
+    let mut add = |name: &str, dims: &[u64]| {
+        let (ty, data) = if dims.len() == 1 {
+            (GgmlType::F32, norm(seed, name, dims[0]))
+        } else {
+            let scale = if name == "token_embd.weight" {
+                1.0
+            } else {
+                2.0 / (dims[0] as f32).sqrt()
+            };
+            (GgmlType::Q8_0, q8(seed, name, dims[0] * dims[1], scale))
+        };
+        w.tensor(name, ty, dims, data)
+            .expect("fixture tensors are consistent");
+    };
+    add("token_embd.weight", &[e, n_vocab]);
+    add("output_norm.weight", &[e]);
+    for l in 0..n_layer {
+        let n = |s: &str| format!("blk.{l}.{s}.weight");
+        add(&n("attn_norm"), &[e]);
+        add(&n("attn_q"), &[e, q]);
+        add(&n("attn_k"), &[e, kv]);
+        add(&n("attn_v"), &[e, kv]);
+        add(&n("attn_q_norm"), &[hd]);
+        add(&n("attn_k_norm"), &[hd]);
+        add(&n("attn_output"), &[q, e]);
+        add(&n("post_attention_norm"), &[e]);
+        add(&n("ffn_norm"), &[e]);
+        add(&n("ffn_gate"), &[e, ff]);
+        add(&n("ffn_up"), &[e, ff]);
+        add(&n("ffn_down"), &[ff, e]);
+        add(&n("post_ffw_norm"), &[e]);
+    }
+    w.to_bytes()
+}
+
 /// The pinned sha256 of (preset, seed), if it is pinned.
 pub fn pinned_sha256(preset: Preset, seed: u64) -> Option<&'static str> {
     PINNED

@@ -1,12 +1,21 @@
-//! Graph specs for the `llama` architecture: per-tensor, per-layer and per-KV
-//! cache specifications built from a GGUF file's metadata and tensor table.
+//! The execution plan: per-tensor, per-layer and per-KV-cache specifications
+//! built from a GGUF file's metadata and tensor table, following the file's
+//! architecture description (`arch.rs`: llama, gemma3).
 //!
 //! Two phases: layer and KV-cache specs are created independently (in
 //! parallel with rayon, each validating its own tensors), then one sequential
 //! pass assembles them in a fixed order into an [`ExecutionPlan`] and checks
 //! the dependencies (every op input is a weight or an earlier op's output;
-//! tensors no op reads are listed in the plan). The parallel and sequential builds give
-//! the same plan, byte for byte (its `digest`).
+//! tensors no op reads are listed in the plan). The parallel and sequential
+//! builds give the same plan, byte for byte (its `digest`), for every
+//! architecture.
+
+pub mod arch;
+pub mod hparams;
+pub mod spec;
+
+pub use hparams::{HparamError, Hparams};
+pub use spec::{KvCacheSpec, LayerSpec, Op, OpSpec, RopeMode, TensorSpec};
 
 use crate::gguf::{GgmlType, Gguf, KeyError};
 use crate::quant::kernels::Op as KernelOp;
@@ -14,67 +23,6 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Hyper-parameters of a llama model, as llama.cpp reads them.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Hparams {
-    pub n_vocab: u64,
-    pub n_ctx_train: u64,
-    pub n_embd: u64,
-    pub n_layer: u64,
-    pub n_ff: u64,
-    pub n_head: u64,
-    pub n_head_kv: u64,
-    pub n_rot: u64,
-    pub rms_eps: f32,
-    pub rope_freq_base: f32,
-}
-
-impl Hparams {
-    pub fn head_dim(&self) -> u64 {
-        self.n_embd / self.n_head
-    }
-    pub fn n_embd_kv(&self) -> u64 {
-        self.head_dim() * self.n_head_kv
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TensorSpec {
-    pub name: String,
-    pub ty: &'static str,
-    /// ggml order: shape[0] is the row length.
-    pub shape: Vec<u64>,
-    /// Byte range in the data section.
-    pub offset: u64,
-    pub bytes: u64,
-}
-
-/// One operation: what it reads (weights by tensor name, values by name) and
-/// the value it writes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct OpSpec {
-    pub op: &'static str,
-    pub inputs: Vec<String>,
-    pub output: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LayerSpec {
-    pub index: u64,
-    pub tensors: Vec<TensorSpec>,
-    pub ops: Vec<OpSpec>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct KvCacheSpec {
-    pub layer: u64,
-    /// [n_embd_kv, n_ctx] for K and for V.
-    pub k_shape: [u64; 2],
-    pub v_shape: [u64; 2],
-    pub elem: &'static str,
-    pub bytes: u64,
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ExecutionPlan {
@@ -84,7 +32,7 @@ pub struct ExecutionPlan {
     pub globals: Vec<TensorSpec>,
     pub layers: Vec<LayerSpec>,
     pub kv_cache: Vec<KvCacheSpec>,
-    /// Every op in execution order (globals, then each layer, then the head).
+    /// Every op in execution order (input, then each layer, then the head).
     pub ops: Vec<OpSpec>,
     /// Whether the output head reuses the token embedding (no `output.weight`).
     pub tied_output: bool,
@@ -93,82 +41,56 @@ pub struct ExecutionPlan {
     pub unused: Vec<String>,
 }
 
+/// The weight types parci has kernels for, for error messages.
+fn supported_types() -> String {
+    KernelOp::ALL
+        .iter()
+        .map(|o| o.weights().name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
-    #[error("architecture is {0:?}; parci runs \"llama\" models only")]
+    #[error("architecture is {0:?}; parci runs {list}", list = arch::SUPPORTED.join(" and "))]
     Arch(String),
     #[error("{0}")]
     Key(#[from] KeyError),
-    #[error("tensor {name:?} is missing; a llama model with these hyper-parameters needs it")]
-    Missing { name: String },
+    #[error("{0}")]
+    Hparam(#[from] HparamError),
+    #[error("tensor {name:?} is missing; a {arch} model with these hyper-parameters needs it")]
+    Missing { name: String, arch: &'static str },
     #[error("tensor {name:?} has shape {got:?}, expected {want:?} from the metadata")]
     Shape {
         name: String,
         want: Vec<u64>,
         got: Vec<u64>,
     },
-    #[error("tensor {name:?} has type {ty}; the kernels support F32, F16, BF16, Q8_0, Q4_0, TQ1_0, TQ2_0")]
+    #[error("tensor {name:?} has type {ty}; parci's kernels support {list}", list = supported_types())]
     Type { name: String, ty: GgmlType },
-    #[error("hyper-parameters do not fit: {0}")]
-    Hparams(String),
     #[error("op {op} reads {input:?}, which is neither a weight nor the output of an earlier op")]
     Dangling { op: String, input: String },
 }
 
-/// Reads the llama hyper-parameters (u32 keys as llama.cpp writes them).
-pub fn hparams(g: &Gguf) -> Result<Hparams, GraphError> {
-    let arch = g.get_str("general.architecture")?;
-    if arch != "llama" {
-        return Err(GraphError::Arch(arch.into()));
-    }
-    let u = |k: &str| g.get_u32(k).map(u64::from);
-    let n_embd = u("llama.embedding_length")?;
-    let n_head = u("llama.attention.head_count")?;
-    let n_head_kv = match g.get_u32("llama.attention.head_count_kv") {
-        Err(KeyError::Missing(_)) => n_head,
-        r => r? as u64,
-    };
-    let n_vocab = match g.get_u32("llama.vocab_size") {
-        Ok(v) => v as u64,
-        Err(_) => g.get_array("tokenizer.ggml.tokens")?.len,
-    };
-    let h = Hparams {
-        n_vocab,
-        n_ctx_train: u("llama.context_length")?,
-        n_embd,
-        n_layer: u("llama.block_count")?,
-        n_ff: u("llama.feed_forward_length")?,
-        n_head,
-        n_head_kv,
-        n_rot: match g.get_u32("llama.rope.dimension_count") {
-            Err(KeyError::Missing(_)) => n_embd / n_head.max(1),
-            r => r? as u64,
-        },
-        rms_eps: g.get_f32("llama.attention.layer_norm_rms_epsilon")?,
-        rope_freq_base: match g.get_f32("llama.rope.freq_base") {
-            Err(KeyError::Missing(_)) => 10000.0,
-            r => r?,
-        },
-    };
-    if h.n_head == 0
-        || h.n_head_kv == 0
-        || !h.n_embd.is_multiple_of(h.n_head)
-        || !h.n_head.is_multiple_of(h.n_head_kv)
-        || h.n_rot > h.head_dim()
-        || !h.n_rot.is_multiple_of(2)
-    {
-        return Err(GraphError::Hparams(format!(
-            "n_embd {} / n_head {} / n_head_kv {} / n_rot {}",
-            h.n_embd, h.n_head, h.n_head_kv, h.n_rot
-        )));
-    }
-    Ok(h)
+/// The file's architecture, if parci has a description of it.
+pub fn architecture(g: &Gguf) -> Result<&'static str, GraphError> {
+    let name = g.get_str("general.architecture")?;
+    arch::SUPPORTED
+        .into_iter()
+        .find(|&a| a == name)
+        .ok_or_else(|| GraphError::Arch(name.into()))
 }
 
-fn spec(g: &Gguf, name: &str, want: &[u64]) -> Result<TensorSpec, GraphError> {
-    let t = g
-        .tensor(name)
-        .ok_or_else(|| GraphError::Missing { name: name.into() })?;
+/// Reads the hyper-parameters of the file's architecture.
+pub fn hparams(g: &Gguf) -> Result<Hparams, GraphError> {
+    Ok(arch::hparams(g, architecture(g)?)?)
+}
+
+fn spec(g: &Gguf, arch: &'static str, name: &str, want: &[u64]) -> Result<TensorSpec, GraphError> {
+    let t = g.tensor(name).ok_or_else(|| GraphError::Missing {
+        name: name.into(),
+        arch,
+    })?;
     if t.shape() != want {
         return Err(GraphError::Shape {
             name: name.into(),
@@ -191,55 +113,18 @@ fn spec(g: &Gguf, name: &str, want: &[u64]) -> Result<TensorSpec, GraphError> {
     })
 }
 
-fn op(op: &'static str, inputs: &[&str], output: &str) -> OpSpec {
-    OpSpec {
-        op,
-        inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        output: output.into(),
-    }
-}
-
-/// One layer's spec, validating its nine tensors.
+/// One layer's spec, validating its tensors.
 pub fn layer_spec(g: &Gguf, h: &Hparams, l: u64) -> Result<LayerSpec, GraphError> {
-    let (e, kv, ff) = (h.n_embd, h.n_embd_kv(), h.n_ff);
-    let n = |s: &str| format!("blk.{l}.{s}.weight");
-    let tensors = vec![
-        spec(g, &n("attn_norm"), &[e])?,
-        spec(g, &n("attn_q"), &[e, e])?,
-        spec(g, &n("attn_k"), &[e, kv])?,
-        spec(g, &n("attn_v"), &[e, kv])?,
-        spec(g, &n("attn_output"), &[e, e])?,
-        spec(g, &n("ffn_norm"), &[e])?,
-        spec(g, &n("ffn_gate"), &[e, ff])?,
-        spec(g, &n("ffn_up"), &[e, ff])?,
-        spec(g, &n("ffn_down"), &[ff, e])?,
-    ];
-    let v = |s: &str| format!("l{l}.{s}");
-    let input = if l == 0 {
-        "embd".to_string()
-    } else {
-        format!("l{}.out", l - 1)
-    };
-    let ops = vec![
-        op("rms_norm", &[&input, &n("attn_norm")], &v("attn_in")),
-        op("matvec", &[&n("attn_q"), &v("attn_in")], &v("q")),
-        op("matvec", &[&n("attn_k"), &v("attn_in")], &v("k")),
-        op("matvec", &[&n("attn_v"), &v("attn_in")], &v("v")),
-        op("rope", &[&v("q"), &v("k")], &v("qk_rot")),
-        op("attention", &[&v("qk_rot"), &v("v")], &v("attn")),
-        op("matvec", &[&n("attn_output"), &v("attn")], &v("attn_out")),
-        op("add", &[&input, &v("attn_out")], &v("h")),
-        op("rms_norm", &[&v("h"), &n("ffn_norm")], &v("ffn_in")),
-        op("matvec", &[&n("ffn_gate"), &v("ffn_in")], &v("gate")),
-        op("matvec", &[&n("ffn_up"), &v("ffn_in")], &v("up")),
-        op("swiglu", &[&v("gate"), &v("up")], &v("act")),
-        op("matvec", &[&n("ffn_down"), &v("act")], &v("ffn_out")),
-        op("add", &[&v("h"), &v("ffn_out")], &v("out")),
-    ];
+    let d = arch::layer(h, l);
+    let tensors = d
+        .tensors
+        .iter()
+        .map(|(name, shape)| spec(g, h.arch, name, shape))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(LayerSpec {
         index: l,
         tensors,
-        ops,
+        ops: d.ops,
     })
 }
 
@@ -272,6 +157,7 @@ pub fn build_counted(
     let h = hparams(g)?;
     tracing::info!(
         target: "parci_core::graph",
+        arch = h.arch,
         n_layer = h.n_layer,
         n_embd = h.n_embd,
         n_ctx,
@@ -311,8 +197,8 @@ pub fn build_counted(
     };
     // Sequential assembly in a fixed order.
     let mut globals = vec![
-        spec(g, "token_embd.weight", &[e, h.n_vocab])?,
-        spec(g, "output_norm.weight", &[e])?,
+        spec(g, h.arch, "token_embd.weight", &[e, h.n_vocab])?,
+        spec(g, h.arch, "output_norm.weight", &[e])?,
     ];
     let tied_output = g.tensor("output.weight").is_none();
     let head = if tied_output {
@@ -321,21 +207,20 @@ pub fn build_counted(
         "output.weight"
     };
     if !tied_output {
-        globals.push(spec(g, "output.weight", &[e, h.n_vocab])?);
+        globals.push(spec(g, h.arch, "output.weight", &[e, h.n_vocab])?);
     }
     let last = if h.n_layer == 0 {
         "embd".to_string()
     } else {
         format!("l{}.out", h.n_layer - 1)
     };
-    let mut ops = vec![op("embed", &["token_embd.weight", "token"], "embd")];
+    let mut ops = arch::input_ops(&h);
     for l in &layers {
         ops.extend(l.ops.iter().cloned());
     }
-    ops.push(op("rms_norm", &[&last, "output_norm.weight"], "final"));
-    ops.push(op("matvec", &[head, "final"], "logits"));
+    ops.extend(arch::output_ops(&h, &last, head));
     let plan = ExecutionPlan {
-        arch: "llama",
+        arch: h.arch,
         hparams: h,
         n_ctx,
         globals,
@@ -368,7 +253,7 @@ fn validate(g: &Gguf, plan: &ExecutionPlan) -> Result<Vec<String>, GraphError> {
         for i in &o.inputs {
             if !weights.contains(i.as_str()) && !values.contains(i.as_str()) {
                 return Err(GraphError::Dangling {
-                    op: format!("{} -> {}", o.op, o.output),
+                    op: format!("{} -> {}", o.op.name(), o.output),
                     input: i.clone(),
                 });
             }
@@ -409,7 +294,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.digest(), b.digest());
         assert_eq!(a.layers.len(), 2);
-        assert_eq!(a.ops.len(), 1 + 2 * 14 + 2);
+        assert_eq!(a.ops.len(), 1 + 2 * 15 + 2);
         assert!(!a.tied_output);
         assert!(a.unused.is_empty());
     }
@@ -453,7 +338,8 @@ mod tests {
         assert_eq!(
             e,
             GraphError::Missing {
-                name: "blk.1.ffn_up.weight".into()
+                name: "blk.1.ffn_up.weight".into(),
+                arch: "llama"
             }
         );
         let b = rebuild("", Some("token_embd.weight"), None);
@@ -469,5 +355,109 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("has type Q8_K"), "{e}");
+    }
+
+    /// Rebuilds `bytes` with key `key` set to `value` (None: removed).
+    fn with_key(bytes: &[u8], key: &str, value: Option<crate::gguf::OwnedValue>) -> Vec<u8> {
+        use crate::gguf::{OwnedValue, Writer};
+        let g = Gguf::parse(bytes).unwrap();
+        let mut w = Writer::new();
+        for kv in g.kvs() {
+            if kv.key != key {
+                w.kv(kv.key, OwnedValue::from_value(&kv.value)).unwrap();
+            }
+        }
+        if let Some(v) = value {
+            w.kv(key, v).unwrap();
+        }
+        for t in g.tensors() {
+            w.tensor(t.name, t.ty, t.shape(), t.data.to_vec()).unwrap();
+        }
+        w.to_bytes()
+    }
+
+    #[test]
+    fn gemma3_plan_is_the_same_built_in_parallel_or_in_sequence() {
+        let bytes = crate::gguf::fixture::generate_gemma3(0);
+        let g = Gguf::parse(&bytes).unwrap();
+        let a = build(&g, 64, true).unwrap();
+        let b = build(&g, 64, false).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.digest(), b.digest());
+        assert_eq!(a.arch, "gemma3");
+        assert!(a.tied_output && a.unused.is_empty(), "{:?}", a.unused);
+        // 2 input ops, 20 per layer, 2 output ops
+        assert_eq!(a.ops.len(), 2 + 7 * 20 + 2);
+        // layers 0-4 and 6 slide over 4 positions with the local RoPE base,
+        // layer 5 is global with the file's base
+        let attn: Vec<(Option<u64>, f32)> = a
+            .layers
+            .iter()
+            .map(|l| {
+                let window = l.ops.iter().find_map(|o| match o.op {
+                    Op::Attention { window, .. } => Some(window),
+                    _ => None,
+                });
+                let base = l.ops.iter().find_map(|o| match o.op {
+                    Op::Rope { base, mode, .. } => {
+                        assert_eq!(mode, RopeMode::Neox);
+                        Some(base)
+                    }
+                    _ => None,
+                });
+                (window.unwrap(), base.unwrap())
+            })
+            .collect();
+        let (s, gl) = ((Some(4), 10_000.0), (None, 1_000_000.0));
+        assert_eq!(attn, vec![s, s, s, s, s, gl, s]);
+        // the digest covers the op parameters: another window, another plan
+        let other = with_key(
+            &bytes,
+            "gemma3.attention.sliding_window",
+            Some(crate::gguf::OwnedValue::U32(8)),
+        );
+        let c = build(&Gguf::parse(&other).unwrap(), 64, true).unwrap();
+        assert_ne!(c.digest(), a.digest());
+    }
+
+    #[test]
+    fn unknown_missing_and_unsupported_metadata_are_named() {
+        use crate::gguf::OwnedValue;
+        let bytes = crate::gguf::fixture::generate_gemma3(0);
+        let err = |b: &[u8]| {
+            build(&Gguf::parse(b).unwrap(), 8, true)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&with_key(
+            &bytes,
+            "gemma3.attention.logit_softcapping",
+            Some(OwnedValue::F32(50.0)),
+        ));
+        assert!(
+            e.contains("\"gemma3.attention.logit_softcapping\" is not one parci's gemma3 reads"),
+            "{e}"
+        );
+        let e = err(&with_key(
+            &bytes,
+            "gemma3.attention.layer_norm_rms_epsilon",
+            None,
+        ));
+        assert!(
+            e.contains("\"gemma3.attention.layer_norm_rms_epsilon\" is missing"),
+            "{e}"
+        );
+        let e = err(&with_key(
+            &bytes,
+            "gemma3.rope.scaling.type",
+            Some(OwnedValue::Str("yarn".into())),
+        ));
+        assert!(e.contains("\"none\" and \"linear\" only"), "{e}");
+        let e = err(&with_key(
+            &bytes,
+            "general.architecture",
+            Some(OwnedValue::Str("qwen2".into())),
+        ));
+        assert_eq!(e, "architecture is \"qwen2\"; parci runs llama and gemma3");
     }
 }

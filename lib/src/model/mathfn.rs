@@ -118,6 +118,17 @@ pub fn sin_cos(x: f64) -> (f64, f64) {
     }
 }
 
+/// tanh(x) from [`exp`]: (e^2x − 1) / (e^2x + 1), odd-symmetric, saturating
+/// to ±1 for |x| > 20 (where tanh is 1 in f64 to 17 digits).
+pub fn tanh(x: f64) -> f64 {
+    let a = x.abs();
+    if a > 20.0 {
+        return 1f64.copysign(x);
+    }
+    let e = exp(2.0 * a);
+    ((e - 1.0) / (e + 1.0)).copysign(x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +182,16 @@ mod tests {
             x += 0.731;
         }
         assert_eq!(sin_cos(0.0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn tanh_matches_std_to_f32_precision() {
+        for i in -4000..=4000 {
+            let x = i as f64 / 100.0;
+            let (a, b) = (tanh(x), x.tanh());
+            assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{x}: {a} vs {b}");
+        }
+        assert_eq!(tanh(0.0), 0.0);
+        assert_eq!(tanh(-50.0), -1.0);
     }
 }

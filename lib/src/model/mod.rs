@@ -1,22 +1,27 @@
-//! The llama forward pass over an [`ExecutionPlan`], as llama.cpp computes it:
-//! token embedding, RMSNorm, Q/K/V projections, RoPE (llama.cpp's "norm" mode
-//! for `llama`: adjacent pairs), grouped-query attention over a KV cache,
-//! output projection, SwiGLU FFN, final norm, output head (tied to the token
-//! embedding when `output.weight` is absent). Weight matrix-vector products go
-//! through the kernel registry ([`MatVec`]); everything else is scalar code in
-//! one fixed order, so the logits do not depend on ISA or thread count.
+//! The forward pass over an [`ExecutionPlan`], for any architecture the
+//! plan describes (llama, gemma3; `graph::arch`). [`Model`] resolves the
+//! plan's ops once into steps over numbered value slots, weight matrices and
+//! norm vectors; [`Engine`] executes the steps for one token at a time with
+//! its KV cache. Weight matrix-vector products go through the kernel registry
+//! ([`MatVec`]); everything else is scalar code in one fixed order, so the
+//! logits do not depend on ISA or thread count.
 
+mod engine;
 pub mod mathfn;
 pub mod smoke;
 pub mod workload;
 
+pub use engine::Engine;
+
 use crate::gguf::{GgmlType, Gguf};
-use crate::graph::{ExecutionPlan, Hparams};
-use crate::quant::kernels::{Counters, KernelMode, Op};
-use crate::quant::matvec::{Activations, MatVec, MatVecError};
+use crate::graph::{ExecutionPlan, Hparams, Op as GraphOp};
+use crate::quant::kernels::Op;
+use crate::quant::matvec::MatVecError;
+use std::collections::HashMap;
 
 /// A weight matrix: `rows` rows of `cols` elements, borrowed from the file.
 pub struct Weights<'a> {
+    pub name: String,
     pub ty: GgmlType,
     pub op: Op,
     pub data: &'a [u8],
@@ -24,25 +29,38 @@ pub struct Weights<'a> {
     pub cols: usize,
 }
 
-struct Layer<'a> {
-    attn_norm: Vec<f32>,
-    q: Weights<'a>,
-    k: Weights<'a>,
-    v: Weights<'a>,
-    o: Weights<'a>,
-    ffn_norm: Vec<f32>,
-    gate: Weights<'a>,
-    up: Weights<'a>,
-    down: Weights<'a>,
+/// What a step reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arg {
+    /// A value computed earlier in this forward pass.
+    Value(usize),
+    /// A weight matrix (index into `Model::matrices`).
+    Matrix(usize),
+    /// A 1-D weight, dequantized at load (index into `Model::vectors`).
+    Vector(usize),
+    /// The token id being run.
+    Token,
 }
 
-/// The model's weights, resolved from a plan.
+/// One op of the plan, resolved.
+#[derive(Clone, Debug)]
+struct Step {
+    op: GraphOp,
+    args: Vec<Arg>,
+    out: usize,
+}
+
+/// The model's weights and the plan's ops resolved into steps.
 pub struct Model<'a> {
     pub h: Hparams,
-    embd: Weights<'a>,
-    out_norm: Vec<f32>,
-    output: Weights<'a>,
-    layers: Vec<Layer<'a>>,
+    matrices: Vec<Weights<'a>>,
+    vectors: Vec<Vec<f32>>,
+    steps: Vec<Step>,
+    /// Length of each value slot.
+    slot_len: Vec<usize>,
+    /// The slot holding the logits.
+    logits: usize,
+    n_kv_layers: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,59 +73,153 @@ pub enum ModelError {
     MatVec(#[from] MatVecError),
     #[error("tensor {0:?}: {1}")]
     Decode(String, crate::quant::DecodeError),
+    #[error("the plan's op {op} -> {output} cannot run: {why}")]
+    Plan {
+        op: &'static str,
+        output: String,
+        why: String,
+    },
 }
 
-fn weights<'a>(g: &Gguf<'a>, name: &str) -> Weights<'a> {
-    let t = g.tensor(name).expect("the plan validated every tensor");
-    Weights {
-        ty: t.ty,
-        op: Op::for_weights(t.ty).expect("the plan validated the types"),
-        data: t.data,
-        rows: t.ne[1] as usize,
-        cols: t.ne[0] as usize,
+/// Resolves names to slots, matrices and vectors while walking the plan.
+struct Resolver<'g, 'a> {
+    g: &'g Gguf<'a>,
+    matrices: Vec<Weights<'a>>,
+    matrix_ix: HashMap<String, usize>,
+    vectors: Vec<Vec<f32>>,
+    vector_ix: HashMap<String, usize>,
+    slots: HashMap<String, usize>,
+    slot_len: Vec<usize>,
+}
+
+impl<'a> Resolver<'_, 'a> {
+    fn matrix(&mut self, name: &str) -> Option<usize> {
+        if let Some(&i) = self.matrix_ix.get(name) {
+            return Some(i);
+        }
+        let t = self.g.tensor(name)?;
+        let i = self.matrices.len();
+        self.matrices.push(Weights {
+            name: name.into(),
+            ty: t.ty,
+            op: Op::for_weights(t.ty)?,
+            data: t.data,
+            rows: t.ne[1] as usize,
+            cols: t.ne[0] as usize,
+        });
+        self.matrix_ix.insert(name.into(), i);
+        Some(i)
     }
-}
-
-fn vector(g: &Gguf, name: &str) -> Result<Vec<f32>, ModelError> {
-    let t = g.tensor(name).expect("the plan validated every tensor");
-    let mut v = Vec::with_capacity(t.n_elements() as usize);
-    crate::quant::dequantize(t.ty, t.data, &mut v)
-        .map_err(|e| ModelError::Decode(name.into(), e))?;
-    Ok(v)
+    fn vector(&mut self, name: &str) -> Result<Option<usize>, ModelError> {
+        if let Some(&i) = self.vector_ix.get(name) {
+            return Ok(Some(i));
+        }
+        let Some(t) = self.g.tensor(name) else {
+            return Ok(None);
+        };
+        let mut v = Vec::with_capacity(t.n_elements() as usize);
+        crate::quant::dequantize(t.ty, t.data, &mut v)
+            .map_err(|e| ModelError::Decode(name.into(), e))?;
+        let i = self.vectors.len();
+        self.vectors.push(v);
+        self.vector_ix.insert(name.into(), i);
+        Ok(Some(i))
+    }
 }
 
 impl<'a> Model<'a> {
     pub fn new(g: &Gguf<'a>, plan: &ExecutionPlan) -> Result<Model<'a>, ModelError> {
-        let layers = (0..plan.hparams.n_layer)
-            .map(|l| {
-                let n = |s: &str| format!("blk.{l}.{s}.weight");
-                Ok(Layer {
-                    attn_norm: vector(g, &n("attn_norm"))?,
-                    q: weights(g, &n("attn_q")),
-                    k: weights(g, &n("attn_k")),
-                    v: weights(g, &n("attn_v")),
-                    o: weights(g, &n("attn_output")),
-                    ffn_norm: vector(g, &n("ffn_norm"))?,
-                    gate: weights(g, &n("ffn_gate")),
-                    up: weights(g, &n("ffn_up")),
-                    down: weights(g, &n("ffn_down")),
-                })
-            })
-            .collect::<Result<Vec<_>, ModelError>>()?;
+        let mut r = Resolver {
+            g,
+            matrices: Vec::new(),
+            matrix_ix: HashMap::new(),
+            vectors: Vec::new(),
+            vector_ix: HashMap::new(),
+            slots: HashMap::new(),
+            slot_len: Vec::new(),
+        };
+        let mut steps = Vec::with_capacity(plan.ops.len());
+        for o in &plan.ops {
+            let bad = |why: String| ModelError::Plan {
+                op: o.op.name(),
+                output: o.output.clone(),
+                why,
+            };
+            // which inputs are matrices, vectors or values, by op and position
+            let mut args = Vec::with_capacity(o.inputs.len());
+            for (pos, name) in o.inputs.iter().enumerate() {
+                let arg = match (&o.op, pos) {
+                    (_, _) if name == "token" => Arg::Token,
+                    (GraphOp::Embed, 0) | (GraphOp::MatVec, 0) => Arg::Matrix(
+                        r.matrix(name)
+                            .ok_or_else(|| bad(format!("{name:?} is not a weight matrix")))?,
+                    ),
+                    (GraphOp::RmsNorm { .. } | GraphOp::HeadRmsNorm { .. }, 1) => Arg::Vector(
+                        r.vector(name)?
+                            .ok_or_else(|| bad(format!("{name:?} is not a tensor")))?,
+                    ),
+                    _ => Arg::Value(
+                        *r.slots
+                            .get(name.as_str())
+                            .ok_or_else(|| bad(format!("{name:?} is not computed before")))?,
+                    ),
+                };
+                args.push(arg);
+            }
+            let len_of = |a: &Arg| match *a {
+                Arg::Value(s) => r.slot_len[s],
+                Arg::Vector(v) => r.vectors[v].len(),
+                Arg::Matrix(m) => r.matrices[m].rows,
+                Arg::Token => 1,
+            };
+            let len = match &o.op {
+                GraphOp::Embed => match args.first() {
+                    Some(Arg::Matrix(m)) => r.matrices[*m].cols,
+                    _ => return Err(bad("embed reads a table".into())),
+                },
+                GraphOp::MatVec => match args.as_slice() {
+                    [Arg::Matrix(m), x] if r.matrices[*m].cols == len_of(x) => r.matrices[*m].rows,
+                    _ => {
+                        return Err(bad(
+                            "matvec reads a matrix and a vector of its row length".into()
+                        ))
+                    }
+                },
+                GraphOp::Attention {
+                    n_head, head_dim, ..
+                } => (n_head * head_dim) as usize,
+                _ => args.first().map(len_of).unwrap_or(0),
+            };
+            let out = r.slot_len.len();
+            r.slot_len.push(len);
+            if r.slots.insert(o.output.clone(), out).is_some() {
+                return Err(bad("the value is written twice".into()));
+            }
+            steps.push(Step {
+                op: o.op.clone(),
+                args,
+                out,
+            });
+        }
+        let logits = *r.slots.get("logits").ok_or_else(|| ModelError::Plan {
+            op: "plan",
+            output: "logits".into(),
+            why: "no op writes the logits".into(),
+        })?;
         Ok(Model {
             h: plan.hparams.clone(),
-            embd: weights(g, "token_embd.weight"),
-            out_norm: vector(g, "output_norm.weight")?,
-            output: weights(
-                g,
-                if plan.tied_output {
-                    "token_embd.weight"
-                } else {
-                    "output.weight"
-                },
-            ),
-            layers,
+            matrices: r.matrices,
+            vectors: r.vectors,
+            steps,
+            slot_len: r.slot_len,
+            logits,
+            n_kv_layers: plan.kv_cache.len(),
         })
+    }
+
+    /// The weight matrices the plan's matrix-vector products read.
+    pub fn matrices(&self) -> &[Weights<'a>] {
+        &self.matrices
     }
 }
 
@@ -122,13 +234,14 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
 }
 
 /// The rotation of each pair at one position: `(sin, cos)` of
-/// pos · base^(−2i/n_rot) for i in 0..n_rot/2, as llama.cpp's rope "norm"
+/// pos · freq_scale · base^(−2i/n_rot) for i in 0..n_rot/2 (linear scaling:
+/// freq_scale = 1 / factor), as llama.cpp's rope "norm"
 /// mode computes theta (scaled step by step in f32). The same for every head
 /// and layer, so a forward step computes it once.
-pub fn rope_table(n_rot: usize, pos: usize, base: f32, out: &mut Vec<(f32, f32)>) {
+pub fn rope_table(n_rot: usize, pos: usize, base: f32, freq_scale: f32, out: &mut Vec<(f32, f32)>) {
     let theta_scale = mathfn::exp(mathfn::ln(base as f64) * (-2.0 / n_rot as f64)) as f32;
     out.clear();
-    let mut theta = pos as f32;
+    let mut theta = pos as f32 * freq_scale;
     for _ in (0..n_rot).step_by(2) {
         let (s, c) = mathfn::sin_cos(theta as f64);
         out.push((s as f32, c as f32));
@@ -154,203 +267,31 @@ pub fn silu(x: f32) -> f32 {
     (x / (1.0 + mathfn::exp(-x))) as f32
 }
 
-/// A forward pass runner with its KV cache, kernel choice and counters.
-pub struct Engine<'m, 'a> {
-    model: &'m Model<'a>,
-    mv: MatVec,
-    counters: Counters,
-    n_ctx: usize,
-    pos: usize,
-    k_cache: Vec<Vec<f32>>,
-    v_cache: Vec<Vec<f32>>,
-    act: Activations,
-    x: Vec<f32>,
-    xn: Vec<f32>,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    att: Vec<f32>,
-    tmp: Vec<f32>,
-    gate: Vec<f32>,
-    up: Vec<f32>,
-    scores: Vec<f32>,
-    logits: Vec<f32>,
-    rope: Vec<(f32, f32)>,
+/// RMS norm of each `head_dim` slice of `x`, with the same weight.
+pub fn head_rms_norm(x: &[f32], w: &[f32], eps: f32, head_dim: usize, out: &mut [f32]) {
+    for (xh, oh) in x.chunks_exact(head_dim).zip(out.chunks_exact_mut(head_dim)) {
+        rms_norm(xh, w, eps, oh);
+    }
 }
 
-impl<'m, 'a> Engine<'m, 'a> {
-    pub fn new(
-        model: &'m Model<'a>,
-        mode: KernelMode,
-        threads: usize,
-        n_ctx: usize,
-    ) -> Result<Self, ModelError> {
-        let h = &model.h;
-        let (e, kv, ff) = (h.n_embd as usize, h.n_embd_kv() as usize, h.n_ff as usize);
-        Ok(Engine {
-            model,
-            mv: MatVec::new(mode, threads)?,
-            counters: Counters::new(),
-            n_ctx,
-            pos: 0,
-            k_cache: (0..h.n_layer).map(|_| vec![0.0; n_ctx * kv]).collect(),
-            v_cache: (0..h.n_layer).map(|_| vec![0.0; n_ctx * kv]).collect(),
-            act: Activations::default(),
-            x: vec![0.0; e],
-            xn: vec![0.0; e],
-            q: vec![0.0; e],
-            k: vec![0.0; kv],
-            v: vec![0.0; kv],
-            att: vec![0.0; e],
-            tmp: vec![0.0; e],
-            gate: vec![0.0; ff],
-            up: vec![0.0; ff],
-            scores: vec![0.0; n_ctx],
-            logits: vec![0.0; h.n_vocab as usize],
-            rope: Vec::with_capacity(h.n_rot as usize / 2),
-        })
+/// llama.cpp's rope "neox" mode: rotate pairs (i, i + n_rot/2) of the first
+/// `n_rot` dimensions of each head by the angles of [`rope_table`].
+pub fn rope_neox(x: &mut [f32], head_dim: usize, table: &[(f32, f32)]) {
+    let half = table.len();
+    for head in x.chunks_exact_mut(head_dim) {
+        for (i, &(s, c)) in table.iter().enumerate() {
+            let (a, b) = (head[i], head[i + half]);
+            head[i] = a * c - b * s;
+            head[i + half] = a * s + b * c;
+        }
     }
+}
 
-    pub fn counters(&self) -> &Counters {
-        &self.counters
-    }
-    pub fn matvec(&self) -> &MatVec {
-        &self.mv
-    }
-    pub fn pos(&self) -> usize {
-        self.pos
-    }
-
-    /// Runs one token at the next position; returns the logits.
-    pub fn forward(&mut self, token: u32) -> Result<&[f32], ModelError> {
-        let h = self.model.h.clone();
-        if token as u64 >= h.n_vocab {
-            return Err(ModelError::Token {
-                token,
-                n_vocab: h.n_vocab,
-            });
-        }
-        if self.pos >= self.n_ctx {
-            return Err(ModelError::ContextFull { n_ctx: self.n_ctx });
-        }
-        let model = self.model;
-        let (hd, n_head, kv_dim) = (
-            h.head_dim() as usize,
-            h.n_head as usize,
-            h.n_embd_kv() as usize,
-        );
-        let group = n_head / h.n_head_kv as usize;
-        // embedding row
-        let embd = &model.embd;
-        let row_bytes = embd.data.len() / embd.rows;
-        self.x.clear();
-        let row = &embd.data[token as usize * row_bytes..(token as usize + 1) * row_bytes];
-        crate::quant::dequantize(embd.ty, row, &mut self.x)
-            .map_err(|e| ModelError::Decode("token_embd.weight".into(), e))?;
-        let pos = self.pos;
-        rope_table(h.n_rot as usize, pos, h.rope_freq_base, &mut self.rope);
-        for (l, layer) in model.layers.iter().enumerate() {
-            rms_norm(&self.x, &layer.attn_norm, h.rms_eps, &mut self.xn);
-            self.act.prepare(layer.q.op, &self.xn);
-            self.mv.matvec(
-                layer.q.op,
-                layer.q.data,
-                &self.act,
-                &mut self.q,
-                &self.counters,
-            );
-            for (w, out) in [(&layer.k, &mut self.k), (&layer.v, &mut self.v)] {
-                if !self.act.suits(w.op) {
-                    self.act.prepare(w.op, &self.xn);
-                }
-                self.mv.matvec(w.op, w.data, &self.act, out, &self.counters);
-            }
-            rope(&mut self.q, hd, &self.rope);
-            rope(&mut self.k, hd, &self.rope);
-            self.k_cache[l][pos * kv_dim..(pos + 1) * kv_dim].copy_from_slice(&self.k);
-            self.v_cache[l][pos * kv_dim..(pos + 1) * kv_dim].copy_from_slice(&self.v);
-            let scale = 1.0 / (hd as f32).sqrt();
-            for head in 0..n_head {
-                let kvh = head / group;
-                let q = &self.q[head * hd..(head + 1) * hd];
-                let scores = &mut self.scores[..=pos];
-                for (t, s) in scores.iter_mut().enumerate() {
-                    let k = &self.k_cache[l][t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd];
-                    *s = q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() * scale;
-                }
-                let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0f64;
-                for s in scores.iter_mut() {
-                    *s = mathfn::exp((*s - max) as f64) as f32;
-                    sum += *s as f64;
-                }
-                let inv = (1.0 / sum) as f32;
-                let out = &mut self.att[head * hd..(head + 1) * hd];
-                out.fill(0.0);
-                for (t, &p) in scores.iter().enumerate() {
-                    let v = &self.v_cache[l][t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd];
-                    for (o, &vv) in out.iter_mut().zip(v) {
-                        *o += (p * inv) * vv;
-                    }
-                }
-            }
-            self.act.prepare(layer.o.op, &self.att);
-            self.mv.matvec(
-                layer.o.op,
-                layer.o.data,
-                &self.act,
-                &mut self.tmp,
-                &self.counters,
-            );
-            for (x, t) in self.x.iter_mut().zip(&self.tmp) {
-                *x += t;
-            }
-            rms_norm(&self.x, &layer.ffn_norm, h.rms_eps, &mut self.xn);
-            self.act.prepare(layer.gate.op, &self.xn);
-            self.mv.matvec(
-                layer.gate.op,
-                layer.gate.data,
-                &self.act,
-                &mut self.gate,
-                &self.counters,
-            );
-            if !self.act.suits(layer.up.op) {
-                self.act.prepare(layer.up.op, &self.xn);
-            }
-            self.mv.matvec(
-                layer.up.op,
-                layer.up.data,
-                &self.act,
-                &mut self.up,
-                &self.counters,
-            );
-            for (g, u) in self.gate.iter_mut().zip(&self.up) {
-                *g = silu(*g) * u;
-            }
-            self.act.prepare(layer.down.op, &self.gate);
-            self.mv.matvec(
-                layer.down.op,
-                layer.down.data,
-                &self.act,
-                &mut self.tmp,
-                &self.counters,
-            );
-            for (x, t) in self.x.iter_mut().zip(&self.tmp) {
-                *x += t;
-            }
-        }
-        rms_norm(&self.x, &model.out_norm, h.rms_eps, &mut self.xn);
-        self.act.prepare(model.output.op, &self.xn);
-        self.mv.matvec(
-            model.output.op,
-            model.output.data,
-            &self.act,
-            &mut self.logits,
-            &self.counters,
-        );
-        self.pos += 1;
-        Ok(&self.logits)
-    }
+/// GELU in its tanh form, as ggml's `gelu`: 0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x²))).
+pub fn gelu(x: f32) -> f32 {
+    let x = x as f64;
+    const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+    (0.5 * x * (1.0 + mathfn::tanh(SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x * x)))) as f32
 }
 
 /// The index of the largest logit (the first on ties): greedy decoding.
@@ -368,10 +309,18 @@ pub fn argmax(logits: &[f32]) -> u32 {
 mod tests {
     use super::*;
     use crate::gguf::fixture::{generate as fixture, Preset};
+    use crate::quant::kernels::KernelMode;
 
     fn run(mode: KernelMode, threads: usize) -> (Vec<u32>, Vec<u32>, Vec<(String, u64)>) {
-        let bytes = fixture(Preset::Tiny, 0);
-        let g = Gguf::parse(&bytes).unwrap();
+        run_on(&fixture(Preset::Tiny, 0), mode, threads)
+    }
+
+    fn run_on(
+        bytes: &[u8],
+        mode: KernelMode,
+        threads: usize,
+    ) -> (Vec<u32>, Vec<u32>, Vec<(String, u64)>) {
+        let g = Gguf::parse(bytes).unwrap();
         let plan = crate::graph::build(&g, 64, true).unwrap();
         let model = Model::new(&g, &plan).unwrap();
         let w = workload::Workload {
@@ -410,6 +359,65 @@ mod tests {
             assert_eq!(t, t0, "{mode:?} x{threads}");
             assert!(l == l0, "{mode:?} x{threads}: logits differ");
         }
+    }
+
+    #[test]
+    fn gemma3_gives_the_same_bits_for_every_kernel_mode_and_thread_count() {
+        let bytes = crate::gguf::fixture::generate_gemma3(0);
+        // 12 positions: past the 4-position window of the sliding layers
+        let (t0, l0, k0) = run_on(&bytes, KernelMode::Scalar, 1);
+        assert!(
+            k0.iter().any(|(id, _)| id == "q8_0_dot_q8_0_scalar"),
+            "{k0:?}"
+        );
+        for (mode, threads) in [
+            (KernelMode::Auto, 1),
+            (KernelMode::Auto, 2),
+            (KernelMode::Avx2, 2),
+            (KernelMode::Avx512, 1),
+        ] {
+            if mode.resolve().is_err() {
+                continue;
+            }
+            let (t, l, _) = run_on(&bytes, mode, threads);
+            assert_eq!(t, t0, "{mode:?} x{threads}");
+            assert!(l == l0, "{mode:?} x{threads}: logits differ");
+        }
+    }
+
+    #[test]
+    fn sliding_window_changes_what_a_late_position_sees() {
+        // The same tokens through a window of 4 and of 64: equal while every
+        // position is inside both windows, different after.
+        use crate::gguf::{OwnedValue, Writer};
+        let bytes = crate::gguf::fixture::generate_gemma3(0);
+        let g = Gguf::parse(&bytes).unwrap();
+        let mut w = Writer::new();
+        for kv in g.kvs() {
+            let v = if kv.key == "gemma3.attention.sliding_window" {
+                OwnedValue::U32(64)
+            } else {
+                OwnedValue::from_value(&kv.value)
+            };
+            w.kv(kv.key, v).unwrap();
+        }
+        for t in g.tensors() {
+            w.tensor(t.name, t.ty, t.shape(), t.data.to_vec()).unwrap();
+        }
+        let wide = w.to_bytes();
+        let logits = |b: &[u8]| -> Vec<Vec<f32>> {
+            let g = Gguf::parse(b).unwrap();
+            let plan = crate::graph::build(&g, 8, false).unwrap();
+            let model = Model::new(&g, &plan).unwrap();
+            let mut e = Engine::new(&model, KernelMode::Scalar, 1, 8).unwrap();
+            [5u32, 9, 77, 120, 3, 200, 41, 8]
+                .iter()
+                .map(|&t| e.forward(t).unwrap().to_vec())
+                .collect()
+        };
+        let (a, b) = (logits(&bytes), logits(&wide));
+        assert_eq!(a[..4], b[..4]);
+        assert_ne!(a[4..], b[4..]);
     }
 
     #[test]

@@ -1,0 +1,266 @@
+//! Executes a [`Model`]'s steps, one token at a time, with a KV cache per
+//! attention layer. One generic loop serves every architecture: what runs is
+//! what the plan says.
+
+use super::{
+    gelu, head_rms_norm, mathfn, rms_norm, rope, rope_neox, rope_table, silu, Arg, Model,
+    ModelError,
+};
+use crate::graph::{Op as GraphOp, RopeMode};
+use crate::quant::kernels::{Counters, KernelMode};
+use crate::quant::matvec::{Activations, MatVec};
+
+/// RoPE angles for one (n_rot, base, freq_scale), valid at `pos`.
+struct RopeCache {
+    key: (u64, u32, u32),
+    pos: usize,
+    table: Vec<(f32, f32)>,
+}
+
+/// A forward pass runner with its KV cache, kernel choice and counters.
+pub struct Engine<'m, 'a> {
+    model: &'m Model<'a>,
+    mv: MatVec,
+    counters: Counters,
+    n_ctx: usize,
+    pos: usize,
+    k_cache: Vec<Vec<f32>>,
+    v_cache: Vec<Vec<f32>>,
+    act: Activations,
+    /// The value slot `act` was prepared from in this pass, if any.
+    act_from: Option<usize>,
+    slots: Vec<Vec<f32>>,
+    scores: Vec<f32>,
+    ropes: Vec<RopeCache>,
+}
+
+impl<'m, 'a> Engine<'m, 'a> {
+    pub fn new(
+        model: &'m Model<'a>,
+        mode: KernelMode,
+        threads: usize,
+        n_ctx: usize,
+    ) -> Result<Self, ModelError> {
+        let kv = model.h.n_embd_kv() as usize;
+        Ok(Engine {
+            model,
+            mv: MatVec::new(mode, threads)?,
+            counters: Counters::new(),
+            n_ctx,
+            pos: 0,
+            k_cache: (0..model.n_kv_layers)
+                .map(|_| vec![0.0; n_ctx * kv])
+                .collect(),
+            v_cache: (0..model.n_kv_layers)
+                .map(|_| vec![0.0; n_ctx * kv])
+                .collect(),
+            act: Activations::default(),
+            act_from: None,
+            slots: model.slot_len.iter().map(|&n| vec![0.0; n]).collect(),
+            scores: vec![0.0; n_ctx],
+            ropes: Vec::new(),
+        })
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+    pub fn matvec(&self) -> &MatVec {
+        &self.mv
+    }
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Runs one token at the next position; returns the logits.
+    pub fn forward(&mut self, token: u32) -> Result<&[f32], ModelError> {
+        let model = self.model;
+        if token as u64 >= model.h.n_vocab {
+            return Err(ModelError::Token {
+                token,
+                n_vocab: model.h.n_vocab,
+            });
+        }
+        if self.pos >= self.n_ctx {
+            return Err(ModelError::ContextFull { n_ctx: self.n_ctx });
+        }
+        self.act_from = None;
+        for step in &model.steps {
+            // The output slot leaves the table while the step reads the others.
+            let mut out = std::mem::take(&mut self.slots[step.out]);
+            self.run(&step.op, &step.args, token, &mut out)?;
+            self.slots[step.out] = out;
+        }
+        self.pos += 1;
+        Ok(&self.slots[model.logits])
+    }
+
+    fn value(&self, a: Arg) -> &[f32] {
+        match a {
+            Arg::Value(s) => &self.slots[s],
+            Arg::Vector(v) => &self.model.vectors[v],
+            Arg::Matrix(_) | Arg::Token => unreachable!("resolved as a value"),
+        }
+    }
+
+    fn run(
+        &mut self,
+        op: &GraphOp,
+        args: &[Arg],
+        token: u32,
+        out: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
+        let model = self.model;
+        match *op {
+            GraphOp::Embed => {
+                let Arg::Matrix(m) = args[0] else {
+                    unreachable!()
+                };
+                let w = &model.matrices[m];
+                let row_bytes = w.data.len() / w.rows;
+                let t = token as usize;
+                out.clear();
+                crate::quant::dequantize(w.ty, &w.data[t * row_bytes..(t + 1) * row_bytes], out)
+                    .map_err(|e| ModelError::Decode(w.name.clone(), e))?;
+            }
+            GraphOp::Scale { factor } => {
+                for (o, &x) in out.iter_mut().zip(self.value(args[0])) {
+                    *o = x * factor;
+                }
+            }
+            GraphOp::Softcap { cap } => {
+                for (o, &x) in out.iter_mut().zip(self.value(args[0])) {
+                    *o = (cap as f64 * mathfn::tanh((x / cap) as f64)) as f32;
+                }
+            }
+            GraphOp::RmsNorm { eps } => {
+                rms_norm(self.value(args[0]), self.value(args[1]), eps, out)
+            }
+            GraphOp::HeadRmsNorm { eps, head_dim } => head_rms_norm(
+                self.value(args[0]),
+                self.value(args[1]),
+                eps,
+                head_dim as usize,
+                out,
+            ),
+            GraphOp::MatVec => {
+                let (Arg::Matrix(m), Arg::Value(x)) = (args[0], args[1]) else {
+                    unreachable!()
+                };
+                let w = &model.matrices[m];
+                if self.act_from != Some(x) || !self.act.suits(w.op) {
+                    self.act.prepare(w.op, &self.slots[x]);
+                    self.act_from = Some(x);
+                }
+                self.mv.matvec(w.op, w.data, &self.act, out, &self.counters);
+            }
+            GraphOp::Rope {
+                mode,
+                n_rot,
+                head_dim,
+                base,
+                freq_scale,
+            } => {
+                out.copy_from_slice(self.value(args[0]));
+                let table = self.rope_table(n_rot, base, freq_scale);
+                match mode {
+                    RopeMode::Norm => rope(out, head_dim as usize, table),
+                    RopeMode::Neox => rope_neox(out, head_dim as usize, table),
+                }
+            }
+            GraphOp::Attention {
+                layer,
+                n_head,
+                n_head_kv,
+                head_dim,
+                scale,
+                window,
+            } => {
+                let (q, k, v) = (args[0], args[1], args[2]);
+                let (hd, kv_dim) = (head_dim as usize, (n_head_kv * head_dim) as usize);
+                let (l, pos) = (layer as usize, self.pos);
+                let row = pos * kv_dim..(pos + 1) * kv_dim;
+                let (mut kc, mut vc) = (
+                    std::mem::take(&mut self.k_cache[l]),
+                    std::mem::take(&mut self.v_cache[l]),
+                );
+                kc[row.clone()].copy_from_slice(self.value(k));
+                vc[row].copy_from_slice(self.value(v));
+                // llama.cpp's standard SWA masks t when pos − t >= window
+                let first = window.map_or(0, |w| (pos + 1).saturating_sub(w as usize));
+                let group = (n_head / n_head_kv) as usize;
+                let Arg::Value(q) = q else { unreachable!() };
+                let q = &self.slots[q];
+                for head in 0..n_head as usize {
+                    let kvh = head / group;
+                    let qh = &q[head * hd..(head + 1) * hd];
+                    let scores = &mut self.scores[first..=pos];
+                    for (i, s) in scores.iter_mut().enumerate() {
+                        let t = first + i;
+                        let kt = &kc[t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd];
+                        *s = qh.iter().zip(kt).map(|(a, b)| a * b).sum::<f32>() * scale;
+                    }
+                    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let mut sum = 0f64;
+                    for s in scores.iter_mut() {
+                        *s = mathfn::exp((*s - max) as f64) as f32;
+                        sum += *s as f64;
+                    }
+                    let inv = (1.0 / sum) as f32;
+                    let o = &mut out[head * hd..(head + 1) * hd];
+                    o.fill(0.0);
+                    for (i, &p) in scores.iter().enumerate() {
+                        let t = first + i;
+                        let vt = &vc[t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd];
+                        for (o, &vv) in o.iter_mut().zip(vt) {
+                            *o += (p * inv) * vv;
+                        }
+                    }
+                }
+                self.k_cache[l] = kc;
+                self.v_cache[l] = vc;
+            }
+            GraphOp::Add => {
+                let (a, b) = (self.value(args[0]), self.value(args[1]));
+                for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                    *o = x + y;
+                }
+            }
+            GraphOp::SwiGlu | GraphOp::GeGlu => {
+                let f = if matches!(op, GraphOp::SwiGlu) {
+                    silu
+                } else {
+                    gelu
+                };
+                let (g, u) = (self.value(args[0]), self.value(args[1]));
+                for ((o, &g), &u) in out.iter_mut().zip(g).zip(u) {
+                    *o = f(g) * u;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The RoPE angles at the current position for one parameter set,
+    /// computed once per position (gemma3 has two sets: sliding and global).
+    fn rope_table(&mut self, n_rot: u64, base: f32, freq_scale: f32) -> &[(f32, f32)] {
+        let key = (n_rot, base.to_bits(), freq_scale.to_bits());
+        let i = match self.ropes.iter().position(|r| r.key == key) {
+            Some(i) => i,
+            None => {
+                self.ropes.push(RopeCache {
+                    key,
+                    pos: usize::MAX,
+                    table: Vec::with_capacity(n_rot as usize / 2),
+                });
+                self.ropes.len() - 1
+            }
+        };
+        let r = &mut self.ropes[i];
+        if r.pos != self.pos {
+            rope_table(n_rot as usize, self.pos, base, freq_scale, &mut r.table);
+            r.pos = self.pos;
+        }
+        &self.ropes[i].table
+    }
+}
