@@ -14,4 +14,4 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 cargo clippy --target aarch64-unknown-linux-gnu -p parci-core --all-targets -- -D warnings
-cargo test --target aarch64-unknown-linux-gnu -p parci-core --lib --test kernels_equal "$@"
+cargo test --target aarch64-unknown-linux-gnu -p parci-core --lib --test kernels_equal --test kernels_legacy --test kernels_kquants "$@"

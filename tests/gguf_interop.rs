@@ -236,16 +236,53 @@ fn ternary_values(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// Values for the min/offset formats: blocks shifted away from zero (all
+/// positive, all negative), constant blocks (d = 0 with a non-zero minimum),
+/// a block spanning the f16 range, one outlier, exact halves of the step.
+fn offset_values(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = fixture::SplitMix64::new(seed);
+    (0..n)
+        .map(|i| {
+            let (b, j) = (i / 32, i % 32);
+            let u = r.unit();
+            match b % 9 {
+                0 => 3.0 + u,
+                1 => -7.5 - u * 0.01,
+                2 => 0.75,
+                3 => -65504.0,
+                4 => [-65504.0, 65504.0][j % 2],
+                5 => {
+                    if j == 7 {
+                        1000.0
+                    } else {
+                        u - 0.5
+                    }
+                }
+                // min 0, max 15 (Q4_1's d = 1) or 31 (Q5_1's d = 1): the other
+                // values are exact halves of the step, (x - min) / d + 0.5 whole
+                6 | 7 if j == 31 => [15.0, 31.0][b % 9 - 6],
+                6 | 7 => j as f32 * 0.5,
+                _ => (u - 0.5) * (b as f32 + 1.0),
+            }
+        })
+        .collect()
+}
+
 /// Every block format parci quantizes or decodes, in both directions, on
 /// random data with awkward values and on ternary data.
 #[test]
 fn every_format_matches_gguf_py_bit_for_bit() {
-    for (i, ty) in ["F16", "BF16", "Q8_0", "Q4_0", "TQ1_0", "TQ2_0"]
-        .into_iter()
-        .enumerate()
+    for (i, ty) in [
+        "F16", "BF16", "Q8_0", "Q4_0", "TQ1_0", "TQ2_0", "Q4_1", "Q5_0", "Q5_1",
+    ]
+    .into_iter()
+    .enumerate()
     {
         check_format(ty, &test_values(4096, 2 * i as u64 + 1));
         check_format(ty, &ternary_values(4096, 2 * i as u64 + 2));
+    }
+    for (i, ty) in ["Q4_1", "Q5_0", "Q5_1"].into_iter().enumerate() {
+        check_format(ty, &offset_values(32 * 64, 100 + i as u64));
     }
 }
 

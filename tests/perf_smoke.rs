@@ -321,7 +321,7 @@ fn parallel_debug_logs_through_tracing() {
 }
 
 /// The tiny fixture rewritten under another architecture name and/or with
-/// one tensor retyped to a format no kernel multiplies.
+/// one tensor retyped to a format no kernel multiplies (IQ4_XS).
 fn altered(dir: &Path, name: &str, arch: &str, retype: Option<&str>) -> PathBuf {
     let bytes = fixture::generate(Preset::Tiny, 0);
     let g = parci_core::gguf::Gguf::parse(&bytes).unwrap();
@@ -338,13 +338,10 @@ fn altered(dir: &Path, name: &str, arch: &str, retype: Option<&str>) -> PathBuf 
     for t in g.tensors() {
         if Some(t.name) == retype {
             let rows = t.shape()[1];
-            w.tensor(
-                t.name,
-                GgmlType::Q8_K,
-                &[256, rows],
-                vec![0; 292 * rows as usize],
-            )
-            .unwrap();
+            let iq4_xs = GgmlType::from_name("IQ4_XS").unwrap();
+            let bytes = iq4_xs.row_bytes(256).unwrap() as usize * rows as usize;
+            w.tensor(t.name, iq4_xs, &[256, rows], vec![0; bytes])
+                .unwrap();
         } else {
             w.tensor(t.name, t.ty, t.shape(), t.data.to_vec()).unwrap();
         }
@@ -372,12 +369,12 @@ fn bad_inputs_get_one_line_and_exit_2() {
     let gpt2 = altered(d, "gpt2.gguf", "gpt2", None);
     one_line_exit_2(
         &run(&["--model", gpt2.to_str().unwrap()]),
-        "architecture is \"gpt2\"; parci runs \"llama\" models only",
+        "architecture is \"gpt2\"; parci runs llama and gemma3",
     );
-    let q8k = altered(d, "q8k.gguf", "llama", Some("blk.0.ffn_up.weight"));
+    let iq = altered(d, "iq4_xs.gguf", "llama", Some("blk.0.ffn_up.weight"));
     one_line_exit_2(
-        &run(&["--model", q8k.to_str().unwrap()]),
-        "tensor \"blk.0.ffn_up.weight\" has type Q8_K; the kernels support",
+        &run(&["--model", iq.to_str().unwrap()]),
+        "tensor \"blk.0.ffn_up.weight\" has type IQ4_XS; parci's kernels support F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, BF16, TQ1_0, TQ2_0",
     );
     one_line_exit_2(
         &run(&["--preset", "tiny", "--prompt", "1,2,512"]),

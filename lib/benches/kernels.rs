@@ -17,7 +17,34 @@ use std::time::Duration;
 const N_IN: usize = 4096;
 const N_OUT: usize = 14336;
 
+/// Byte offsets of the f16 fields (d, dmin) of a K-quant block; `None` for
+/// formats parci quantizes.
+fn kquant_f16_fields(op: Op) -> Option<&'static [usize]> {
+    match op {
+        Op::Q2KQ8K => Some(&[80, 82]),
+        Op::Q3KQ8K => Some(&[108]),
+        Op::Q4KQ8K | Op::Q5KQ8K => Some(&[0, 2]),
+        Op::Q6KQ8K => Some(&[208]),
+        _ => None,
+    }
+}
+
 fn weights(op: Op, rows: usize, r: &mut SplitMix64) -> Vec<u8> {
+    // K-quants have no quantizer here (gguf-py has none to hold one to):
+    // random code, scale and min bytes, with small finite f16 d and dmin
+    if let Some(fields) = kquant_f16_fields(op) {
+        let ty = op.weights();
+        let bytes = ty.type_size() as usize;
+        let n = ty.row_bytes((rows * N_IN) as u64).unwrap() as usize;
+        let mut w: Vec<u8> = (0..n).map(|_| r.next_u64() as u8).collect();
+        for b in 0..n / bytes {
+            for &at in fields {
+                let d = half::f16::from_f32((r.unit() + 0.1) * 1e-3);
+                w[b * bytes + at..b * bytes + at + 2].copy_from_slice(&d.to_le_bytes());
+            }
+        }
+        return w;
+    }
     let x: Vec<f32> = (0..rows * N_IN)
         .map(|_| match op {
             Op::Tq2_0Q8K | Op::Tq1_0Q8K => [-0.02f32, 0.0, 0.02][(r.next_u64() % 3) as usize],

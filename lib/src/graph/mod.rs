@@ -43,9 +43,11 @@ pub struct ExecutionPlan {
 
 /// The weight types parci has kernels for, for error messages.
 fn supported_types() -> String {
-    KernelOp::ALL
+    let mut types: Vec<GgmlType> = KernelOp::ALL.iter().map(|o| o.weights()).collect();
+    types.sort_by_key(|t| t.id());
+    types
         .iter()
-        .map(|o| o.weights().name())
+        .map(|t| t.name())
         .collect::<Vec<_>>()
         .join(", ")
 }

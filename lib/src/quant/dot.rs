@@ -149,6 +149,51 @@ pub fn combine_row(
     reduce8(acc)
 }
 
+/// The canonical combination of a row whose blocks have two terms (a scale
+/// term and a minimum/offset term, as Q4_1, Q5_1, Q2_K, Q4_K and Q5_K have).
+/// `fill(b0, s1, w1, s2, w2)` writes, for blocks `b0..b0 + s1.len()`, two exact
+/// integers and two weight factors per block; `act_scale(b)` gives block b's
+/// two activation factors `(a1, a2)`. Block b contributes
+/// `(w1_b * a1_b) * s1_b + (w2_b * a2_b) * s2_b` (two products, then their
+/// sum, never fused) to lane `b % 8`; lanes reduce as in [`combine_row`].
+#[inline]
+pub fn combine_row2(
+    n_blocks: usize,
+    act_scale: impl Fn(usize) -> (f32, f32),
+    mut fill: impl FnMut(usize, &mut [i32], &mut [f32], &mut [i32], &mut [f32]),
+) -> f32 {
+    let (mut s1, mut s2) = ([0i32; CHUNK], [0i32; CHUNK]);
+    let (mut w1, mut w2) = ([0f32; CHUNK], [0f32; CHUNK]);
+    let (mut a1, mut a2) = ([0f32; CHUNK], [0f32; CHUNK]);
+    let mut acc = [0f32; BLOCK_LANES];
+    let mut b0 = 0;
+    while b0 < n_blocks {
+        let k = (n_blocks - b0).min(CHUNK);
+        fill(b0, &mut s1[..k], &mut w1[..k], &mut s2[..k], &mut w2[..k]);
+        for (i, (x1, x2)) in a1[..k].iter_mut().zip(&mut a2[..k]).enumerate() {
+            (*x1, *x2) = act_scale(b0 + i);
+        }
+        // As in combine_row: whole groups of 8 vectorize, the rest is the
+        // same arithmetic one block at a time.
+        let term = |i: usize| {
+            let p = (w1[i] * a1[i]) * s1[i] as f32;
+            let q = (w2[i] * a2[i]) * s2[i] as f32;
+            p + q
+        };
+        let full = k / BLOCK_LANES * BLOCK_LANES;
+        for c in (0..full).step_by(BLOCK_LANES) {
+            for (l, a) in acc.iter_mut().enumerate() {
+                *a += term(c + l);
+            }
+        }
+        for i in full..k {
+            acc[i % BLOCK_LANES] += term(i);
+        }
+        b0 += k;
+    }
+    reduce8(acc)
+}
+
 /// A scalar row dot: block sums one block at a time.
 #[inline]
 fn scalar_row<A>(

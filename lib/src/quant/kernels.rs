@@ -141,17 +141,33 @@ pub enum Op {
     Tq1_0Q8K,
     Q4_0Q8_0,
     Q8_0Q8_0,
+    Q4_1Q8_1,
+    Q5_0Q8_0,
+    Q5_1Q8_1,
+    Q2KQ8K,
+    Q3KQ8K,
+    Q4KQ8K,
+    Q5KQ8K,
+    Q6KQ8K,
     F16F32,
     Bf16F32,
     F32F32,
 }
 
 impl Op {
-    pub const ALL: [Op; 7] = [
+    pub const ALL: [Op; 15] = [
         Op::Tq2_0Q8K,
         Op::Tq1_0Q8K,
         Op::Q4_0Q8_0,
         Op::Q8_0Q8_0,
+        Op::Q4_1Q8_1,
+        Op::Q5_0Q8_0,
+        Op::Q5_1Q8_1,
+        Op::Q2KQ8K,
+        Op::Q3KQ8K,
+        Op::Q4KQ8K,
+        Op::Q5KQ8K,
+        Op::Q6KQ8K,
         Op::F16F32,
         Op::Bf16F32,
         Op::F32F32,
@@ -167,6 +183,14 @@ impl Op {
             Op::Tq1_0Q8K => GgmlType::TQ1_0,
             Op::Q4_0Q8_0 => GgmlType::Q4_0,
             Op::Q8_0Q8_0 => GgmlType::Q8_0,
+            Op::Q4_1Q8_1 => GgmlType::Q4_1,
+            Op::Q5_0Q8_0 => GgmlType::Q5_0,
+            Op::Q5_1Q8_1 => GgmlType::Q5_1,
+            Op::Q2KQ8K => GgmlType::Q2_K,
+            Op::Q3KQ8K => GgmlType::Q3_K,
+            Op::Q4KQ8K => GgmlType::Q4_K,
+            Op::Q5KQ8K => GgmlType::Q5_K,
+            Op::Q6KQ8K => GgmlType::Q6_K,
             Op::F16F32 => GgmlType::F16,
             Op::Bf16F32 => GgmlType::BF16,
             Op::F32F32 => GgmlType::F32,
@@ -178,6 +202,14 @@ impl Op {
             Op::Tq1_0Q8K => "tq1_0_dot_q8k",
             Op::Q4_0Q8_0 => "q4_0_dot_q8_0",
             Op::Q8_0Q8_0 => "q8_0_dot_q8_0",
+            Op::Q4_1Q8_1 => "q4_1_dot_q8_1",
+            Op::Q5_0Q8_0 => "q5_0_dot_q8_0",
+            Op::Q5_1Q8_1 => "q5_1_dot_q8_1",
+            Op::Q2KQ8K => "q2_k_dot_q8k",
+            Op::Q3KQ8K => "q3_k_dot_q8k",
+            Op::Q4KQ8K => "q4_k_dot_q8k",
+            Op::Q5KQ8K => "q5_k_dot_q8k",
+            Op::Q6KQ8K => "q6_k_dot_q8k",
             Op::F16F32 => "f16_dot_f32",
             Op::Bf16F32 => "bf16_dot_f32",
             Op::F32F32 => "f32_dot_f32",
@@ -192,10 +224,27 @@ impl Op {
                 // float dots have nothing for VNNI to do: AVX-512 is their best
                 Op::F16F32 | Op::Bf16F32 | Op::F32F32 => &[Isa::Scalar, Isa::Avx2, Isa::Avx512],
                 Op::Tq2_0Q8K | Op::Q8_0Q8_0 | Op::Q4_0Q8_0 => &Isa::X86,
+                // Q4_1 stops at AVX2 and Q5_1 at AVX-512 (measured, AMD Zen 4): their
+                // rows are dominated by the shared two-term combination
+                // (`dot::combine_row2`, ~250 of ~335 ns per 4096 weights). AVX-512
+                // has no mask trick for 4-bit codes and VNNI's fused dot saved <1%
+                // for both; two blocks per 512-bit register was slower.
+                Op::Q4_1Q8_1 => &[Isa::Scalar, Isa::Avx2],
+                Op::Q5_1Q8_1 => &[Isa::Scalar, Isa::Avx2, Isa::Avx512],
+                Op::Q5_0Q8_0 => &Isa::X86,
+                // K-quants (measured on Zen 4, see x86_kquants.rs): 512-bit
+                // integer ops run as two 256-bit halves and the per-sub-block
+                // scales leave VNNI nothing worth fusing. AVX-512 was 0-19%
+                // slower than AVX2 for Q2_K/Q4_K/Q5_K/Q6_K and VNNI no faster
+                // than AVX-512; only Q3_K's 512-bit unpacking gained (~8%).
+                Op::Q2KQ8K | Op::Q4KQ8K | Op::Q5KQ8K | Op::Q6KQ8K => &[Isa::Scalar, Isa::Avx2],
+                Op::Q3KQ8K => &[Isa::Scalar, Isa::Avx2, Isa::Avx512],
             }
         } else if cfg!(target_arch = "aarch64") {
             match self {
-                Op::Tq2_0Q8K | Op::Q8_0Q8_0 | Op::F32F32 => &[Isa::Scalar, Isa::Neon],
+                Op::Tq2_0Q8K | Op::Q8_0Q8_0 | Op::F32F32 | Op::Q4KQ8K | Op::Q6KQ8K => {
+                    &[Isa::Scalar, Isa::Neon]
+                }
                 _ => &[Isa::Scalar],
             }
         } else {

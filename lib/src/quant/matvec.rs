@@ -4,6 +4,7 @@
 
 use super::dot::{self, combine_row, quantize_q8_0_act, Q8_0Act};
 use super::kernels::{Counters, Isa, Kernel, KernelError, KernelMode, Op};
+use super::q8_1::{self, Q8_1Act};
 use super::q8_k::{self, Q8K};
 #[cfg(target_arch = "x86_64")]
 use super::{q4_0, tq1_0};
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Activations {
     q8k: Vec<Q8K>,
     q8_0: Vec<Q8_0Act>,
+    q8_1: Vec<Q8_1Act>,
     f32: Vec<f32>,
     kind: Option<ActKind>,
 }
@@ -24,13 +26,21 @@ pub struct Activations {
 enum ActKind {
     Q8K,
     Q8_0,
+    Q8_1,
     F32,
 }
 
 fn act_kind(op: Op) -> ActKind {
     match op {
-        Op::Tq2_0Q8K | Op::Tq1_0Q8K => ActKind::Q8K,
-        Op::Q4_0Q8_0 | Op::Q8_0Q8_0 => ActKind::Q8_0,
+        Op::Tq2_0Q8K
+        | Op::Tq1_0Q8K
+        | Op::Q2KQ8K
+        | Op::Q3KQ8K
+        | Op::Q4KQ8K
+        | Op::Q5KQ8K
+        | Op::Q6KQ8K => ActKind::Q8K,
+        Op::Q4_0Q8_0 | Op::Q8_0Q8_0 | Op::Q5_0Q8_0 => ActKind::Q8_0,
+        Op::Q4_1Q8_1 | Op::Q5_1Q8_1 => ActKind::Q8_1,
         Op::F16F32 | Op::Bf16F32 | Op::F32F32 => ActKind::F32,
     }
 }
@@ -43,6 +53,7 @@ impl Activations {
         match kind {
             ActKind::Q8K => q8_k::quantize(x, &mut self.q8k),
             ActKind::Q8_0 => quantize_q8_0_act(x, &mut self.q8_0),
+            ActKind::Q8_1 => q8_1::quantize_act(x, &mut self.q8_1),
             ActKind::F32 => {
                 self.f32.clear();
                 self.f32.extend_from_slice(x);
@@ -177,6 +188,14 @@ fn dot_row(k: Kernel, row: &[u8], act: &Activations) -> f32 {
         Op::Tq1_0Q8K => tq1_0_row(k.isa, row, &act.q8k),
         Op::Q8_0Q8_0 => q8_0_row(k.isa, row, &act.q8_0),
         Op::Q4_0Q8_0 => q4_0_row(k.isa, row, &act.q8_0),
+        Op::Q4_1Q8_1 => super::q4_1::row(k.isa, row, &act.q8_1),
+        Op::Q5_0Q8_0 => super::q5_0::row(k.isa, row, &act.q8_0),
+        Op::Q5_1Q8_1 => super::q5_1::row(k.isa, row, &act.q8_1),
+        Op::Q2KQ8K => super::q2_k::row(k.isa, row, &act.q8k),
+        Op::Q3KQ8K => super::q3_k::row(k.isa, row, &act.q8k),
+        Op::Q4KQ8K => super::q4_k::row(k.isa, row, &act.q8k),
+        Op::Q5KQ8K => super::q5_k::row(k.isa, row, &act.q8k),
+        Op::Q6KQ8K => super::q6_k::row(k.isa, row, &act.q8k),
         Op::F32F32 => float_row(k.isa, row, &act.f32, dot::f32_f32, F32_SIMD),
         Op::F16F32 => float_row(k.isa, row, &act.f32, dot::f16_f32, F16_SIMD),
         Op::Bf16F32 => float_row(k.isa, row, &act.f32, dot::bf16_f32, BF16_SIMD),

@@ -1,6 +1,7 @@
-//! aarch64 NEON kernels for TQ2_0, Q8_0 and F32: the same integer block sums
-//! and the same 16 float lanes as the scalar kernels in `dot.rs`, so results
-//! are bit-identical (tested under qemu-aarch64, see docs/kernels.md).
+//! aarch64 NEON kernels for TQ2_0, Q8_0, Q4_K, Q6_K and F32: the same integer
+//! block sums and the same 16 float lanes as the scalar kernels (`dot.rs`,
+//! `q4_k.rs`, `q6_k.rs`), so results are bit-identical (tested under
+//! qemu-aarch64, see docs/kernels.md).
 //! NEON is part of the aarch64 baseline, so no run-time check is needed;
 //! the functions are still `unsafe` for their raw-pointer loads, which stay
 //! inside the slices whose lengths the callers check.
@@ -77,4 +78,85 @@ pub unsafe fn f32_dot(row: &[u8], x: &[f32]) -> f32 {
         lanes[i % FLOAT_LANES] += p;
     }
     reduce16(lanes)
+}
+
+// ---- K-quants: Q4_K and Q6_K (the Gemma 3 Q4_K_M formats) --------------------
+
+/// Q4_K block (144 bytes) · Q8_K block with the block's 6-bit scales `sc`
+/// already unpacked: Σ_j sc_j Σ q·y, the first integer of
+/// `q4_k::block_sums` (q4_k.rs adds the mins' term). Codes 0..15 times int8
+/// fit i16.
+pub(crate) unsafe fn q4_k_scaled_sumi(w: &[u8], sc: &[u8; 8], y: &Q8K) -> i32 {
+    debug_assert!(w.len() >= 144);
+    let qs = w.as_ptr().add(16);
+    let q = y.qs.as_ptr();
+    let m4 = vdupq_n_u8(15);
+    let mut acc = vdupq_n_s32(0);
+    for c in 0..4 {
+        let b0 = vld1q_u8(qs.add(32 * c));
+        let b1 = vld1q_u8(qs.add(32 * c + 16));
+        let y0 = q.add(64 * c);
+        // sub-block 2c: low nibbles; 2c + 1: high nibbles
+        let lo = dot16(
+            dot16(
+                vdupq_n_s32(0),
+                vreinterpretq_s8_u8(vandq_u8(b0, m4)),
+                vld1q_s8(y0),
+            ),
+            vreinterpretq_s8_u8(vandq_u8(b1, m4)),
+            vld1q_s8(y0.add(16)),
+        );
+        let hi = dot16(
+            dot16(
+                vdupq_n_s32(0),
+                vreinterpretq_s8_u8(vshrq_n_u8::<4>(b0)),
+                vld1q_s8(y0.add(32)),
+            ),
+            vreinterpretq_s8_u8(vshrq_n_u8::<4>(b1)),
+            vld1q_s8(y0.add(48)),
+        );
+        acc = vmlaq_n_s32(acc, lo, sc[2 * c] as i32);
+        acc = vmlaq_n_s32(acc, hi, sc[2 * c + 1] as i32);
+    }
+    vaddvq_s32(acc)
+}
+
+/// Q6_K block (210 bytes) · Q8_K block: Σ_j sc_j Σ (q − 32)·y, the integer of
+/// `q6_k::block_sumi`. Values −32..31 times int8 fit i16.
+pub(crate) unsafe fn q6_k_sumi(w: &[u8], y: &Q8K) -> i32 {
+    debug_assert!(w.len() >= 210);
+    let p = w.as_ptr();
+    let q = y.qs.as_ptr();
+    let (m4, m3, off) = (vdupq_n_u8(15), vdupq_n_u8(3), vdupq_n_s8(32));
+    let mut acc = vdupq_n_s32(0);
+    for n in 0..2 {
+        for l0 in [0, 16] {
+            let a = vld1q_u8(p.add(64 * n + l0));
+            let b = vld1q_u8(p.add(64 * n + 32 + l0));
+            let h = vld1q_u8(p.add(128 + 32 * n + l0));
+            let vals = [
+                vorrq_u8(vandq_u8(a, m4), vshlq_n_u8::<4>(vandq_u8(h, m3))),
+                vorrq_u8(
+                    vandq_u8(b, m4),
+                    vshlq_n_u8::<4>(vandq_u8(vshrq_n_u8::<2>(h), m3)),
+                ),
+                vorrq_u8(
+                    vshrq_n_u8::<4>(a),
+                    vshlq_n_u8::<4>(vandq_u8(vshrq_n_u8::<4>(h), m3)),
+                ),
+                vorrq_u8(vshrq_n_u8::<4>(b), vshlq_n_u8::<4>(vshrq_n_u8::<6>(h))),
+            ];
+            // value k covers elements 128n + 32k + l0 .. + 16: sub-block 8n + 2k + l0 / 16
+            for (k, v) in vals.into_iter().enumerate() {
+                let e = 128 * n + 32 * k + l0;
+                let s = dot16(
+                    vdupq_n_s32(0),
+                    vsubq_s8(vreinterpretq_s8_u8(v), off),
+                    vld1q_s8(q.add(e)),
+                );
+                acc = vmlaq_n_s32(acc, s, w[192 + e / 16] as i8 as i32);
+            }
+        }
+    }
+    vaddvq_s32(acc)
 }

@@ -1,0 +1,436 @@
+//! x86-64 kernels of ggml's legacy offset and 5-bit formats: Q4_1 · Q8_1
+//! (AVX2), Q5_1 · Q8_1 (AVX2, AVX-512 F/BW/VL) and Q5_0 · Q8_0 (AVX2, AVX-512,
+//! AVX-512 VNNI); kernels.rs says why the first two stop where they do, the
+//! AVX-512 section below why every kernel works one block per 256-bit
+//! register. Each computes exactly the integer block sums of its scalar
+//! twin (`block_sumi` in q4_1.rs, q5_0.rs, q5_1.rs) and the blocks' f16
+//! factors; `dot::combine_row` / `dot::combine_row2` do all the float
+//! arithmetic, so every ISA returns the same bits (lib/tests/kernels_legacy.rs).
+//!
+//! Integer bounds: weights are unsigned codes q ≤ 31 and activations i8, so a
+//! `maddubs` pair is at most 2 · 31 · 128 = 7936 < 32767 (no saturation,
+//! whatever the activation bytes). Q5_0's signed weights (q − 16) are handled
+//! as Σ q·y − Σ 16·y with both sums from unsigned codes, never by flipping
+//! activation signs, so −128 activations are exact too.
+//!
+//! Safety: every function here is `unsafe` because of `#[target_feature]`; the
+//! row dispatchers (`row` in each format file) reach a kernel only for an ISA
+//! that `MatVec::new` or `checked_dot` verified the host has. Every chunk
+//! function checks its slices cover the blocks it reads before any raw load.
+
+#![allow(unsafe_op_in_unsafe_fn)]
+
+use super::dot::{combine_row, combine_row2, Q8_0Act};
+use super::kernels::Isa;
+use super::q8_1::Q8_1Act;
+
+// Block sizes of the formats (ggml's layouts; the format files own them and a
+// test below holds these equal: importing them would make the format files,
+// which dispatch to this one, and this file a cycle).
+const Q4_1_BYTES: usize = 20;
+const Q5_0_BYTES: usize = 22;
+const Q5_1_BYTES: usize = 24;
+use std::arch::x86_64::*;
+
+/// A one-term chunk kernel: block sums and weight scales of consecutive blocks.
+pub(crate) type Chunk1Fn = unsafe fn(&[u8], &[Q8_0Act], &mut [i32], &mut [f32]);
+/// A two-term chunk kernel: (Σ q·y, d) and (1, m) of consecutive blocks.
+pub(crate) type Chunk2Fn =
+    unsafe fn(&[u8], &[Q8_1Act], &mut [i32], &mut [f32], &mut [i32], &mut [f32]);
+
+// ---- rows: the canonical combination around a chunk kernel -------------------
+
+/// A one-term row (Q5_0) through `chunk` and [`combine_row`].
+pub(crate) fn row1(row: &[u8], bytes: usize, act: &[Q8_0Act], chunk: Chunk1Fn) -> f32 {
+    let n = row.len() / bytes;
+    assert!(
+        row.len().is_multiple_of(bytes) && act.len() >= n,
+        "row and activations disagree"
+    );
+    combine_row(
+        n,
+        |b| act[b].d,
+        // SAFETY: `chunk` is an ISA's kernel only when MatVec::new (or
+        // checked_dot) verified the host has that ISA; the chunk checks its slices.
+        |b0, s, ws| unsafe { chunk(&row[b0 * bytes..(b0 + s.len()) * bytes], &act[b0..], s, ws) },
+    )
+}
+
+/// A two-term row (Q4_1, Q5_1) through `chunk` and [`combine_row2`]: block b
+/// adds `(d_b · y.d) · Σ q·y + (m_b · y.s) · 1`.
+pub(crate) fn row2(row: &[u8], bytes: usize, act: &[Q8_1Act], chunk: Chunk2Fn) -> f32 {
+    let n = row.len() / bytes;
+    assert!(
+        row.len().is_multiple_of(bytes) && act.len() >= n,
+        "row and activations disagree"
+    );
+    combine_row2(
+        n,
+        |b| (act[b].d, act[b].s),
+        // SAFETY: as in `row1`.
+        |b0, s1, w1, s2, w2| unsafe {
+            chunk(
+                &row[b0 * bytes..(b0 + s1.len()) * bytes],
+                &act[b0..],
+                s1,
+                w1,
+                s2,
+                w2,
+            )
+        },
+    )
+}
+
+// The chunk kernel of an ISA (`None`: scalar). `Op::effective` already mapped
+// the selected ISA to one the op lists (kernels.rs says why Q4_1 stops at AVX2
+// and Q5_1 at AVX-512); the higher ISAs here map down the same way.
+
+pub(crate) fn q4_1_chunk(isa: Isa) -> Option<Chunk2Fn> {
+    debug_assert!(isa.available(), "{isa:?} kernels on a host without it");
+    match isa {
+        Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => Some(q4_1_chunk_avx2),
+        Isa::Scalar | Isa::Neon => None,
+    }
+}
+
+pub(crate) fn q5_1_chunk(isa: Isa) -> Option<Chunk2Fn> {
+    debug_assert!(isa.available(), "{isa:?} kernels on a host without it");
+    match isa {
+        Isa::Avx2 => Some(q5_1_chunk_avx2),
+        Isa::Avx512 | Isa::Avx512Vnni => Some(q5_1_chunk_avx512),
+        Isa::Scalar | Isa::Neon => None,
+    }
+}
+
+pub(crate) fn q5_0_chunk(isa: Isa) -> Option<Chunk1Fn> {
+    debug_assert!(isa.available(), "{isa:?} kernels on a host without it");
+    match isa {
+        Isa::Avx2 => Some(q5_0_chunk_avx2),
+        Isa::Avx512 => Some(q5_0_chunk_avx512),
+        Isa::Avx512Vnni => Some(q5_0_chunk_avx512vnni),
+        Isa::Scalar | Isa::Neon => None,
+    }
+}
+
+// ---- shared helpers ------------------------------------------------------------
+
+/// Activations whose 32 quants kernels read.
+trait Qs {
+    fn qs_ptr(&self) -> *const i8;
+}
+impl Qs for Q8_0Act {
+    #[inline(always)]
+    fn qs_ptr(&self) -> *const i8 {
+        self.qs.as_ptr()
+    }
+}
+impl Qs for Q8_1Act {
+    #[inline(always)]
+    fn qs_ptr(&self) -> *const i8 {
+        self.qs.as_ptr()
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn hsum(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+    _mm_cvtsi128_si32(s)
+}
+
+/// Eight vectors of 8 i32 lanes -> the vector of their 8 sums, in order
+/// (integer addition is exact in any order).
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn reduce8x8(v: &[__m256i; 8]) -> __m256i {
+    let a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    let b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    // a = [0lo 1lo 2lo 3lo | 0hi 1hi 2hi 3hi], b likewise for blocks 4..8
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256::<0x20>(a, b),
+        _mm256_permute2x128_si256::<0x31>(a, b),
+    )
+}
+
+/// The f16 factors at bytes 0..2 and 2..4 of `d.len()` consecutive
+/// `bytes`-byte blocks at `p`, widened by F16C (exact, like any f16 -> f32):
+/// eight blocks' 32-bit words gathered in a register (no store-to-load
+/// round trip), split into the low and the high halves, converted at once.
+/// `m` (if any) gets the second f16; the caller checked the blocks are in `row`.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn f16_factors(p: *const u8, bytes: usize, d: &mut [f32], mut m: Option<&mut [f32]>) {
+    let word = |b: usize| (p.add(b * bytes) as *const i32).read_unaligned();
+    let k = d.len();
+    let split = _mm256_setr_epi8(
+        0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, //
+        0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+    );
+    let mut i = 0;
+    while i + 8 <= k {
+        let v = _mm256_setr_epi32(
+            word(i),
+            word(i + 1),
+            word(i + 2),
+            word(i + 3),
+            word(i + 4),
+            word(i + 5),
+            word(i + 6),
+            word(i + 7),
+        );
+        // per 128-bit half [first f16 x4 | second f16 x4], then halves' quadwords reordered
+        let v = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_shuffle_epi8(v, split));
+        _mm256_storeu_ps(
+            d.as_mut_ptr().add(i),
+            _mm256_cvtph_ps(_mm256_castsi256_si128(v)),
+        );
+        if let Some(m) = m.as_deref_mut() {
+            _mm256_storeu_ps(
+                m.as_mut_ptr().add(i),
+                _mm256_cvtph_ps(_mm256_extracti128_si256::<1>(v)),
+            );
+        }
+        i += 8;
+    }
+    while i < k {
+        let f = _mm_cvtph_ps(_mm_cvtsi32_si128(word(i)));
+        d[i] = _mm_cvtss_f32(f);
+        if let Some(m) = m.as_deref_mut() {
+            m[i] = _mm_cvtss_f32(_mm_movehdup_ps(f));
+        }
+        i += 1;
+    }
+}
+
+// ---- weight unpacking ----------------------------------------------------------
+
+/// The 32 low nibbles of a block's 16 `qs` bytes, in element order: bytes'
+/// low nibbles are elements 0..16, high nibbles 16..32.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn nibbles(qs: *const u8) -> __m256i {
+    let b = _mm_loadu_si128(qs as *const __m128i);
+    let v = _mm256_set_m128i(_mm_srli_epi16::<4>(b), b);
+    _mm256_and_si256(v, _mm256_set1_epi8(15))
+}
+
+/// Bit 4 of each of a block's 32 codes (bit i of the u32 at `qh`) as a byte
+/// 0x10 or 0: each byte picks its source byte of `qh`, then tests its bit.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn high_bits(qh: *const u8) -> __m256i {
+    let h = (qh as *const i32).read_unaligned();
+    let src = _mm256_setr_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
+        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
+    );
+    // shuffle_epi8 indexes within each 128-bit half; both halves hold qh's 4 bytes
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(h), src);
+    let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+    let set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
+// ---- per-block lanes: AVX2, 8 i32 lanes summing to the block's sumi ------------
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_u8_i8(q: __m256i, y: *const i8) -> __m256i {
+    let yv = _mm256_loadu_si256(y as *const __m256i);
+    _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), _mm256_set1_epi16(1))
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn q4_1_lanes(w: *const u8, y: *const i8) -> __m256i {
+    dot_u8_i8(nibbles(w.add(4)), y)
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn q5_1_lanes(w: *const u8, y: *const i8) -> __m256i {
+    dot_u8_i8(_mm256_or_si256(nibbles(w.add(8)), high_bits(w.add(4))), y)
+}
+
+/// Σ (q − 16)·y as Σ q·y − Σ 16·y, pair by pair in i16 (each `maddubs` pair
+/// is at most 2 · 31 · 128 = 7936 in magnitude, their difference 12032).
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn offset16_dot(q: __m256i, y: *const i8) -> __m256i {
+    let yv = _mm256_loadu_si256(y as *const __m256i);
+    let qy = _mm256_maddubs_epi16(q, yv);
+    let y16 = _mm256_maddubs_epi16(_mm256_set1_epi8(16), yv);
+    _mm256_madd_epi16(_mm256_sub_epi16(qy, y16), _mm256_set1_epi16(1))
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn q5_0_lanes(w: *const u8, y: *const i8) -> __m256i {
+    offset16_dot(_mm256_or_si256(nibbles(w.add(6)), high_bits(w.add(2))), y)
+}
+
+// ---- per-block lanes: AVX-512 (VL + BW masks) and VNNI, 256-bit registers -------
+//
+// Measured on this project's AVX-512 host (AMD EPYC, Zen 4, which executes a
+// 512-bit op as two 256-bit halves): two blocks per 512-bit register (nibbles
+// of two blocks shuffled into one zmm, 512-bit maddubs/dpbusd, a permute
+// reduction) was 5-20% slower than these one-block-per-ymm kernels, whose
+// gain is AVX-512's mask registers (Q5's high bits in one masked add) and
+// VNNI's fused u8 x i8 dot.
+
+/// A block's 5-bit codes: the nibbles at `qs_at` plus 16 where bit i of the
+/// u32 at `qh_at` is set, as one masked byte add (AVX-512BW/VL).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
+unsafe fn codes5_vl(w: *const u8, qh_at: usize, qs_at: usize) -> __m256i {
+    let q = nibbles(w.add(qs_at));
+    let high = (w.add(qh_at) as *const u32).read_unaligned();
+    _mm256_mask_add_epi8(q, high, q, _mm256_set1_epi8(16))
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
+unsafe fn q5_1_lanes_avx512(w: *const u8, y: *const i8) -> __m256i {
+    dot_u8_i8(codes5_vl(w, 4, 8), y)
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
+unsafe fn q5_0_lanes_avx512(w: *const u8, y: *const i8) -> __m256i {
+    offset16_dot(codes5_vl(w, 2, 6), y)
+}
+
+/// Σ q·y in 8 lanes by one `vpdpbusd` (u8 x i8, four products per lane).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2")]
+unsafe fn dot_vnni(q: __m256i, y: *const i8) -> __m256i {
+    let yv = _mm256_loadu_si256(y as *const __m256i);
+    _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, yv)
+}
+
+/// Σ (q − 16)·y as Σ q·y − Σ 16·y, each one `vpdpbusd`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2")]
+unsafe fn q5_0_lanes_vnni(w: *const u8, y: *const i8) -> __m256i {
+    let q = codes5_vl(w, 2, 6);
+    _mm256_sub_epi32(dot_vnni(q, y), dot_vnni(_mm256_set1_epi8(16), y))
+}
+
+// ---- block sums of a chunk -----------------------------------------------------
+
+macro_rules! sums {
+    // one block per 256-bit register, eight blocks reduced together
+    ($name:ident, $features:literal, $bytes:expr, $single:ident) => {
+        #[target_feature(enable = $features)]
+        unsafe fn $name<A: Qs>(row: &[u8], act: &[A], sumi: &mut [i32]) {
+            let k = sumi.len();
+            assert!(
+                row.len() >= k * $bytes && act.len() >= k,
+                "chunk out of bounds"
+            );
+            let (w, a) = (row.as_ptr(), act.as_ptr());
+            let mut v = [_mm256_setzero_si256(); 8];
+            let mut i = 0;
+            while i + 8 <= k {
+                for (j, lane) in v.iter_mut().enumerate() {
+                    *lane = $single(w.add((i + j) * $bytes), (*a.add(i + j)).qs_ptr());
+                }
+                _mm256_storeu_si256(sumi.as_mut_ptr().add(i) as *mut __m256i, reduce8x8(&v));
+                i += 8;
+            }
+            while i < k {
+                sumi[i] = hsum($single(w.add(i * $bytes), (*a.add(i)).qs_ptr()));
+                i += 1;
+            }
+        }
+    };
+}
+
+sums!(q4_1_sums_avx2, "avx2,fma,f16c", Q4_1_BYTES, q4_1_lanes);
+sums!(q5_1_sums_avx2, "avx2,fma,f16c", Q5_1_BYTES, q5_1_lanes);
+sums!(q5_0_sums_avx2, "avx2,fma,f16c", Q5_0_BYTES, q5_0_lanes);
+sums!(
+    q5_1_sums_avx512,
+    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
+    Q5_1_BYTES,
+    q5_1_lanes_avx512
+);
+sums!(
+    q5_0_sums_avx512,
+    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
+    Q5_0_BYTES,
+    q5_0_lanes_avx512
+);
+sums!(
+    q5_0_sums_vnni,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    Q5_0_BYTES,
+    q5_0_lanes_vnni
+);
+
+// ---- chunk kernels: what `combine_row` / `combine_row2` consume ----------------
+
+macro_rules! chunk1 {
+    ($name:ident, $features:literal, $sums:ident) => {
+        /// Q5_0 block sums Σ (q − 16)·y and weight scales d of `sumi.len()` blocks.
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn $name(row: &[u8], act: &[Q8_0Act], sumi: &mut [i32], ws: &mut [f32]) {
+            let k = sumi.len();
+            $sums(row, act, sumi); // checks row.len() >= k * BYTES
+            f16_factors(row.as_ptr(), Q5_0_BYTES, &mut ws[..k], None);
+        }
+    };
+}
+
+macro_rules! chunk2 {
+    ($name:ident, $features:literal, $sums:ident, $bytes:expr) => {
+        /// Block terms of `s1.len()` blocks: s1 = Σ q·y, w1 = d, s2 = 1, w2 = m.
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn $name(
+            row: &[u8],
+            act: &[Q8_1Act],
+            s1: &mut [i32],
+            w1: &mut [f32],
+            s2: &mut [i32],
+            w2: &mut [f32],
+        ) {
+            let k = s1.len();
+            $sums(row, act, s1); // checks row.len() >= k * $bytes
+            f16_factors(row.as_ptr(), $bytes, &mut w1[..k], Some(&mut w2[..k]));
+            s2[..k].fill(1);
+        }
+    };
+}
+
+chunk1!(q5_0_chunk_avx2, "avx2,fma,f16c", q5_0_sums_avx2);
+chunk1!(
+    q5_0_chunk_avx512,
+    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
+    q5_0_sums_avx512
+);
+chunk1!(
+    q5_0_chunk_avx512vnni,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    q5_0_sums_vnni
+);
+chunk2!(q4_1_chunk_avx2, "avx2,fma,f16c", q4_1_sums_avx2, Q4_1_BYTES);
+chunk2!(q5_1_chunk_avx2, "avx2,fma,f16c", q5_1_sums_avx2, Q5_1_BYTES);
+chunk2!(
+    q5_1_chunk_avx512,
+    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
+    q5_1_sums_avx512,
+    Q5_1_BYTES
+);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn block_sizes_are_the_format_files() {
+        use super::super::{q4_1, q5_0, q5_1};
+        assert_eq!(super::Q4_1_BYTES, q4_1::BYTES);
+        assert_eq!(super::Q5_0_BYTES, q5_0::BYTES);
+        assert_eq!(super::Q5_1_BYTES, q5_1::BYTES);
+    }
+}
