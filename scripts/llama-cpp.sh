@@ -64,7 +64,12 @@ mkdir -p "$dir"
 tarball=$dir/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz
 if ! echo "$SDIST_SHA256  $tarball" | sha256sum -c --status 2>/dev/null; then
   echo "llama-cpp: fetching llama-cpp-python $LLAMA_CPP_PYTHON_VERSION (sdist)" >&2
-  curl -fsSL --retry 3 -o "$tarball.tmp" "$SDIST_URL"
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsSL --retry 3 -o "$tarball.tmp" "$SDIST_URL"
+  else
+    python3 -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+      "$SDIST_URL" "$tarball.tmp"
+  fi
   echo "$SDIST_SHA256  $tarball.tmp" | sha256sum -c --status ||
     { echo "llama-cpp: sha256 mismatch for $SDIST_URL" >&2; rm -f "$tarball.tmp"; exit 1; }
   mv "$tarball.tmp" "$tarball"

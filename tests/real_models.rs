@@ -150,3 +150,68 @@ fn perf_smoke_receipts_of_the_real_models_verify_and_replay() {
         );
     }
 }
+
+/// `gguf-dump --values` writes every new format's tensors as f32: one tensor
+/// of each, from the files llama.cpp wrote, with the element count of its
+/// shape (the values themselves are held to gguf-py by
+/// tests/gguf_interop_kquants.rs and tests/gguf_interop.rs).
+#[test]
+fn gguf_dump_writes_values_of_every_new_format() {
+    let t = tempfile::tempdir().unwrap();
+    let cases = [
+        (SMOLLM2.to_string(), "blk.0.attn_q.weight", "Q4_1"),
+        (GEMMA3.to_string(), "blk.0.attn_q.weight", "Q5_0"),
+        (GEMMA3.to_string(), "blk.0.attn_output.weight", "Q4_K"),
+        (GEMMA3.to_string(), "blk.0.ffn_down.weight", "Q6_K"),
+        (
+            "SmolLM2-135M-Instruct.Q5_1.gguf".into(),
+            "blk.0.attn_q.weight",
+            "Q5_1",
+        ),
+        (
+            "SmolLM2-135M-Instruct.Q2_K-pure.gguf".into(),
+            "blk.0.ffn_down.weight",
+            "Q2_K",
+        ),
+        (
+            "SmolLM2-135M-Instruct.Q3_K-pure.gguf".into(),
+            "blk.0.ffn_down.weight",
+            "Q3_K",
+        ),
+        (
+            "SmolLM2-135M-Instruct.Q5_K_M.gguf".into(),
+            "blk.3.ffn_down.weight",
+            "Q5_K",
+        ),
+    ];
+    for (file, tensor, ty) in cases {
+        let path = model(&file);
+        let mapped = MappedFile::open(&path).unwrap();
+        let g = mapped.parse().unwrap();
+        let info = g.tensor(tensor).unwrap();
+        assert_eq!(info.ty.name(), ty, "{file}: {tensor}");
+        let out = t.path().join(format!("{ty}.f32"));
+        let o = Command::cargo_bin("gguf-dump")
+            .unwrap()
+            .current_dir(t.path())
+            .arg(&path)
+            .args(["--tensor", tensor, "--values", "f32le"])
+            .arg(&out)
+            .args(["--receipt", "-", "-q"])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{ty}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let bytes = std::fs::read(&out).unwrap();
+        assert_eq!(bytes.len() as u64, 4 * info.n_elements(), "{ty}");
+        assert!(
+            bytes
+                .chunks_exact(4)
+                .all(|c| f32::from_le_bytes(c.try_into().unwrap()).is_finite()),
+            "{ty}: non-finite values"
+        );
+    }
+}
