@@ -77,14 +77,20 @@ impl Folded {
         self.stacks.iter().map(|(s, &n)| (s.as_str(), n))
     }
 
-    /// Parses folded text. Blank lines and `# ` comments are skipped; every
-    /// other line must be `STACK COUNT` with a non-empty stack and a
-    /// non-negative integer count. `file` names the input in errors.
+    /// Parses folded text. Blank lines and comments (`#` alone or followed by
+    /// whitespace: `# x`, `#\tx`) are skipped; every other line must be
+    /// `STACK COUNT` with a non-empty stack and a non-negative integer count.
+    /// `file` names the input in errors. The comment rule is the one the
+    /// written text reads back under: a stack `#` written as `# 50` would be
+    /// a comment, so `#\t50` is one too, never a stack.
     pub fn parse(text: &str, file: &Path) -> Result<Folded, ProfileError> {
         let mut out = Folded::new();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
-            if line.is_empty() || line.starts_with("# ") || line == "#" {
+            let comment = line.strip_prefix('#').is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with(|c: char| c.is_whitespace())
+            });
+            if line.is_empty() || comment {
                 continue;
             }
             let bad = |why: &str| ProfileError::Input {
@@ -265,6 +271,20 @@ mod tests {
         assert_eq!(f.len(), 2);
         assert_eq!(f.to_text(), "main;a;x 3\nmain;b 3\n");
         assert_eq!(parse(&f.to_text()).unwrap(), f);
+    }
+
+    /// Found by the CI fuzz pass: `#\t50` parsed as the stack `#`, whose
+    /// written line `# 50` then read back as a comment and lost 50 samples.
+    #[test]
+    fn a_hash_and_whitespace_is_a_comment_in_both_directions() {
+        for text in ["#\t50\n", "# 50\n", "#\u{a0}50\n", "#\n", "a;b 1\n#\t7\n"] {
+            let f = parse(text).unwrap();
+            assert_eq!(parse(&f.to_text()).unwrap(), f, "{text:?}");
+        }
+        assert_eq!(parse("#\t50\n").unwrap().total(), 0);
+        // a root frame that only starts with `#` is a frame
+        let f = parse("#x;y 3\n").unwrap();
+        assert_eq!((f.total(), parse(&f.to_text()).unwrap()), (3, f));
     }
 
     #[test]
