@@ -2,14 +2,12 @@
 //! for bit, over random lengths and values and the extremes (all -1, all +1,
 //! zero scales, int8 limits, f16 limits).
 
+mod common;
+use common::{compare_paths, xs};
+
 use parci_core::gguf::GgmlType;
 use parci_core::quant::kernels::{Isa, Kernel, Op};
-use parci_core::quant::matvec::{checked_dot, Activations};
 use proptest::prelude::*;
-
-fn same(a: f32, b: f32) -> bool {
-    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
-}
 
 /// Weight bytes of `n_blocks` blocks of `op`'s format: random, or an extreme pattern.
 fn weights(op: Op, n_elems: usize, seed: &[u8], pattern: u8) -> Vec<u8> {
@@ -68,61 +66,12 @@ fn check(
     Ok(())
 }
 
-/// Runs `row · x` on every path of `op` this host can run; returns how many
-/// ran and the first disagreement with the scalar path, if any.
-fn compare_paths(op: Op, row: &[u8], x: &[f32]) -> (usize, Option<String>) {
-    let mut act = Activations::default();
-    act.prepare(op, x);
-    let want = checked_dot(
-        Kernel {
-            op,
-            isa: Isa::Scalar,
-        },
-        row,
-        &act,
-    )
-    .unwrap();
-    let mut ran = 0;
-    for &isa in op.isas() {
-        if let Some(got) = checked_dot(Kernel { op, isa }, row, &act) {
-            if !same(want, got) {
-                return (
-                    ran,
-                    Some(format!(
-                        "{op:?} {isa:?}: scalar {want} ({:#x}) vs {got} ({:#x})",
-                        want.to_bits(),
-                        got.to_bits()
-                    )),
-                );
-            }
-            ran += 1;
-        }
-    }
-    (ran, None)
-}
-
 fn block(op: Op) -> usize {
     match op.weights() {
         GgmlType::TQ2_0 | GgmlType::TQ1_0 => 256,
         GgmlType::Q8_0 | GgmlType::Q4_0 => 32,
         _ => 1,
     }
-}
-
-fn xs(n: usize, seed: u64, extreme: bool) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|i| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            if extreme && i % 5 == 0 {
-                [127.0, -128.0, 65504.0, -1e-30, 0.0][(s % 5) as usize]
-            } else {
-                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-            }
-        })
-        .collect()
 }
 
 proptest! {

@@ -5,6 +5,9 @@
 //! and the scalar kernel computes what the formats mean (the f32 dot of the
 //! dequantized weights with the dequantized activations).
 
+mod common;
+use common::{compare_paths, xs};
+
 use parci_core::gguf::GgmlType;
 use parci_core::quant::kernels::{Isa, Kernel, Op};
 use parci_core::quant::matvec::{checked_dot, Activations};
@@ -13,10 +16,6 @@ use parci_core::quant::{q2_k, q3_k, q4_k, q5_k, q6_k};
 use proptest::prelude::*;
 
 const OPS: [Op; 5] = [Op::Q2KQ8K, Op::Q3KQ8K, Op::Q4KQ8K, Op::Q5KQ8K, Op::Q6KQ8K];
-
-fn same(a: f32, b: f32) -> bool {
-    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
-}
 
 /// Byte offsets of a block's f16 fields (d, then dmin if the format has one).
 fn f16_fields(op: Op) -> &'static [usize] {
@@ -89,49 +88,6 @@ fn weights(op: Op, n_blocks: usize, seed: u64, pattern: u8) -> Vec<u8> {
         _ => finite_scales(op, &mut row, &mut r),
     }
     row
-}
-
-fn xs(n: usize, seed: u64, extreme: bool) -> Vec<f32> {
-    let mut r = Rng(seed | 1);
-    (0..n)
-        .map(|i| {
-            let s = r.next();
-            if extreme && i % 5 == 0 {
-                [127.0, -128.0, 65504.0, -1e-30, 0.0][(s % 5) as usize]
-            } else {
-                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-            }
-        })
-        .collect()
-}
-
-/// Runs `row · x` on every path of `op` this host can run; returns how many
-/// ran and the first disagreement with the scalar path, if any.
-fn compare_paths(op: Op, row: &[u8], x: &[f32]) -> (usize, Option<String>) {
-    let mut act = Activations::default();
-    act.prepare(op, x);
-    let scalar = Kernel {
-        op,
-        isa: Isa::Scalar,
-    };
-    let want = checked_dot(scalar, row, &act).unwrap();
-    let mut ran = 0;
-    for &isa in op.isas() {
-        if let Some(got) = checked_dot(Kernel { op, isa }, row, &act) {
-            if !same(want, got) {
-                return (
-                    ran,
-                    Some(format!(
-                        "{op:?} {isa:?}: scalar {want} ({:#x}) vs {got} ({:#x})",
-                        want.to_bits(),
-                        got.to_bits()
-                    )),
-                );
-            }
-            ran += 1;
-        }
-    }
-    (ran, None)
 }
 
 proptest! {

@@ -7,6 +7,9 @@
 //! - Q8_1 activations are ggml's `quantize_row_q8_1_ref` (hand-checked blocks:
 //!   gguf-py has no Q8_1 quantizer and still sizes Q8_1 as the old 40 bytes).
 
+mod common;
+use common::{compare_paths, same, xs};
+
 use parci_core::gguf::GgmlType;
 use parci_core::quant::dot::{quantize_q8_0_act, Q8_0Act};
 use parci_core::quant::kernels::{Isa, Kernel, Op};
@@ -16,10 +19,6 @@ use parci_core::quant::{self, q4_1, q5_0, q5_1};
 use proptest::prelude::*;
 
 const OPS: [Op; 3] = [Op::Q4_1Q8_1, Op::Q5_0Q8_0, Op::Q5_1Q8_1];
-
-fn same(a: f32, b: f32) -> bool {
-    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
-}
 
 fn block_bytes(op: Op) -> usize {
     op.weights().type_size() as usize
@@ -89,49 +88,6 @@ fn weights(op: Op, blocks: usize, seed: u64, pattern: u8) -> Vec<u8> {
             out
         }
     }
-}
-
-fn xs(n: usize, seed: u64, extreme: bool) -> Vec<f32> {
-    let mut r = Rng(seed | 1);
-    (0..n)
-        .map(|i| {
-            let s = r.next();
-            if extreme && i % 5 == 0 {
-                [127.0, -128.0, 65504.0, -1e-30, 0.0][(s % 5) as usize]
-            } else {
-                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-            }
-        })
-        .collect()
-}
-
-/// Runs `row · x` on every path of `op` this host can run; returns how many
-/// ran and the first disagreement with the scalar path, if any.
-fn compare_paths(op: Op, row: &[u8], x: &[f32]) -> (usize, Option<String>) {
-    let mut act = Activations::default();
-    act.prepare(op, x);
-    let scalar = Kernel {
-        op,
-        isa: Isa::Scalar,
-    };
-    let want = checked_dot(scalar, row, &act).unwrap();
-    let mut ran = 0;
-    for &isa in op.isas() {
-        if let Some(got) = checked_dot(Kernel { op, isa }, row, &act) {
-            if !same(want, got) {
-                return (
-                    ran,
-                    Some(format!(
-                        "{op:?} {isa:?}: scalar {want} ({:#x}) vs {got} ({:#x})",
-                        want.to_bits(),
-                        got.to_bits()
-                    )),
-                );
-            }
-            ran += 1;
-        }
-    }
-    (ran, None)
 }
 
 proptest! {

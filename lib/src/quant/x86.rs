@@ -19,7 +19,7 @@ use std::arch::x86_64::*;
 
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn hsum_i32_256(v: __m256i) -> i32 {
+pub(super) unsafe fn hsum_i32_256(v: __m256i) -> i32 {
     let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
     let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
     let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
@@ -234,7 +234,7 @@ unsafe fn scales_f16c(row: &[u8], bytes: usize, at: usize, out: &mut [f32]) {
 /// Integer addition is exact in any order, so this equals eight `hsum`s.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn reduce8x8(v: &[__m256i; 8]) -> __m256i {
+pub(super) unsafe fn reduce8x8(v: &[__m256i; 8]) -> __m256i {
     let h01 = _mm256_hadd_epi32(v[0], v[1]);
     let h23 = _mm256_hadd_epi32(v[2], v[3]);
     let h45 = _mm256_hadd_epi32(v[4], v[5]);

@@ -32,6 +32,7 @@
 
 use super::dot::{combine_row, combine_row2};
 use super::q8_k::Q8K;
+use super::x86::{hsum_i32_256, reduce8x8};
 use std::arch::x86_64::*;
 
 /// A one-term chunk kernel: block sums and weight scales of consecutive blocks.
@@ -83,32 +84,6 @@ pub(crate) unsafe fn row2(row: &[u8], bytes: usize, act: &[Q8K], chunk: Chunk2) 
 }
 
 // ---- shared helpers -----------------------------------------------------------
-
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn hsum_i32_256(v: __m256i) -> i32 {
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-    _mm_cvtsi128_si32(s)
-}
-
-/// Eight vectors of 8 i32 lanes -> one vector of their 8 sums, in order
-/// (integer addition is exact in any order).
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn reduce8x8(v: &[__m256i; 8]) -> __m256i {
-    let h01 = _mm256_hadd_epi32(v[0], v[1]);
-    let h23 = _mm256_hadd_epi32(v[2], v[3]);
-    let h45 = _mm256_hadd_epi32(v[4], v[5]);
-    let h67 = _mm256_hadd_epi32(v[6], v[7]);
-    let a = _mm256_hadd_epi32(h01, h23);
-    let b = _mm256_hadd_epi32(h45, h67);
-    _mm256_add_epi32(
-        _mm256_permute2x128_si256::<0x20>(a, b),
-        _mm256_permute2x128_si256::<0x31>(a, b),
-    )
-}
 
 /// The f16 (`u16` LE) at `p` as f32 (F16C; every f16 -> f32 conversion is exact).
 #[inline]

@@ -30,6 +30,7 @@ use super::q8_1::Q8_1Act;
 const Q4_1_BYTES: usize = 20;
 const Q5_0_BYTES: usize = 22;
 const Q5_1_BYTES: usize = 24;
+use super::x86::{hsum_i32_256, reduce8x8};
 use std::arch::x86_64::*;
 
 /// A one-term chunk kernel: block sums and weight scales of consecutive blocks.
@@ -129,29 +130,6 @@ impl Qs for Q8_1Act {
     fn qs_ptr(&self) -> *const i8 {
         self.qs.as_ptr()
     }
-}
-
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn hsum(v: __m256i) -> i32 {
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-    _mm_cvtsi128_si32(s)
-}
-
-/// Eight vectors of 8 i32 lanes -> the vector of their 8 sums, in order
-/// (integer addition is exact in any order).
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn reduce8x8(v: &[__m256i; 8]) -> __m256i {
-    let a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-    let b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-    // a = [0lo 1lo 2lo 3lo | 0hi 1hi 2hi 3hi], b likewise for blocks 4..8
-    _mm256_add_epi32(
-        _mm256_permute2x128_si256::<0x20>(a, b),
-        _mm256_permute2x128_si256::<0x31>(a, b),
-    )
 }
 
 /// The f16 factors at bytes 0..2 and 2..4 of `d.len()` consecutive
@@ -341,7 +319,7 @@ macro_rules! sums {
                 i += 8;
             }
             while i < k {
-                sumi[i] = hsum($single(w.add(i * $bytes), (*a.add(i)).qs_ptr()));
+                sumi[i] = hsum_i32_256($single(w.add(i * $bytes), (*a.add(i)).qs_ptr()));
                 i += 1;
             }
         }
