@@ -20,6 +20,15 @@ gemma3=$(grep '/gemma-3-270m-q4_k_m.gguf$' <<<"$models")
 py=target/venv/bin/python
 
 lcpp=target/llama.cpp
+# llama.cpp's own vocabulary-only test files (in its source tree), one per
+# pre-tokenizer family parci reads beyond the two models': gpt-2, llama-bpe
+# (llama3), qwen2, gpt-neox (no tokenizer.ggml.pre: "default"), starcoder,
+# falcon, mpt; and SentencePiece with a space prefix (llama-spm) and with
+# Phi-3's stripped special tokens.
+vocabs=()
+for v in gpt-2 llama-bpe qwen2 gpt-neox starcoder falcon mpt llama-spm phi-3; do
+  vocabs+=(--model "vocab-$v=$lcpp/src/models/ggml-vocab-$v.gguf")
+done
 version=$(sed -n 's/^LLAMA_CPP_PYTHON_VERSION=//p' scripts/llama-cpp.sh)
 work=target/tokenizer-golden
 mkdir -p "$work"
@@ -113,6 +122,14 @@ int main(int argc, char ** argv) {
     }
     printf("vocab %d %d %d\n", llama_vocab_n_tokens(vocab), (int) llama_vocab_get_add_bos(vocab),
            (int) llama_vocab_get_add_eos(vocab));
+    printf("special %d %d %d\n", llama_vocab_bos(vocab), llama_vocab_eos(vocab), llama_vocab_eot(vocab));
+    printf("eog");
+    for (llama_token t = 0; t < llama_vocab_n_tokens(vocab); t++) {
+        if (llama_vocab_is_eog(vocab, t)) {
+            printf(" %d", t);
+        }
+    }
+    printf("\n");
     for (const char * key : {"tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.add_space_prefix"}) {
         char val[256];
         if (llama_model_meta_val_str(model, key, val, sizeof(val)) >= 0) {
@@ -160,4 +177,5 @@ fi
   --tool "$work/golden" --llama-tokenize "$bin/llama-tokenize" \
   --sdist "$lcpp/llama_cpp_python-$version.tar.gz" --work "$work" \
   --model smollm2="$smollm2" --model gemma3="$gemma3" \
+  "${vocabs[@]}" \
   --out tests/data/tokenizer

@@ -444,7 +444,12 @@ def run_tool(tool, model, texts, work):
     tag, n_tokens, add_bos, add_eos = lines[0].split(" ")
     assert tag == "vocab"
     info = {"n_tokens": int(n_tokens), "add_bos": add_bos == "1", "add_eos": add_eos == "1"}
-    i = 1
+    tag, bos, eos, eot = lines[1].split(" ")
+    assert tag == "special"
+    info.update({"bos": int(bos), "eos": int(eos), "eot": int(eot)})
+    assert lines[2].startswith("eog")
+    info["eog"] = [int(x) for x in lines[2][3:].split()]
+    i = 3
     while i < len(lines) and lines[i].startswith("meta "):
         _, key, val = lines[i].split(" ", 2)
         info[key] = val

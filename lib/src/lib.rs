@@ -4,6 +4,7 @@
 //!   fingerprints, the embedded JSON Schemas and the verifier with its gate registry.
 //! - [`cpu`]: run-time CPU feature detection shared by receipts and kernels.
 //! - [`fsutil`]: atomic writes and file hashing.
+//! - [`tokenizer`]: text ↔ token ids with a GGUF file's own tokenizer, as llama.cpp.
 //! - [`plan`]: `parallel.json` plans: model, DAG algorithms, status, scaffolding.
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -18,4 +19,5 @@ pub mod plan;
 pub mod profile;
 pub mod quant;
 pub mod receipt;
+pub mod tokenizer;
 pub mod verify;

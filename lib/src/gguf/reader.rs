@@ -179,6 +179,24 @@ impl<'a> Array<'a> {
         let elem = self.elem;
         (0..self.len).map_while(move |_| cur.value(elem, 1, &mut |_| ()).ok())
     }
+    /// The elements of a string array as bytes, decoded without the
+    /// general value machinery (a tokenizer reads 262 144 of them); empty
+    /// for any other element type.
+    pub fn strs(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let mut rest = if self.elem == ValueType::Str {
+            self.bytes
+        } else {
+            &[]
+        };
+        (0..self.len).map_while(move |_| {
+            // Validated when the file was parsed: a u64 length, then that many bytes.
+            let (len, tail) = rest.split_first_chunk::<8>()?;
+            let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+            let (s, tail) = tail.split_at_checked(len)?;
+            rest = tail;
+            Some(s)
+        })
+    }
     /// The element bytes (for fixed-size element types, `len * size` bytes).
     pub fn raw(&self) -> &'a [u8] {
         self.bytes
