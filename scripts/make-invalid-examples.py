@@ -136,7 +136,13 @@ def main():
     def first_token(r):
         r["results"]["generated"][0] += 1
 
+    def eog_without_flag(r):
+        r["results"]["stop"] = {"reason": "eog", "token": 2}
+
     mutate_smoke("perf-smoke-token-edited", "digest mismatch", first_token, seal=False)
+    mutate_smoke("perf-smoke-eog-without-flag",
+                 "decoding stopped at an end-of-generation token but inputs.stop_at_eog is not set",
+                 eog_without_flag)
     mutate_smoke("perf-smoke-kernel-renamed", 'kernel "tq2_0_dot_q8k_turbo" is not a kernel of this build', rename_kernel)
     mutate_smoke("perf-smoke-avx512-on-host-without", "kernel tq2_0_dot_q8k_avx512 needs CPU features avx512f", avx512_without_host)
     mutate_smoke("perf-smoke-count-mismatch", "7 tokens generated but inputs.tokens asks for 8",

@@ -28,6 +28,41 @@ pub enum Format {
     Json,
 }
 
+/// A text argument that must be UTF-8 (`--text`, `--tokenize`): taken as an
+/// `OsString` so that bytes that are not UTF-8 get this one-line error (exit
+/// 2) instead of clap's usage screen.
+pub fn utf8_arg<'a>(flag: &str, v: &'a std::ffi::OsStr) -> anyhow::Result<&'a str> {
+    if let Some(s) = v.to_str() {
+        return Ok(s);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let b = v.as_bytes();
+        let e = std::str::from_utf8(b).expect_err("to_str failed");
+        let at = e.valid_up_to();
+        anyhow::bail!(
+            "{flag}: the text is not valid UTF-8 (byte 0x{:02X} at offset {at}); pass UTF-8 text",
+            b[at]
+        )
+    }
+    #[cfg(not(unix))]
+    anyhow::bail!("{flag}: the text is not valid Unicode; pass UTF-8 text")
+}
+
+/// Token ids as `1,2,3` (spaces allowed), for `--detokenize`.
+pub fn parse_ids(flag: &str, s: &str) -> anyhow::Result<Vec<u32>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<u32>().map_err(|_| {
+                anyhow::anyhow!("{flag}: {t:?} is not a token id; pass ids like 1,2,3")
+            })
+        })
+        .collect()
+}
+
 /// What the CLI layer reads from the environment, once, at start-up.
 #[derive(Clone, Debug)]
 pub struct Env {

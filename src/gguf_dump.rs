@@ -3,14 +3,16 @@
 //! (text, receipt, step summary, annotations). The program in
 //! `src/bin/gguf-dump.rs` only turns its flags into [`Options`].
 
-use crate::cli::{Common, Env, Format};
+use crate::cli::{self, Common, Env, Format};
 use crate::{emit, exit, gguf_text, github};
 use anyhow::{anyhow, bail, Context};
 use parci_core::fsutil;
 use parci_core::gguf::fixture::{self, Preset};
 use parci_core::gguf::{dump, MappedFile};
 use parci_core::receipt::{canonical::finite, Body, FileInput, Receipt, Verdict};
+use parci_core::tokenizer::Tokenizer;
 use serde_json::json;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -36,6 +38,10 @@ pub struct Options {
     pub tensor: Option<String>,
     /// Write `tensor` dequantized: format (f32le or npy) and file.
     pub values: Option<(String, PathBuf)>,
+    /// Text to turn into ids with the file's tokenizer (checked to be UTF-8).
+    pub tokenize: Option<OsString>,
+    /// Ids to turn into text, as `1,2,3`.
+    pub detokenize: Option<String>,
     pub common: Common,
 }
 
@@ -64,6 +70,16 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         Some((fmt, _)) => bail!("--values format {fmt:?} is not one of f32le, npy"),
         None => None,
     };
+    let tokenize = opts
+        .tokenize
+        .as_deref()
+        .map(|t| cli::utf8_arg("--tokenize", t))
+        .transpose()?;
+    let detokenize = opts
+        .detokenize
+        .as_deref()
+        .map(|s| cli::parse_ids("--detokenize", s))
+        .transpose()?;
     let t0 = Instant::now();
     let mapped = MappedFile::open(&file_path)
         .with_context(|| format!("{path}: cannot open; pass an existing GGUF file"))?;
@@ -102,6 +118,27 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         results["values"] = json!({"tensor": name, "format": fmt, "count": v.len(), "sha256": fsutil::sha256_hex(&bytes)});
     }
 
+    results["tokens"] = serde_json::Value::Null;
+    if tokenize.is_some() || detokenize.is_some() {
+        let tok = Tokenizer::from_gguf(&g).map_err(|e| anyhow!("{path}: {e}"))?;
+        let ids = match (tokenize, &detokenize) {
+            (Some(text), _) => tok
+                .encode(text, true, true)
+                .map_err(|e| anyhow!("{path}: {e}"))?,
+            (None, Some(ids)) => ids.clone(),
+            (None, None) => unreachable!(),
+        };
+        let text = tok
+            .decode_text(&ids, true)
+            .map_err(|e| anyhow!("{path}: --detokenize: {e}"))?;
+        results["tokens"] = json!({
+            "tokenizer": tok.summary(),
+            "text": tokenize.map_or(text, str::to_string),
+            "ids": ids,
+            "pieces": tok.pieces(&ids).map_err(|e| anyhow!("{path}: {e}"))?,
+        });
+    }
+
     let warnings: Vec<String> = g
         .warnings()
         .iter()
@@ -129,6 +166,8 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
             "full_arrays": opts.full,
             "strict": opts.strict,
             "values": values.as_ref().map(|(f, o)| json!({"tensor": opts.tensor, "format": f, "path": o.display().to_string()})),
+            "tokenize": tokenize,
+            "detokenize": detokenize,
         }),
         results,
         measurements: json!({"parse_ms": finite(parse_ms)?, "hash_ms": finite(hash_ms)?}),
@@ -146,7 +185,14 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let written = emit::write_receipt(PROGRAM, &opts.common, env, body)?;
     match opts.format {
         Format::Text if !opts.common.quiet => {
-            print!("{}", gguf_text::render(&path, &g, opts.tensors))
+            let tokens = &written.receipt.results["tokens"];
+            if detokenize.is_some() {
+                println!("{}", tokens["text"].as_str().unwrap_or_default());
+            } else if tokenize.is_some() {
+                println!("{}", gguf_text::ids(&tokens["ids"]));
+            } else {
+                print!("{}", gguf_text::render(&path, &g, opts.tensors))
+            }
         }
         Format::Json => written.echo(),
         _ => {}
@@ -174,6 +220,8 @@ mod tests {
             strict: false,
             tensor: None,
             values: None,
+            tokenize: None,
+            detokenize: None,
             common: Common::quiet_to(dir.join("dump.json")),
         }
     }

@@ -97,3 +97,15 @@ pub fn render(path: &str, g: &Gguf, tensors_only: bool) -> String {
     }
     s
 }
+
+/// Token ids as gguf-dump prints them: `1,2,3`, the form `--detokenize` reads.
+pub fn ids(ids: &serde_json::Value) -> String {
+    ids.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}

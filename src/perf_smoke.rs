@@ -3,7 +3,7 @@
 //! table, step summary, annotations, Bencher Metric Format). The program in
 //! `src/bin/perf-smoke.rs` only turns its flags into [`Options`].
 
-use crate::cli::{Common, Env, Format};
+use crate::cli::{self, Common, Env, Format};
 use crate::{emit, exit, github};
 use anyhow::{anyhow, bail, Context};
 use clap::ValueEnum;
@@ -14,7 +14,9 @@ use parci_core::model::smoke;
 use parci_core::model::workload::{self, Pass, Workload};
 use parci_core::model::Model;
 use parci_core::receipt::{self, canonical::finite, Body, FileInput, Receipt, Verdict};
+use parci_core::tokenizer::Tokenizer;
 use serde_json::{json, Value};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -58,6 +60,8 @@ pub enum Prompt {
     Drawn(u64),
     /// Exactly these token ids.
     Ids(Vec<u32>),
+    /// This text, tokenized by the model's tokenizer (checked to be UTF-8).
+    Text(OsString),
 }
 
 /// Everything one perf-smoke run needs, as values.
@@ -71,6 +75,9 @@ pub struct Options {
     /// Seed of the fixture and of a drawn prompt.
     pub seed: u64,
     pub prompt: Prompt,
+    /// End decoding at an end-of-generation token.
+    pub stop_at_eog: bool,
+    /// Tokens to decode, at most.
     pub tokens: u64,
     pub repeats: u64,
     pub warmup: u64,
@@ -212,8 +219,26 @@ fn read_baseline(path: &Path, model_sha: &str, threads: u64) -> anyhow::Result<B
     })
 }
 
-/// The prompt token ids: given ones checked against the vocabulary, or drawn.
-fn prompt(opts: &Options, n_vocab: u64, shown: &str) -> anyhow::Result<Vec<u32>> {
+/// The prompt token ids: given ones checked against the vocabulary, drawn,
+/// or the text's.
+fn prompt(
+    opts: &Options,
+    n_vocab: u64,
+    shown: &str,
+    text: Option<(&str, &Tokenizer)>,
+) -> anyhow::Result<Vec<u32>> {
+    if let Some((text, tok)) = text {
+        let ids = tok
+            .encode(text, true, true)
+            .map_err(|e| anyhow!("{shown}: --text: {e}"))?;
+        if ids.is_empty() {
+            bail!("--text: {text:?} gives no tokens with {shown}; pass some text");
+        }
+        if let Some(bad) = ids.iter().find(|&&t| t as u64 >= n_vocab) {
+            bail!("{shown}: --text gives token {bad}, outside the model's {n_vocab} embeddings; the file's tokenizer and weights disagree");
+        }
+        return Ok(ids);
+    }
     match &opts.prompt {
         Prompt::Ids(ids) if ids.is_empty() => bail!("--prompt: give at least one token id"),
         Prompt::Ids(ids) => {
@@ -223,6 +248,7 @@ fn prompt(opts: &Options, n_vocab: u64, shown: &str) -> anyhow::Result<Vec<u32>>
             Ok(ids.clone())
         }
         Prompt::Drawn(n) => Ok(workload::prompt(n_vocab, opts.seed, *n as usize)),
+        Prompt::Text(_) => unreachable!("tokenized above"),
     }
 }
 
@@ -265,7 +291,7 @@ impl Stats {
     fn of(passes: &[Pass], w: &Workload) -> Stats {
         let decode_runs: Vec<f64> = passes
             .iter()
-            .map(|p| w.tokens as f64 / p.decode().as_secs_f64())
+            .map(|p| p.tokens.len() as f64 / p.decode().as_secs_f64())
             .collect();
         let prefill_runs: Vec<f64> = passes
             .iter()
@@ -291,12 +317,14 @@ impl Stats {
     fn measurements(
         &self,
         load: Duration,
+        tokenizer_load: Option<Duration>,
         graph_time: Duration,
         comparison: Option<(f64, f64)>,
     ) -> anyhow::Result<Value> {
         let steps = &self.steps;
         Ok(json!({
             "load_ms": finite(ms(load))?,
+            "tokenizer_load_ms": tokenizer_load.map(|d| finite(ms(d))).transpose()?,
             "graph_build_ms": finite(ms(graph_time))?,
             "prefill_tok_s": finite(median(&self.prefill_runs))?,
             "decode_tok_s": finite(self.decode_tok_s)?,
@@ -359,11 +387,26 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let n_vocab = graph::hparams(&g)
         .map_err(|e| anyhow!("{shown}: {e}"))?
         .n_vocab;
+    let text = match &opts.prompt {
+        Prompt::Text(t) => Some(cli::utf8_arg("--text", t)?),
+        _ => None,
+    };
+    let t_tok = Instant::now();
+    let tok = smoke::tokenizer(&g, text.is_some() || opts.stop_at_eog).map_err(|e| {
+        let flag = if text.is_some() {
+            "--text"
+        } else {
+            "--stop-at-eog"
+        };
+        anyhow!("{shown}: {flag}: {e}")
+    })?;
+    let tokenizer_load = tok.as_ref().map(|_| t_tok.elapsed());
     let w = Workload {
-        prompt: prompt(opts, n_vocab, &shown)?,
+        prompt: prompt(opts, n_vocab, &shown, text.zip(tok.as_ref()))?,
         tokens: opts.tokens as usize,
         threads: threads as usize,
         mode,
+        stop: smoke::stop_ids(tok.as_ref(), opts.stop_at_eog),
     };
     let (plan, graph_time) = build_plan(
         &g,
@@ -385,6 +428,9 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let passes: Vec<Pass> = (0..opts.repeats)
         .map(|_| workload::run(&model, &w).map_err(|e| anyhow!("{shown}: {e}")))
         .collect::<anyhow::Result<_>>()?;
+    if let (Some(id), true) = (passes[0].stopped_by, passes[0].tokens.is_empty()) {
+        bail!("{shown}: the model predicts end-of-generation token {id} right after the prompt, so nothing was decoded to time; pass another prompt or drop --stop-at-eog");
+    }
     let (mut errors, mut warnings) = check_passes(&passes, &plan);
 
     let stats = Stats::of(&passes, &w);
@@ -404,11 +450,15 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         (b.decode_tok_s, change)
     });
 
-    let results = smoke::results(&passes[0], isa, &plan);
-    let measurements = stats.measurements(load, graph_time, comparison)?;
+    let results = smoke::results(&passes[0], isa, &plan, tok.as_ref())
+        .map_err(|e| anyhow!("{shown}: {e}"))?;
+    let measurements = stats.measurements(load, tokenizer_load, graph_time, comparison)?;
     let inputs = json!({
         "model": model_input,
         "prompt": w.prompt,
+        "text": text,
+        "tokenizer": tok.as_ref().map(Tokenizer::summary),
+        "stop_at_eog": opts.stop_at_eog,
         "tokens": w.tokens,
         "threads": threads,
         "kernel_mode": mode.name(),
@@ -522,8 +572,11 @@ fn render(path: &str, body: &Body, threads: u64) -> String {
         i["tokens"],
     );
     out += &format!(
-        "  load         {:.1} ms   graph build {:.2} ms\n  prefill      {:.1} tok/s\n  decode       {:.1} tok/s   (runs {})\n  per token    p50 {:.2} ms   p90 {:.2} ms   max {:.2} ms\n  matvec share {:.1}%\n",
+        "  load         {:.1} ms   tokenizer {}   graph build {:.2} ms\n  prefill      {:.1} tok/s\n  decode       {:.1} tok/s   (runs {})\n  per token    p50 {:.2} ms   p90 {:.2} ms   max {:.2} ms\n  matvec share {:.1}%\n",
         f(&m["load_ms"]),
+        m["tokenizer_load_ms"]
+            .as_f64()
+            .map_or("none".into(), |v| format!("{v:.1} ms")),
         f(&m["graph_build_ms"]),
         f(&m["prefill_tok_s"]),
         f(&m["decode_tok_s"]),
@@ -543,8 +596,18 @@ fn render(path: &str, body: &Body, threads: u64) -> String {
             f(&m["baseline"]["change_pct"])
         );
     }
+    if let Some(t) = i["text"].as_str() {
+        out += &format!("  text         {t:?}\n");
+    }
+    if let Some(t) = r["text"].as_str() {
+        out += &format!("  continuation {t:?}\n");
+    }
+    let stop = match r["stop"]["token"].as_u64() {
+        Some(id) => format!(", stopped at end-of-generation token {id}"),
+        None => String::new(),
+    };
     out += &format!(
-        "  output       {}  ({} tokens)\n  verdict      {}\n",
+        "  output       {}  ({} tokens{stop})\n  verdict      {}\n",
         r["output_digest"].as_str().unwrap_or("?"),
         r["generated_count"],
         body.verdict.status.as_str()
@@ -566,6 +629,7 @@ mod tests {
             models_dir: dir.join("models"),
             seed: fixture::DEFAULT_SEED,
             prompt: Prompt::Drawn(3),
+            stop_at_eog: false,
             tokens: 4,
             repeats: 2,
             warmup: 0,

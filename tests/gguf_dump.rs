@@ -395,3 +395,60 @@ fn values_of_every_block_format_equal_gguf_py() {
         assert!(out.starts_with("ok (2, 256)"), "{name}: {out}");
     }
 }
+
+#[test]
+fn tokenize_and_detokenize_with_the_files_tokenizer() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let m = tiny(d);
+    let m = m.to_str().unwrap();
+    let r = dump(d, &[m, "--tokenize", "Hello world"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let ids = r.out.trim_end().to_string();
+    // the fixture's SentencePiece vocabulary: BOS, then pieces
+    assert!(ids.starts_with("1,") && ids.split(',').count() > 2, "{ids}");
+    let back = dump(d, &[m, "--detokenize", &ids]);
+    assert_eq!(back.code, 0, "{}", back.err);
+    // BOS written as its text, then the space prefix SentencePiece added:
+    // the fixture has no "▁" token, so it went out as the byte tokens of
+    // U+2581 and comes back as those bytes (llama.cpp does the same).
+    assert_eq!(back.out, "<s>\u{2581}Hello world\n");
+    let r = dump(
+        d,
+        &[
+            m,
+            "--tokenize",
+            "Hello world",
+            "--format",
+            "json",
+            "--receipt",
+            "t.json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    let doc: J = serde_json::from_str(&r.out).unwrap();
+    let tokens = &doc["results"]["tokens"];
+    assert_eq!(tokens["text"], "Hello world");
+    assert_eq!(
+        tokens["pieces"][0],
+        serde_json::json!({"id": 1, "token": "<s>", "piece": "<s>"})
+    );
+    assert_eq!(tokens["tokenizer"]["model"], "llama");
+    assert_eq!(doc["inputs"]["tokenize"], "Hello world");
+    assert_eq!(verify(&d.join("t.json")).0, 0);
+    for (args, needle) in [
+        (
+            vec![m, "--detokenize", "1,x"],
+            "--detokenize: \"x\" is not a token id; pass ids like 1,2,3",
+        ),
+        (
+            vec![m, "--detokenize", "1,99999"],
+            "--detokenize: token 99999 is outside the vocabulary (0..512)",
+        ),
+    ] {
+        let r = dump(d, &args);
+        assert_eq!(r.code, 2, "{}", r.err);
+        assert_eq!(r.err.trim_end().lines().count(), 1, "{}", r.err);
+        assert!(r.err.contains(needle), "{needle:?} not in {}", r.err);
+    }
+}

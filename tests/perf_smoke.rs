@@ -420,3 +420,170 @@ fn bad_inputs_get_one_line_and_exit_2() {
     // every run that failed above wrote no receipt (they all used the default path)
     assert!(!d.join("target/parci/perf-smoke.receipt.json").exists());
 }
+
+/// The tiny fixture with its metadata edited in place (keys in file order).
+fn edited(dir: &Path, name: &str, edit: impl FnOnce(&mut Vec<(String, OwnedValue)>)) -> PathBuf {
+    let bytes = fixture::generate(Preset::Tiny, 0);
+    let g = parci_core::gguf::Gguf::parse(&bytes).unwrap();
+    let mut kvs: Vec<(String, OwnedValue)> = g
+        .kvs()
+        .iter()
+        .map(|kv| (kv.key.to_string(), OwnedValue::from_value(&kv.value)))
+        .collect();
+    edit(&mut kvs);
+    let mut w = Writer::new();
+    for (k, v) in kvs {
+        w.kv(&k, v).unwrap();
+    }
+    for t in g.tensors() {
+        w.tensor(t.name, t.ty, t.shape(), t.data.to_vec()).unwrap();
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, w.to_bytes()).unwrap();
+    p
+}
+
+fn set(kvs: &mut [(String, OwnedValue)], key: &str, v: OwnedValue) {
+    kvs.iter_mut().find(|(k, _)| k == key).unwrap().1 = v;
+}
+
+/// A quick run of `model` (or the tiny fixture) with a text prompt.
+fn text_smoke(dir: &Path, model: Option<&Path>, extra: &[&str]) -> Run {
+    let mut args = vec!["--tokens", "8", "--warmup", "0", "--repeats", "1"];
+    match model {
+        Some(m) => args.extend(["--model", m.to_str().unwrap()]),
+        None => args.extend(["--preset", "tiny"]),
+    }
+    args.extend_from_slice(extra);
+    cmd("perf-smoke", dir, None, &args)
+}
+
+#[test]
+fn text_prompts_are_tokenized_recorded_replayed_and_stop_at_eog() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let r = text_smoke(d, None, &["--text", "Hello world", "--receipt", "a.json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(
+        r.out.contains("  text         \"Hello world\"\n"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("  continuation \""), "{}", r.out);
+    let a = read(&d.join("a.json"));
+    assert_eq!(a["inputs"]["text"], "Hello world");
+    // SentencePiece with the fixture's BOS (1) first
+    assert_eq!(a["inputs"]["prompt"][0], 1);
+    assert_eq!(a["inputs"]["tokenizer"]["model"], "llama");
+    assert_eq!(a["results"]["stop"]["reason"], "tokens");
+    assert!(a["results"]["text"].is_string());
+    assert!(a["measurements"]["tokenizer_load_ms"].is_number());
+    let v = cmd("verify-receipt", d, None, &["--replay", "a.json"]);
+    assert_eq!(v.code, 0, "{}{}", v.out, v.err);
+
+    // A resealed receipt whose text no longer gives its ids fails the replay.
+    let mut edited_text = a.clone();
+    edited_text["inputs"]["text"] = "Hello there".into();
+    reseal(&mut edited_text);
+    write(&d.join("b.json"), &edited_text);
+    let v = cmd("verify-receipt", d, None, &["--replay", "b.json"]);
+    assert_eq!(v.code, 1, "{}{}", v.out, v.err);
+    assert!(v.out.contains("inputs.text tokenizes to"), "{}", v.out);
+
+    // With the third generated token as EOS, --stop-at-eog ends decoding
+    // before it (or at an earlier end-of-generation token: </s> is one).
+    let generated: Vec<u64> = a["results"]["generated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let eos = generated[2];
+    let model = edited(d, "eos.gguf", |kvs| {
+        set(
+            kvs,
+            "tokenizer.ggml.eos_token_id",
+            OwnedValue::U32(eos as u32),
+        )
+    });
+    let r = text_smoke(
+        d,
+        Some(&model),
+        &[
+            "--text",
+            "Hello world",
+            "--stop-at-eog",
+            "--receipt",
+            "c.json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    let c = read(&d.join("c.json"));
+    let stop_at = generated.iter().position(|&t| t == eos || t == 2).unwrap();
+    assert_eq!(c["results"]["generated"].as_array().unwrap().len(), stop_at);
+    assert_eq!(c["results"]["stop"]["reason"], "eog");
+    assert_eq!(c["results"]["stop"]["token"], generated[stop_at]);
+    assert_eq!(c["inputs"]["stop_at_eog"], true);
+    let note = format!("stopped at end-of-generation token {}", generated[stop_at]);
+    assert!(r.out.contains(&note), "{}", r.out);
+    let v = cmd("verify-receipt", d, None, &["--replay", "c.json"]);
+    assert_eq!(v.code, 0, "{}{}", v.out, v.err);
+}
+
+#[test]
+fn text_the_tokenizer_cannot_take_gets_one_line_and_exit_2() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let o = Command::cargo_bin("perf-smoke")
+        .unwrap()
+        .current_dir(d)
+        .args(["--preset", "tiny", "--text"])
+        .arg(std::ffi::OsStr::from_bytes(b"caf\xe9"))
+        .output()
+        .unwrap();
+    let bad = Run {
+        code: o.status.code().unwrap(),
+        out: String::from_utf8_lossy(&o.stdout).into_owned(),
+        err: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    one_line_exit_2(
+        &bad,
+        "--text: the text is not valid UTF-8 (byte 0xE9 at offset 3); pass UTF-8 text",
+    );
+    let none = edited(d, "none.gguf", |kvs| {
+        kvs.retain(|(k, _)| !k.starts_with("tokenizer."))
+    });
+    one_line_exit_2(
+        &text_smoke(d, Some(&none), &["--text", "hi"]),
+        "none.gguf: --text: no tokenizer metadata (tokenizer.ggml.model is missing)",
+    );
+    one_line_exit_2(
+        &text_smoke(d, Some(&none), &["--stop-at-eog"]),
+        "none.gguf: --stop-at-eog: no tokenizer metadata",
+    );
+    let bert = edited(d, "bert.gguf", |kvs| {
+        set(kvs, "tokenizer.ggml.model", OwnedValue::Str("bert".into()))
+    });
+    one_line_exit_2(
+        &text_smoke(d, Some(&bert), &["--text", "hi"]),
+        "tokenizer.ggml.model is \"bert\"; parci reads \"gpt2\" (byte-level BPE) and \"llama\" (SentencePiece) tokenizers",
+    );
+    let pre = edited(d, "pre.gguf", |kvs| {
+        set(kvs, "tokenizer.ggml.model", OwnedValue::Str("gpt2".into()));
+        kvs.push((
+            "tokenizer.ggml.pre".into(),
+            OwnedValue::Str("no-such-pre".into()),
+        ));
+    });
+    one_line_exit_2(
+        &text_smoke(d, Some(&pre), &["--text", "hi"]),
+        "tokenizer.ggml.pre is \"no-such-pre\", a pre-tokenizer parci does not know; known: default, llama3,",
+    );
+    // every run above failed before writing a receipt
+    assert!(!d.join("target/parci/perf-smoke.receipt.json").exists());
+    // without --text or --stop-at-eog a file without a tokenizer still runs
+    let r = text_smoke(d, Some(&none), &["--receipt", "n.json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(read(&d.join("n.json"))["inputs"]["tokenizer"].is_null());
+}

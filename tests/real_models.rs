@@ -50,6 +50,7 @@ fn run(path: &Path, mode: KernelMode, threads: usize) -> (String, Vec<String>) {
         tokens: 4,
         threads,
         mode,
+        stop: vec![],
     };
     let plan = parci_core::graph::build(&g, workload::n_ctx(&w) as u64, true).unwrap();
     let m = Model::new(&g, &plan).unwrap();
@@ -214,4 +215,125 @@ fn gguf_dump_writes_values_of_every_new_format() {
             "{ty}: non-finite values"
         );
     }
+}
+
+fn bin(dir: &Path, b: &str, args: &[&str]) -> (i32, String, String) {
+    let o = Command::cargo_bin(b)
+        .unwrap()
+        .current_dir(dir)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("PARCI_KERNELS")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn text_in_text_out_on_the_published_models() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let smollm2 = model(SMOLLM2);
+    let s = smollm2.to_str().unwrap();
+    let (code, out, err) = bin(
+        d,
+        "gguf-dump",
+        &[s, "--tokenize", "The capital of France is"],
+    );
+    assert_eq!(code, 0, "{err}");
+    // llama.cpp's ids (tests/data/tokenizer/smollm2.json has this string too)
+    assert_eq!(out, "504,3575,282,4649,314\n");
+    let (code, out, _) = bin(
+        d,
+        "gguf-dump",
+        &[s, "--detokenize", "504,3575,282,4649,314"],
+    );
+    assert_eq!((code, out.as_str()), (0, "The capital of France is\n"));
+
+    let (code, out, err) = bin(
+        d,
+        "perf-smoke",
+        &[
+            "--model",
+            s,
+            "--text",
+            "The capital of France is",
+            "--tokens",
+            "8",
+            "--warmup",
+            "0",
+            "--repeats",
+            "1",
+            "--receipt",
+            "smollm2.json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("  continuation \" Paris."), "{out}");
+    let (code, out, err) = bin(d, "verify-receipt", &["--replay", "smollm2.json"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // A chat turn ends at <|im_end|> with --stop-at-eog.
+    let chat =
+        "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
+    let (code, out, err) = bin(
+        d,
+        "perf-smoke",
+        &[
+            "--model",
+            s,
+            "--text",
+            chat,
+            "--tokens",
+            "32",
+            "--stop-at-eog",
+            "--warmup",
+            "0",
+            "--repeats",
+            "1",
+            "--receipt",
+            "chat.json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Paris"), "{out}");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("chat.json")).unwrap()).unwrap();
+    assert_eq!(r["results"]["stop"]["reason"], "eog", "{out}");
+    // <|im_start|> was read as the control token, not as text
+    assert_eq!(r["inputs"]["prompt"][0], 1);
+
+    let gemma = model(GEMMA3);
+    let g = gemma.to_str().unwrap();
+    let (code, out, err) = bin(
+        d,
+        "gguf-dump",
+        &[
+            g,
+            "--tokenize",
+            "<start_of_turn>user Hi",
+            "--format",
+            "json",
+            "--receipt",
+            "-",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let tokens = &r["results"]["tokens"];
+    assert_eq!(tokens["ids"], serde_json::json!([2, 105, 2364, 18428]));
+    assert_eq!(tokens["pieces"][1]["piece"], "<start_of_turn>");
+    assert_eq!(tokens["pieces"][3]["token"], "\u{2581}Hi");
+    assert_eq!(tokens["tokenizer"]["eog"], serde_json::json!([1, 106, 212]));
+    let (code, out, _) = bin(
+        d,
+        "gguf-dump",
+        &[g, "--detokenize", "2,818,5279,529,7001,563"],
+    );
+    assert_eq!((code, out.as_str()), (0, "<bos>The capital of France is\n"));
 }

@@ -82,6 +82,7 @@ fn bench(c: &mut Criterion) {
             tokens: TOKENS,
             threads,
             mode: KernelMode::Auto,
+            stop: vec![],
         };
         grp.bench_function(
             BenchmarkId::new("small", format!("threads-{threads}")),

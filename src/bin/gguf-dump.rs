@@ -11,7 +11,8 @@ use std::path::PathBuf;
 /// Show a GGUF model file: header, metadata, tensor table, type histogram.
 ///
 /// Exit status: 0 readable (warnings allowed), 1 ggml-compatibility warnings
-/// with --strict, 2 not a valid GGUF file or a usage error.
+/// with --strict, 2 not a valid GGUF file, a tokenizer parci cannot read
+/// (--tokenize/--detokenize) or a usage error.
 #[derive(Parser, Debug)]
 #[command(name = PROGRAM, version, after_help = "\
 Examples:
@@ -19,7 +20,10 @@ Examples:
   gguf-dump model.gguf
   gguf-dump model.gguf --tensors                    # only the tensor table
   gguf-dump model.gguf --format json --full         # everything, every array element
-  gguf-dump model.gguf --tensor output_norm.weight --values npy norm.npy")]
+  gguf-dump model.gguf --tensor output_norm.weight --values npy norm.npy
+  gguf-dump model.gguf --tokenize 'The capital of France is'
+  gguf-dump model.gguf --tokenize '<|im_start|>user' --format json  # ids and pieces
+  gguf-dump model.gguf --detokenize 504,3575,282,4649,314")]
 struct Args {
     /// The GGUF file [default: the --preset fixture]
     file: Option<PathBuf>,
@@ -49,6 +53,14 @@ struct Args {
     /// Write --tensor dequantized to f32: FORMAT is f32le (raw) or npy, OUT the file
     #[arg(long, num_args = 2, value_names = ["FORMAT", "OUT"], requires = "tensor")]
     values: Option<Vec<String>>,
+    /// Print the ids the file's own tokenizer gives TEXT, comma-separated, as
+    /// llama.cpp would: BOS when the model adds one, special tokens written in
+    /// the text (<|im_start|>) recognised. --format json adds each id's piece
+    #[arg(long, value_name = "TEXT", value_parser = clap::value_parser!(std::ffi::OsString), conflicts_with_all = ["detokenize", "tensors", "values"])]
+    tokenize: Option<std::ffi::OsString>,
+    /// Print the text of comma-separated token ids (special tokens as their text)
+    #[arg(long, value_name = "IDS", conflicts_with_all = ["tensors", "values"])]
+    detokenize: Option<String>,
     #[command(flatten)]
     common: Common,
 }
@@ -73,6 +85,8 @@ impl Args {
             strict: self.strict,
             tensor: self.tensor,
             values: self.values.map(|v| (v[0].clone(), PathBuf::from(&v[1]))),
+            tokenize: self.tokenize,
+            detokenize: self.detokenize,
             common: self.common,
         }
     }

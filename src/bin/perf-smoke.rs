@@ -18,6 +18,8 @@ Examples:
   perf-smoke                                     # small fixture, 8 prompt + 32 decode tokens
   perf-smoke --preset tiny --tokens 8 --repeats 1
   perf-smoke --model llama.gguf --threads 1
+  perf-smoke --model SmolLM2-135M-Instruct.Q4_1.gguf --text 'The capital of France is' --tokens 8
+  perf-smoke --model model.gguf --text '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n' --stop-at-eog
   perf-smoke --baseline main.receipt.json --max-regression 10
   PARCI_KERNELS=scalar perf-smoke --bmf target/parci/perf-smoke.bmf.json")]
 struct Args {
@@ -31,11 +33,26 @@ struct Args {
     #[arg(long, default_value_t = fixture::DEFAULT_SEED)]
     seed: u64,
     /// Prompt length, drawn from the vocabulary with --seed
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=65536), conflicts_with = "prompt")]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=65536), conflicts_with_all = ["prompt", "text"])]
     prompt_tokens: u64,
     /// Exact prompt token ids, comma-separated (instead of a drawn prompt)
-    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "IDS",
+        value_delimiter = ',',
+        conflicts_with = "text"
+    )]
     prompt: Option<Vec<u32>>,
+    /// Prompt text, turned into ids by the model's own tokenizer as llama.cpp
+    /// would (BOS when the model adds one; <|im_start|> and other special
+    /// tokens written in the text are recognised). The continuation is shown
+    /// as text
+    #[arg(long, value_name = "TEXT", value_parser = clap::value_parser!(std::ffi::OsString))]
+    text: Option<std::ffi::OsString>,
+    /// End decoding at an end-of-generation token (<|im_end|>, <end_of_turn>,
+    /// EOS); --tokens is then the most to decode and decode tok/s counts what was decoded
+    #[arg(long)]
+    stop_at_eog: bool,
     /// Tokens to decode
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=65536))]
     tokens: u64,
@@ -93,9 +110,12 @@ impl Args {
             preset: self.preset.unwrap_or(PresetArg::Small).into(),
             models_dir: PathBuf::from(MODELS_DIR),
             seed: self.seed,
-            prompt: self
-                .prompt
-                .map_or(Prompt::Drawn(self.prompt_tokens), Prompt::Ids),
+            prompt: match (self.text, self.prompt) {
+                (Some(t), _) => Prompt::Text(t),
+                (None, Some(ids)) => Prompt::Ids(ids),
+                (None, None) => Prompt::Drawn(self.prompt_tokens),
+            },
+            stop_at_eog: self.stop_at_eog,
             tokens: self.tokens,
             repeats: self.repeats,
             warmup: self.warmup,

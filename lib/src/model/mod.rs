@@ -328,6 +328,7 @@ mod tests {
             tokens: 8,
             threads,
             mode,
+            stop: vec![],
         };
         let p = workload::run(&model, &w).unwrap();
         assert!(p.last_logits.iter().all(|v| v.is_finite()));

@@ -9,6 +9,7 @@ use crate::gguf::fixture::{self, Preset};
 use crate::gguf::{Gguf, MappedFile};
 use crate::graph::ExecutionPlan;
 use crate::quant::kernels::{Isa, Kernel, KernelMode};
+use crate::tokenizer::{Tokenizer, TokenizerError};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,22 +35,35 @@ pub fn model_input(path: &Path, bytes: &[u8], g: &Gguf, preset: Option<(Preset, 
     })
 }
 
-/// The `results` block: everything a replay must reproduce exactly.
-pub fn results(pass: &Pass, isa: Isa, plan: &ExecutionPlan) -> Value {
+/// The `results` block: everything a replay must reproduce exactly. With a
+/// tokenizer, `text` is the continuation as text (special tokens written
+/// out, bytes that are not UTF-8 replaced).
+pub fn results(
+    pass: &Pass,
+    isa: Isa,
+    plan: &ExecutionPlan,
+    tok: Option<&Tokenizer>,
+) -> Result<Value, TokenizerError> {
     let kernels: Map<String, Value> = pass
         .kernels
         .iter()
         .map(|(id, n)| (id.clone(), json!(n)))
         .collect();
-    json!({
+    let text = tok.map(|t| t.decode_text(&pass.tokens, true)).transpose()?;
+    Ok(json!({
         "generated": pass.tokens,
         "generated_count": pass.tokens.len(),
+        "text": text,
+        "stop": match pass.stopped_by {
+            Some(id) => json!({"reason": "eog", "token": id}),
+            None => json!({"reason": "tokens", "token": null}),
+        },
         "output_digest": pass.output_digest(),
         "kernels": kernels,
         "isa": isa.suffix(),
         "plan_digest": plan.digest(),
         "unused_tensors": plan.unused,
-    })
+    }))
 }
 
 fn is_quantized(name: &str) -> bool {
@@ -124,7 +138,23 @@ pub fn gate_perf_smoke(doc: &Value, out: &mut Findings) {
     }
     let want = doc["inputs"]["tokens"].as_u64();
     let generated = r["generated"].as_array().map(|a| a.len() as u64);
-    if want != generated {
+    let eog = r["stop"]["reason"] == "eog";
+    if eog && doc["inputs"]["stop_at_eog"] != true {
+        out.error(
+            "/results/stop",
+            "decoding stopped at an end-of-generation token but inputs.stop_at_eog is not set",
+        );
+    }
+    if eog && !(generated.unwrap_or(0) >= 1 && generated < want) {
+        out.error(
+            "/results/generated",
+            format!(
+                "an end-of-generation stop leaves between 1 and inputs.tokens - 1 tokens, found {}",
+                generated.map_or("none".into(), |n| n.to_string())
+            ),
+        );
+    }
+    if !eog && want != generated {
         out.error(
             "/results/generated",
             format!(
@@ -212,17 +242,31 @@ fn mode_for(isa: &str) -> Result<KernelMode, String> {
 pub fn replay(doc: &Value) -> Result<Value, String> {
     let inputs = &doc["inputs"];
     let path = locate_model(&inputs["model"])?;
-    let mapped = MappedFile::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let g = mapped
-        .parse()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let prompt: Vec<u32> = inputs["prompt"]
-        .as_array()
-        .ok_or("inputs.prompt is missing")?
-        .iter()
-        .map(|v| v.as_u64().and_then(|t| u32::try_from(t).ok()))
-        .collect::<Option<_>>()
-        .ok_or("inputs.prompt holds a value that is not a token id")?;
+    let shown = path.display();
+    let mapped = MappedFile::open(&path).map_err(|e| format!("{shown}: {e}"))?;
+    let g = mapped.parse().map_err(|e| format!("{shown}: {e}"))?;
+    let ids = |v: &Value, what: &str| -> Result<Vec<u32>, String> {
+        v.as_array()
+            .ok_or(format!("{what} is missing"))?
+            .iter()
+            .map(|v| v.as_u64().and_then(|t| u32::try_from(t).ok()))
+            .collect::<Option<_>>()
+            .ok_or(format!("{what} holds a value that is not a token id"))
+    };
+    let prompt = ids(&inputs["prompt"], "inputs.prompt")?;
+    let text = inputs["text"].as_str();
+    let stop_at_eog = inputs["stop_at_eog"] == true;
+    let tok = tokenizer(&g, text.is_some() || stop_at_eog).map_err(|e| format!("{shown}: {e}"))?;
+    if let (Some(text), Some(t)) = (text, &tok) {
+        let now = t
+            .encode(text, true, true)
+            .map_err(|e| format!("{shown}: {e}"))?;
+        if now != prompt {
+            return Err(format!(
+                "inputs.text tokenizes to {now:?} with {shown}, but the receipt's inputs.prompt is {prompt:?}"
+            ));
+        }
+    }
     let w = Workload {
         prompt,
         tokens: inputs["tokens"]
@@ -230,11 +274,32 @@ pub fn replay(doc: &Value) -> Result<Value, String> {
             .ok_or("inputs.tokens is missing")? as usize,
         threads: inputs["threads"].as_u64().unwrap_or(1).max(1) as usize,
         mode: mode_for(doc["results"]["isa"].as_str().unwrap_or("scalar"))?,
+        stop: stop_ids(tok.as_ref(), stop_at_eog),
     };
     let plan = crate::graph::build(&g, workload::n_ctx(&w) as u64, true)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| format!("{shown}: {e}"))?;
     let model = Model::new(&g, &plan).map_err(|e| e.to_string())?;
     let pass = workload::run(&model, &w).map_err(|e| e.to_string())?;
     let isa = w.mode.resolve().map_err(|e| e.to_string())?;
-    Ok(results(&pass, isa, &plan))
+    results(&pass, isa, &plan, tok.as_ref()).map_err(|e| format!("{shown}: {e}"))
+}
+
+/// The file's tokenizer. `required` (a text prompt, an end-of-generation
+/// stop): a file parci cannot tokenize is an error; otherwise the tokenizer
+/// is used when it loads (to show the continuation as text) and skipped when
+/// it does not.
+pub fn tokenizer(g: &Gguf, required: bool) -> Result<Option<Tokenizer>, TokenizerError> {
+    match Tokenizer::from_gguf(g) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if required => Err(e),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The ids that end decoding: the end-of-generation set when asked for.
+pub fn stop_ids(tok: Option<&Tokenizer>, stop_at_eog: bool) -> Vec<u32> {
+    match tok {
+        Some(t) if stop_at_eog => t.eog().to_vec(),
+        _ => Vec::new(),
+    }
 }

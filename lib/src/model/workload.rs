@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Workload {
     pub prompt: Vec<u32>,
-    /// Tokens to decode after the prompt.
+    /// Tokens to decode after the prompt, at most.
     pub tokens: usize,
     pub threads: usize,
     pub mode: KernelMode,
+    /// Decoding ends early when it predicts one of these (the tokenizer's
+    /// end-of-generation set with `--stop-at-eog`; empty: never).
+    pub stop: Vec<u32>,
 }
 
 /// `n` prompt token ids drawn from `[0, n_vocab)` by SplitMix64(seed): the
@@ -40,6 +43,9 @@ pub struct Pass {
     pub per_token: Vec<Duration>,
     /// Of the decode time, how much was spent inside matrix-vector kernels.
     pub decode_matvec: Duration,
+    /// The stop token that ended decoding before `tokens` steps, if one did
+    /// (it is predicted, not decoded: not in `tokens`).
+    pub stopped_by: Option<u32>,
 }
 
 impl Pass {
@@ -81,13 +87,18 @@ pub fn run(model: &Model, w: &Workload) -> Result<Pass, ModelError> {
     let mut tokens = Vec::with_capacity(w.tokens);
     let mut per_token = Vec::with_capacity(w.tokens);
     let mut last_logits = Vec::new();
+    let mut stopped_by = None;
     for i in 0..w.tokens {
+        if w.stop.contains(&next) {
+            stopped_by = Some(next);
+            break;
+        }
         tokens.push(next);
         let t = Instant::now();
         let logits = e.forward(next)?;
         next = argmax(logits);
         per_token.push(t.elapsed());
-        if i + 1 == w.tokens {
+        if i + 1 == w.tokens || w.stop.contains(&next) {
             last_logits = logits.to_vec();
         }
     }
@@ -99,6 +110,7 @@ pub fn run(model: &Model, w: &Workload) -> Result<Pass, ModelError> {
         prefill,
         per_token,
         decode_matvec,
+        stopped_by,
     })
 }
 
@@ -119,6 +131,7 @@ mod tests {
             tokens: 5,
             threads: 1,
             mode: KernelMode::Auto,
+            stop: vec![],
         };
         assert!(w.prompt.iter().all(|&t| (t as u64) < plan.hparams.n_vocab));
         let a = run(&model, &w).unwrap();
@@ -134,5 +147,16 @@ mod tests {
         let mut l = a.last_logits.clone();
         l[0] = f32::from_bits(l[0].to_bits() ^ 1);
         assert_ne!(output_digest(&a.tokens, &l), a.output_digest());
+        assert_eq!(a.stopped_by, None);
+        // Stopping at the third decoded token keeps the two before it.
+        let stop = Workload {
+            stop: vec![a.tokens[2]],
+            ..w.clone()
+        };
+        let s = run(&model, &stop).unwrap();
+        let first = a.tokens.iter().position(|&t| t == a.tokens[2]).unwrap();
+        assert_eq!(s.tokens, a.tokens[..first]);
+        assert_eq!(s.per_token.len(), first);
+        assert_eq!(s.stopped_by, Some(a.tokens[2]));
     }
 }

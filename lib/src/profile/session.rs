@@ -786,6 +786,7 @@ fn inproc_profile(
                 .unwrap_or(crate::receipt::physical_cores() as u64)
                 .max(1) as usize,
             mode: w.kernel_mode,
+            stop: vec![],
         };
         let plan = crate::graph::build(&g, workload::n_ctx(&wl) as u64, true)
             .map_err(|e| bad(e.to_string()))?;

@@ -328,6 +328,36 @@ impl Tokenizer {
     }
 }
 
+impl Tokenizer {
+    /// What this tokenizer is, for receipts: family, pre-tokenizer, size,
+    /// what encoding adds and which tokens end generation.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "model": self.model(),
+            "pre": self.pre(),
+            "n_tokens": self.n_tokens(),
+            "add_bos": self.add_bos(),
+            "bos": self.bos(),
+            "eos": self.eos(),
+            "eog": self.eog(),
+        })
+    }
+
+    /// Each id with its vocabulary text and the text it decodes to (control
+    /// tokens included), both made valid UTF-8.
+    pub fn pieces(&self, ids: &[u32]) -> Result<serde_json::Value, TokenizerError> {
+        ids.iter()
+            .map(|&id| {
+                Ok(serde_json::json!({
+                    "id": id,
+                    "token": String::from_utf8_lossy(self.token_text(id)?),
+                    "piece": String::from_utf8_lossy(&self.piece(id, true)?),
+                }))
+            })
+            .collect()
+    }
+}
+
 trait CWhitespace {
     fn is_ascii_whitespace_c(&self) -> bool;
 }
