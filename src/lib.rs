@@ -12,6 +12,9 @@ pub mod flamegraph_text;
 pub mod gguf_dump;
 pub mod gguf_text;
 pub mod github;
+pub mod parity;
+#[cfg(feature = "llama-cpp")]
+pub mod parity_llama;
 pub mod perf_smoke;
 pub mod plan_cli;
 pub mod run_cli;

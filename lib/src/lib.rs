@@ -15,6 +15,7 @@ pub mod gguf;
 pub mod graph;
 pub mod jsonpos;
 pub mod model;
+pub mod parity;
 pub mod plan;
 pub mod profile;
 pub mod quant;

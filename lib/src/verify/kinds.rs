@@ -52,6 +52,12 @@ pub static KINDS: &[Kind] = &[
         replay: Some(crate::model::smoke::replay),
     },
     Kind {
+        name: "parci.parity",
+        schema: include_str!("../../../receipts/schemas/parity.schema.json"),
+        gates: &[crate::parity::gate_parity],
+        replay: None,
+    },
+    Kind {
         name: "parci.validate-parallel",
         schema: include_str!("../../../receipts/schemas/validate-parallel.schema.json"),
         gates: &[crate::plan::gates::gate_validate_consistent],
