@@ -115,6 +115,16 @@ def main():
     mutate_dump("gguf-dump-bad-version", "/results/version",
                 lambda r: r["results"].update(version=1))
 
+    par = json.loads((ROOT / "receipts/examples/valid/parity-smollm2.json").read_text())
+    assert reseal(copy.deepcopy(par))["digest"] == par["digest"]
+
+    def edit_kl(r):
+        r["results"]["per_position"][3]["kl"] = 0.5
+
+    r = copy.deepcopy(par)
+    edit_kl(r)
+    cases["parity-position-edited"] = (canonical(reseal(r)), "summary.kl_mean is")
+
     smoke = json.loads((ROOT / "receipts/examples/valid/perf-smoke-tiny.json").read_text())
     assert reseal(copy.deepcopy(smoke))["digest"] == smoke["digest"]
 
