@@ -219,8 +219,9 @@ mod tests {
         let t = r.truncated(1.0, 1);
         assert_eq!(t.positions[1].top.len(), 1);
         assert!(!t.positions[1].full);
-        // [1.0, 0.2, 0.1]: the first holds ~42%, two ~68%
-        let t = r.truncated(0.5, 8);
-        assert_eq!(t.positions[1].top.len(), 2);
+        // [1.0, 0.2, 0.1]: the largest holds 53.9%, the two largest 78.1%
+        assert_eq!(r.truncated(0.5, 8).positions[1].top.len(), 1);
+        assert_eq!(r.truncated(0.6, 8).positions[1].top.len(), 2);
+        assert_eq!(r.truncated(0.6, 1).positions[1].top.len(), 1);
     }
 }
