@@ -182,12 +182,14 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let c = parity::run(&model, &r, mode, threads).map_err(|e| anyhow!("{shown}: {e}"))?;
     let parci_ms = t_parci.elapsed().as_secs_f64() * 1e3;
 
-    let tok = Tokenizer::from_gguf(&g).ok();
-    let texts = match (&tok, &c.greedy, &r.greedy) {
-        (Some(t), Some(a), Some(b)) => Some((
-            t.decode_text(a, true).unwrap_or_default(),
-            t.decode_text(b, true).unwrap_or_default(),
-        )),
+    // The tokenizer is read only to show greedy continuations as text.
+    let texts = match (&c.greedy, &r.greedy) {
+        (Some(a), Some(b)) => Tokenizer::from_gguf(&g).ok().map(|t| {
+            (
+                t.decode_text(a, true).unwrap_or_default(),
+                t.decode_text(b, true).unwrap_or_default(),
+            )
+        }),
         _ => None,
     };
     let results = parity::results(&c, &r, texts);

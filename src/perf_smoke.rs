@@ -227,28 +227,28 @@ fn prompt(
     shown: &str,
     text: Option<(&str, &Tokenizer)>,
 ) -> anyhow::Result<Vec<u32>> {
-    if let Some((text, tok)) = text {
-        let ids = tok
-            .encode(text, true, true)
-            .map_err(|e| anyhow!("{shown}: --text: {e}"))?;
-        if ids.is_empty() {
-            bail!("--text: {text:?} gives no tokens with {shown}; pass some text");
+    match (&opts.prompt, text) {
+        (Prompt::Text(_), Some((text, tok))) => {
+            let ids = tok
+                .encode(text, true, true)
+                .map_err(|e| anyhow!("{shown}: --text: {e}"))?;
+            if ids.is_empty() {
+                bail!("--text: {text:?} gives no tokens with {shown}; pass some text");
+            }
+            if let Some(bad) = ids.iter().find(|&&t| t as u64 >= n_vocab) {
+                bail!("{shown}: --text gives token {bad}, outside the model's {n_vocab} embeddings; the file's tokenizer and weights disagree");
+            }
+            Ok(ids)
         }
-        if let Some(bad) = ids.iter().find(|&&t| t as u64 >= n_vocab) {
-            bail!("{shown}: --text gives token {bad}, outside the model's {n_vocab} embeddings; the file's tokenizer and weights disagree");
-        }
-        return Ok(ids);
-    }
-    match &opts.prompt {
-        Prompt::Ids(ids) if ids.is_empty() => bail!("--prompt: give at least one token id"),
-        Prompt::Ids(ids) => {
+        (Prompt::Text(_), None) => bail!("{shown}: --text: the file has no tokenizer parci reads"),
+        (Prompt::Ids(ids), _) if ids.is_empty() => bail!("--prompt: give at least one token id"),
+        (Prompt::Ids(ids), _) => {
             if let Some(bad) = ids.iter().find(|&&t| t as u64 >= n_vocab) {
                 bail!("--prompt: token {bad} is outside the vocabulary of {shown} (0..{n_vocab}); pass ids below {n_vocab}");
             }
             Ok(ids.clone())
         }
-        Prompt::Drawn(n) => Ok(workload::prompt(n_vocab, opts.seed, *n as usize)),
-        Prompt::Text(_) => unreachable!("tokenized above"),
+        (Prompt::Drawn(n), _) => Ok(workload::prompt(n_vocab, opts.seed, *n as usize)),
     }
 }
 

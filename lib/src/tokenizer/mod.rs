@@ -210,7 +210,7 @@ impl Tokenizer {
                     let m = a + at;
                     let mut left_end = m;
                     if v.has(id, attr::LSTRIP) {
-                        while left_end > a && bytes[left_end - 1].is_ascii_whitespace_c() {
+                        while left_end > a && is_c_space(bytes[left_end - 1]) {
                             left_end -= 1;
                         }
                     }
@@ -220,7 +220,7 @@ impl Tokenizer {
                     next.push(Fragment::Token(id));
                     a = m + needle.len();
                     if v.has(id, attr::RSTRIP) {
-                        while a < b && bytes[a].is_ascii_whitespace_c() {
+                        while a < b && is_c_space(bytes[a]) {
                             a += 1;
                         }
                     }
@@ -358,14 +358,10 @@ impl Tokenizer {
     }
 }
 
-trait CWhitespace {
-    fn is_ascii_whitespace_c(&self) -> bool;
-}
-impl CWhitespace for u8 {
-    /// C's `isspace`: space, \t, \n, \v, \f, \r.
-    fn is_ascii_whitespace_c(&self) -> bool {
-        matches!(*self, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
-    }
+/// C's `isspace`, as llama.cpp strips around special tokens: space, \t,
+/// \n, \v, \f, \r.
+fn is_c_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

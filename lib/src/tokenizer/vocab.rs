@@ -330,7 +330,7 @@ impl Vocab {
         }
         // Control tokens named "…unused…" are unused (they stay control).
         for (i, a) in attrs.iter_mut().enumerate() {
-            if *a & attr::CONTROL != 0 && memfind(texts.get(i), b"unused") {
+            if *a & attr::CONTROL != 0 && super::find(texts.get(i), b"unused").is_some() {
                 *a |= attr::UNUSED;
             }
         }
@@ -414,10 +414,6 @@ impl Vocab {
             specials,
         })
     }
-}
-
-fn memfind(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn bad_array(key: &str, elem: &str, n: usize) -> TokenizerError {
