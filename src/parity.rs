@@ -33,6 +33,9 @@ pub const SAVED_MASS: f64 = 0.999;
 pub enum RefSource {
     /// llama.cpp in this process (the `llama-cpp` feature).
     LlamaCpp,
+    /// parci itself (this build, this kernel mode): with `--write-reference`,
+    /// a baseline another build is compared with.
+    Parci,
     /// A file `--write-reference` wrote.
     File(PathBuf),
 }
@@ -104,6 +107,36 @@ fn live(_: &Options, _: &str, _: &str) -> anyhow::Result<Reference> {
     bail!("--reference llama.cpp: this parity was built without llama.cpp; build with `cargo build --release --features llama-cpp` or pass --reference-file FILE")
 }
 
+/// parci as the reference: its own tokenizer, then teacher-forced logits.
+fn parci_reference(
+    opts: &Options,
+    g: &parci_core::gguf::Gguf,
+    text: &str,
+    sha: &str,
+    mode: parci_core::quant::kernels::KernelMode,
+    threads: usize,
+) -> anyhow::Result<Reference> {
+    let shown = opts.model.display();
+    let tok = Tokenizer::from_gguf(g).map_err(|e| anyhow!("{shown}: {e}"))?;
+    let ids = tok
+        .encode(text, true, true)
+        .map_err(|e| anyhow!("{shown}: {e}"))?;
+    let h = parci_core::graph::hparams(g).map_err(|e| anyhow!("{shown}: {e}"))?;
+    let need = ids.len() + opts.greedy;
+    if need as u64 > h.n_ctx_train {
+        bail!(
+            "{shown}: the text and greedy tokens need {need} positions, beyond the model's context of {}; pass a shorter text",
+            h.n_ctx_train
+        );
+    }
+    let plan = parci_core::graph::build(g, (need + 1) as u64, true)
+        .map_err(|e| anyhow!("{shown}: {e}"))?;
+    let model = Model::new(g, &plan).map_err(|e| anyhow!("{shown}: {e}"))?;
+    let keep = opts.positions.unwrap_or(ids.len());
+    parity::parci_reference(&model, text, ids, sha, keep, opts.greedy, mode, threads)
+        .map_err(|e| anyhow!("{shown}: {e}"))
+}
+
 /// Runs parity: prints what `opts.format` asks for, writes the receipt,
 /// returns the exit code.
 pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
@@ -127,6 +160,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let t_ref = Instant::now();
     let (mut r, ref_file) = match &opts.reference {
         RefSource::LlamaCpp => (live(opts, &text, &sha)?, None),
+        RefSource::Parci => (parci_reference(opts, &g, &text, &sha, mode, threads)?, None),
         RefSource::File(p) => {
             let shown_ref = p.display();
             let bytes = std::fs::read(p)

@@ -11,10 +11,11 @@ mod common;
 use common::{compare_paths, same, xs};
 
 use parci_core::gguf::GgmlType;
-use parci_core::quant::dot::{quantize_q8_0_act, Q8_0Act};
+use parci_core::quant::act;
+use parci_core::quant::dot::Q8_0Act;
 use parci_core::quant::kernels::{Isa, Kernel, Op};
 use parci_core::quant::matvec::{checked_dot, Activations};
-use parci_core::quant::q8_1::{self, Q8_1Act};
+use parci_core::quant::q8_1::Q8_1Act;
 use parci_core::quant::{self, q4_1, q5_0, q5_1};
 use proptest::prelude::*;
 
@@ -197,7 +198,7 @@ fn scalar_dot_is_the_dequantized_dot() {
             let (a, slack) = match op {
                 Op::Q5_0Q8_0 => {
                     let mut act: Vec<Q8_0Act> = Vec::new();
-                    quantize_q8_0_act(&x, &mut act);
+                    act::quantize_q8_0(&x, &mut act);
                     let a: Vec<f64> = act
                         .iter()
                         .flat_map(|b| b.qs.map(|q| q as f64 * b.d as f64))
@@ -206,7 +207,7 @@ fn scalar_dot_is_the_dequantized_dot() {
                 }
                 _ => {
                     let mut act: Vec<Q8_1Act> = Vec::new();
-                    q8_1::quantize_act(&x, &mut act);
+                    act::quantize_q8_1(&x, &mut act);
                     let a: Vec<f64> = act
                         .iter()
                         .flat_map(|b| b.qs.map(|q| q as f64 * b.d as f64))
@@ -258,9 +259,9 @@ fn scalar_dot_is_the_dequantized_dot() {
 fn scalar_kernel_is_the_format_reference() {
     let x = xs(20 * 32, 5, false);
     let mut a1 = Vec::new();
-    q8_1::quantize_act(&x, &mut a1);
+    act::quantize_q8_1(&x, &mut a1);
     let mut a0 = Vec::new();
-    quantize_q8_0_act(&x, &mut a0);
+    act::quantize_q8_0(&x, &mut a0);
     for op in OPS {
         let row = weights(op, 20, 11, 2);
         let mut act = Activations::default();
@@ -279,9 +280,11 @@ fn scalar_kernel_is_the_format_reference() {
 }
 
 /// Two hand-checked Q8_1 blocks.
-/// Block 0: amax 127 -> d = 1; roundf rounds halves away from zero
-/// (-63.5 -> -64, 2.5 -> 3, -0.5 -> -1); Σ q = 127 - 64 + 1 - 1 + 2 + 3 = 68,
-/// s = 68 (f16 0x5440).
+/// Block 0: amax 127 -> d = 1. The weight quantizer (`_ref`) rounds halves
+/// away from zero (-63.5 -> -64, 2.5 -> 3, -0.5 -> -1), so Σ q is
+/// 127 - 64 + 1 - 1 + 2 + 3 = 68 and s = 68 (f16 0x5440). Activations round
+/// halves to even, as ggml's x86 kernels do (0.5 -> 0, 1.5 -> 2, 2.5 -> 2):
+/// Σ q = 67.
 /// Block 1: one value 0.3, rest 0: d = 0.3f / 127 (f16 0x18d6); q0 = 127;
 /// s = f16(127 · d) with the f32 d = f16(0.3) = 0x34cd. (With d first rounded
 /// to f16, s would be 0x34cc: this pins ggml's order.)
@@ -299,10 +302,10 @@ fn q8_1_hand_checked_blocks() {
     assert_eq!(bytes, want);
 
     let mut act = Vec::new();
-    q8_1::quantize_act(&x, &mut act);
+    act::quantize_q8_1(&x, &mut act);
     assert_eq!(act.len(), 2);
-    assert_eq!((act[0].d, act[0].s), (1.0, 68.0));
-    assert_eq!(&act[0].qs[..7], &[127, -64, 1, -1, 2, 3, 0]);
+    assert_eq!((act[0].d, act[0].s), (1.0, 67.0));
+    assert_eq!(&act[0].qs[..7], &[127, -64, 0, 0, 2, 2, 0]);
     assert_eq!(
         act[1].d.to_bits(),
         half::f16::from_bits(0x18d6).to_f32().to_bits()

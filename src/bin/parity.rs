@@ -22,7 +22,8 @@ Examples:
   parity --model SmolLM2-135M-Instruct.Q4_1.gguf                      # live llama.cpp, the built-in text
   parity --model m.gguf --text 'The capital of France is' --greedy 16
   parity --model m.gguf --write-reference m.parity.json               # save llama.cpp's run
-  parity --model m.gguf --reference-file m.parity.json                # compare without llama.cpp")]
+  parity --model m.gguf --reference-file m.parity.json                # compare without llama.cpp
+  parity --model m.gguf --reference parci --write-reference base.json  # a baseline of this parci build")]
 struct Args {
     /// The GGUF model file
     #[arg(long, value_name = "FILE")]
@@ -39,13 +40,15 @@ struct Args {
     /// Also decode N tokens greedily after the text in both engines and report where they part
     #[arg(long, value_name = "N", default_value_t = 0)]
     greedy: u64,
-    /// The reference engine (needs a build with --features llama-cpp)
-    #[arg(long, value_name = "ENGINE", value_parser = ["llama.cpp"], conflicts_with = "reference_file")]
+    /// The reference engine: llama.cpp (needs a build with --features
+    /// llama-cpp), or parci itself, to save a baseline with --write-reference
+    /// that another build of parci is then compared with
+    #[arg(long, value_name = "ENGINE", value_parser = ["llama.cpp", "parci"], conflicts_with = "reference_file")]
     reference: Option<String>,
     /// Compare with a reference saved by --write-reference instead of running llama.cpp
     #[arg(long, value_name = "REF")]
     reference_file: Option<PathBuf>,
-    /// Save llama.cpp's run (top-k logits and log-sum-exp per position) to REF
+    /// Save the reference's run (top-k logits and log-sum-exp per position) to REF
     #[arg(long, value_name = "REF", conflicts_with = "reference_file")]
     write_reference: Option<PathBuf>,
     /// --write-reference keeps per position the largest logits holding 99.9%
@@ -86,9 +89,11 @@ impl Args {
             text_file: self.text_file,
             positions: self.positions.map(|n| n as usize),
             greedy: self.greedy as usize,
-            reference: self
-                .reference_file
-                .map_or(RefSource::LlamaCpp, RefSource::File),
+            reference: match (self.reference_file, self.reference.as_deref()) {
+                (Some(f), _) => RefSource::File(f),
+                (None, Some("parci")) => RefSource::Parci,
+                (None, _) => RefSource::LlamaCpp,
+            },
             write_reference: self.write_reference,
             top_k: self.top_k as usize,
             reference_sequential: self.reference_sequential,

@@ -75,6 +75,53 @@ pub fn run(
     })
 }
 
+/// parci itself as the reference: its logits at every position of `ids`
+/// (teacher-forced, one token per forward) and `greedy` tokens after them.
+/// Saved with `--write-reference`, it lets one build of parci be compared
+/// with another (a kernel change, another ISA, another thread count).
+#[allow(clippy::too_many_arguments)]
+pub fn parci_reference(
+    model: &Model,
+    text: &str,
+    ids: Vec<u32>,
+    model_sha256: &str,
+    keep: usize,
+    greedy: usize,
+    mode: KernelMode,
+    threads: usize,
+) -> Result<Reference, ModelError> {
+    let mut e = Engine::new(model, mode, threads, ids.len() + greedy + 1)?;
+    let mut positions = Vec::with_capacity(keep.min(ids.len()));
+    let mut last = 0;
+    for (i, &t) in ids.iter().enumerate() {
+        let logits = e.forward(t)?;
+        if i < keep {
+            positions.push(metrics::RefPosition::from_logits(logits, 0));
+        }
+        last = argmax(logits);
+    }
+    let greedy = (greedy > 0).then(|| -> Result<Vec<u32>, ModelError> {
+        let mut out = Vec::with_capacity(greedy);
+        for _ in 0..greedy {
+            out.push(last);
+            last = argmax(e.forward(last)?);
+        }
+        Ok(out)
+    });
+    Ok(Reference {
+        engine: format!(
+            "parci {}, {} kernels, {threads} thread(s), one token per forward",
+            env!("CARGO_PKG_VERSION"),
+            mode.name()
+        ),
+        model_sha256: model_sha256.to_string(),
+        text: text.to_string(),
+        ids,
+        positions,
+        greedy: greedy.transpose()?,
+    })
+}
+
 /// The first index where two continuations differ (`None`: they agree over
 /// the shorter).
 pub fn first_divergence(a: &[u32], b: &[u32]) -> Option<usize> {

@@ -30,23 +30,6 @@ pub struct Q8_0Act {
     pub qs: [i8; 32],
 }
 
-/// Quantizes activations to Q8_0 as ggml's reference does (d rounded through f16).
-pub fn quantize_q8_0_act(x: &[f32], out: &mut Vec<Q8_0Act>) {
-    out.clear();
-    let mut bytes = Vec::with_capacity(x.len() / 32 * q8_0::BYTES);
-    q8_0::quantize(x, &mut bytes);
-    out.extend(bytes.chunks_exact(q8_0::BYTES).map(|b| {
-        let mut qs = [0i8; 32];
-        for (q, &v) in qs.iter_mut().zip(&b[2..]) {
-            *q = v as i8;
-        }
-        Q8_0Act {
-            d: f16_at(b, 0),
-            qs,
-        }
-    }));
-}
-
 #[inline]
 pub fn reduce8(a: [f32; 8]) -> f32 {
     let b = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];

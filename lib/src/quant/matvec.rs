@@ -2,9 +2,10 @@
 //! ISA and split across a rayon pool whose size the caller sets. With one
 //! thread there is no pool at all: rows run in a plain loop.
 
-use super::dot::{self, combine_row, quantize_q8_0_act, Q8_0Act};
+use super::act;
+use super::dot::{self, combine_row, Q8_0Act};
 use super::kernels::{Counters, Isa, Kernel, KernelError, KernelMode, Op};
-use super::q8_1::{self, Q8_1Act};
+use super::q8_1::Q8_1Act;
 use super::q8_k::{self, Q8K};
 #[cfg(target_arch = "x86_64")]
 use super::{q4_0, tq1_0};
@@ -52,8 +53,8 @@ impl Activations {
         let kind = act_kind(op);
         match kind {
             ActKind::Q8K => q8_k::quantize(x, &mut self.q8k),
-            ActKind::Q8_0 => quantize_q8_0_act(x, &mut self.q8_0),
-            ActKind::Q8_1 => q8_1::quantize_act(x, &mut self.q8_1),
+            ActKind::Q8_0 => act::quantize_q8_0(x, &mut self.q8_0),
+            ActKind::Q8_1 => act::quantize_q8_1(x, &mut self.q8_1),
             ActKind::F32 => {
                 self.f32.clear();
                 self.f32.extend_from_slice(x);

@@ -2,6 +2,7 @@
 //! block layout, the scalar quantizer (for fixtures) and the dequantizer; the
 //! gguf-py package is the oracle they are tested against (tests/gguf_interop.rs).
 
+pub mod act;
 pub mod dot;
 pub mod kernels;
 pub mod matvec;
