@@ -32,6 +32,23 @@ fn pow2(n: i64) -> f64 {
     f64::from_bits(((n + 1023) as u64) << 52)
 }
 
+/// `y.round()` (ties away from zero) for |y| < 2^52 without a libm call
+/// (x86-64's baseline has no rounding instruction): the truncation by
+/// conversion, then one step where the exact remainder reaches a half.
+#[inline]
+fn round_half_away(y: f64) -> f64 {
+    // (the sign copied so that (-1, 0) gives -0.0 as round does)
+    let t = (y as i64 as f64).copysign(y);
+    let f = y - t; // exact: t and y share the integer part
+    if f >= 0.5 {
+        t + 1.0
+    } else if f <= -0.5 {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
 /// e^x. Saturates to 0 below −745 and to +∞ above 709.78.
 pub fn exp(x: f64) -> f64 {
     if x.is_nan() {
@@ -44,7 +61,7 @@ pub fn exp(x: f64) -> f64 {
         return 0.0;
     }
     // x = n·ln2 + r, |r| <= ln2/2
-    let n = (x * std::f64::consts::LOG2_E).round();
+    let n = round_half_away(x * std::f64::consts::LOG2_E);
     let r = (x - n * LN2_HI) - n * LN2_LO;
     // Taylor series to r^12 (Horner, 1/k! as literals: no division on the
     // hot path): the remainder is below 2e-16 relative for |r| <= 0.347.
@@ -132,6 +149,24 @@ pub fn tanh(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_half_away_is_f64_round() {
+        let mut y = -1100.0f64;
+        while y < 1100.0 {
+            for v in [
+                y,
+                y + 0.5,
+                y - 0.5,
+                y + 0.499_999_999_999,
+                y.next_up(),
+                y.next_down(),
+            ] {
+                assert_eq!(round_half_away(v).to_bits(), v.round().to_bits(), "{v}");
+            }
+            y += 0.25;
+        }
+    }
 
     fn close(a: f64, b: f64, rel: f64) -> bool {
         a == b || (a - b).abs() <= rel * b.abs().max(f64::MIN_POSITIVE)

@@ -105,9 +105,7 @@ mod tests {
     #[test]
     fn kernel_frames_are_the_registry_modules() {
         assert!(is_kernel_frame("parci_core::quant::matvec::chunked_row"));
-        assert!(is_kernel_frame(
-            "parci_core::quant::x86::q8_0_chunk8_avx512vnni"
-        ));
+        assert!(is_kernel_frame("parci_core::quant::x86::q8_0_row_avx2"));
         assert!(is_kernel_frame(
             "<parci_core::quant::matvec::MatVec>::matvec"
         ));

@@ -22,6 +22,15 @@ use super::q8_1::Q8_1Act;
 /// Values per Q8_0 / Q8_1 block.
 pub const BLOCK: usize = 32;
 
+/// `v.round_ties_even()` for |v| <= 2^22 without a libm call: adding and
+/// subtracting 1.5 · 2^23 leaves no fraction bits, and the float addition
+/// rounds to nearest, ties to even.
+#[inline]
+fn ties_even(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (v + MAGIC) - MAGIC
+}
+
 /// One block the x86 way: `d` rounded to f16 and widened back, the quants,
 /// and their sum.
 fn block(x: &[f32]) -> (f32, [i8; BLOCK], i32) {
@@ -33,7 +42,7 @@ fn block(x: &[f32]) -> (f32, [i8; BLOCK], i32) {
     let mut sum = 0i32;
     for (q, &v) in qs.iter_mut().zip(x) {
         // |v · id| <= 127 up to an ulp, which rounds back to 127.
-        *q = (v * id).round_ties_even() as i8;
+        *q = ties_even(v * id) as i8;
         sum += *q as i32;
     }
     (d, qs, sum)
@@ -145,6 +154,22 @@ mod tests {
                 .iter()
                 .zip(&b[4..])
                 .all(|(&q, &v)| (q as i32 - v as i8 as i32).abs() <= 1));
+        }
+    }
+
+    #[test]
+    fn ties_even_is_round_ties_even() {
+        for i in -130_000..130_000 {
+            for v in [
+                i as f32 / 1000.0,
+                i as f32 / 1000.0 + 0.0005,
+                (i as f32 + 0.5) / 1000.0,
+            ] {
+                assert_eq!(ties_even(v), v.round_ties_even(), "{v}");
+            }
+        }
+        for v in [0.5f32, 1.5, 2.5, -0.5, -2.5, 126.5, -127.5, 0.49999997] {
+            assert_eq!(ties_even(v), v.round_ties_even(), "{v}");
         }
     }
 

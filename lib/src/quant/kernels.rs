@@ -223,12 +223,17 @@ impl Op {
                 Op::Tq1_0Q8K => &[Isa::Scalar, Isa::Avx2],
                 // float dots have nothing for VNNI to do: AVX-512 is their best
                 Op::F16F32 | Op::Bf16F32 | Op::F32F32 => &[Isa::Scalar, Isa::Avx2, Isa::Avx512],
-                Op::Tq2_0Q8K | Op::Q8_0Q8_0 | Op::Q4_0Q8_0 => &Isa::X86,
-                // Q4_1 stops at AVX2 and Q5_1 at AVX-512 (measured, AMD Zen 4): their
-                // rows are dominated by the shared two-term combination
-                // (`dot::combine_row2`, ~250 of ~335 ns per 4096 weights). AVX-512
-                // has no mask trick for 4-bit codes and VNNI's fused dot saved <1%
-                // for both; two blocks per 512-bit register was slower.
+                Op::Tq2_0Q8K | Op::Q4_0Q8_0 => &Isa::X86,
+                // Q8_0 runs one fused AVX2 row (x86.rs `q8_0_row_avx2`): sums,
+                // scales and combination in registers decoded SmolLM2 ~30%
+                // faster than the AVX-512 VNNI chunk kernel plus the array
+                // combination, whose per-block VNNI dot had been no faster
+                // than AVX2's (docs/performance.md).
+                Op::Q8_0Q8_0 => &[Isa::Scalar, Isa::Avx2],
+                // Q4_1 stops at AVX2 and Q5_1 at AVX-512 (measured, AMD Zen 4):
+                // AVX-512 has no mask trick for 4-bit codes and VNNI's fused dot
+                // saved <1% for both; two blocks per 512-bit register was slower.
+                // Both run fused rows (x86_legacy.rs `row2_fused`).
                 Op::Q4_1Q8_1 => &[Isa::Scalar, Isa::Avx2],
                 Op::Q5_1Q8_1 => &[Isa::Scalar, Isa::Avx2, Isa::Avx512],
                 Op::Q5_0Q8_0 => &Isa::X86,

@@ -7,9 +7,9 @@ use super::dot::{self, combine_row, Q8_0Act};
 use super::kernels::{Counters, Isa, Kernel, KernelError, KernelMode, Op};
 use super::q8_1::Q8_1Act;
 use super::q8_k::{self, Q8K};
+use super::tq2_0;
 #[cfg(target_arch = "x86_64")]
 use super::{q4_0, tq1_0};
-use super::{q8_0, tq2_0};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -289,13 +289,10 @@ fn q8_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
         use super::x86::*;
-        if let Some(f) = x86_chunk(
-            isa,
-            q8_0_chunk8_avx2,
-            q8_0_chunk8_avx512,
-            q8_0_chunk8_avx512vnni,
-        ) {
-            return chunked_row(row, q8_0::BYTES, act, q8_0_d, f);
+        if matches!(isa, Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni) {
+            // SAFETY: MatVec::new (or checked_dot) verified the host has `isa`,
+            // which includes AVX2.
+            return unsafe { q8_0_row_avx2(row, act) };
         }
     }
     #[cfg(target_arch = "aarch64")]

@@ -78,8 +78,9 @@ pub fn dot_scalar(row: &[u8], act: &[Q8_0Act]) -> f32 {
 /// ISA this format has a kernel for, and checked the host has it).
 pub(crate) fn row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if let Some(f) = super::x86_legacy::q5_0_chunk(isa) {
-        return super::x86_legacy::row1(row, BYTES, act, f);
+    if let Some(f) = super::x86_legacy::q5_0_row(isa) {
+        // SAFETY: the dispatcher checked the host has `isa`.
+        return unsafe { f(row, act) };
     }
     let _ = isa;
     dot_scalar(row, act)

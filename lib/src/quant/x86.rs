@@ -122,14 +122,6 @@ unsafe fn tq2_plane_y(q: *const i8, n: usize) -> __m512i {
     _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
 }
 
-/// The 32 signed weights of a Q8_0 block.
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn q8_0_weights(w: &[u8]) -> __m256i {
-    debug_assert!(w.len() >= 34);
-    _mm256_loadu_si256(w.as_ptr().add(2) as *const __m256i)
-}
-
 /// The 32 weights (nibble − 8) of a Q4_0 block, in element order.
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -228,13 +220,96 @@ unsafe fn scales_f16c(row: &[u8], bytes: usize, at: usize, out: &mut [f32]) {
     }
 }
 
+// ---- whole rows, fused: lanes, scales and the combination in registers --------
+
+// Q8_0Act is read as 9 f32 words per block (d, 32 bytes of quants).
+const _: () = assert!(std::mem::size_of::<Q8_0Act>() == 36);
+
+/// The f16 at bytes 0..2 of eight consecutive `bytes`-byte blocks at `p`,
+/// widened by F16C (exact).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn f16_scales8(p: *const u8, bytes: usize) -> __m256 {
+    let h = |b: usize| (p.add(b * bytes) as *const i16).read_unaligned();
+    _mm256_cvtph_ps(_mm_setr_epi16(
+        h(0),
+        h(1),
+        h(2),
+        h(3),
+        h(4),
+        h(5),
+        h(6),
+        h(7),
+    ))
+}
+
+/// A whole one-term row of 32-weight blocks whose f16 scale is at byte 0
+/// (Q8_0, Q5_0) against Q8_0 activations: eight blocks' sums (the format's
+/// 8-lane block dot, then one transposing reduction), weight and activation
+/// scales in registers, and [`super::dot::combine_row`]'s arithmetic (block
+/// b adds `(d_b·y.d)·Σq·y` to lane b % 8, multiply then add, never fused):
+/// the scalar path's bits with no chunk arrays. `$lanes(w, y)` takes the
+/// block's bytes and the activation quants as raw pointers.
+macro_rules! row1_fused {
+    ($name:ident, $features:literal, $bytes:expr, $lanes:ident) => {
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn $name(row: &[u8], act: &[Q8_0Act]) -> f32 {
+            let n = row.len() / $bytes;
+            assert!(
+                row.len().is_multiple_of($bytes) && act.len() >= n,
+                "row and activations disagree"
+            );
+            let (w, a) = (row.as_ptr(), act.as_ptr());
+            let words = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
+            let mut acc = _mm256_setzero_ps();
+            let mut v = [_mm256_setzero_si256(); 8];
+            let mut i = 0;
+            while i + 8 <= n {
+                for (j, lane) in v.iter_mut().enumerate() {
+                    *lane = $lanes(w.add((i + j) * $bytes), (*a.add(i + j)).qs.as_ptr());
+                }
+                let s = _mm256_cvtepi32_ps(reduce8x8(&v));
+                let d = f16_scales8(w.add(i * $bytes), $bytes);
+                let yd = _mm256_i32gather_ps::<4>(a.add(i) as *const f32, words);
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(d, yd), s));
+                i += 8;
+            }
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+            while i < n {
+                let y = &*a.add(i);
+                let s = hsum_i32_256($lanes(w.add(i * $bytes), y.qs.as_ptr())) as f32;
+                let h = (w.add(i * $bytes) as *const u16).read_unaligned();
+                let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)));
+                lanes[i % 8] += (d * y.d) * s;
+                i += 1;
+            }
+            super::dot::reduce8(lanes)
+        }
+    };
+}
+pub(crate) use row1_fused;
+
+/// Q8_0's 8 lanes of one block from raw pointers (for [`row1_fused`]).
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn q8_0_lanes_raw(w: *const u8, y: *const i8) -> __m256i {
+    let wq = _mm256_loadu_si256(w.add(2) as *const __m256i);
+    let yq = _mm256_loadu_si256(y as *const __m256i);
+    signed_dot_256(wq, yq)
+}
+
+// AVX2 serves every x86 ISA for Q8_0: on the AVX-512 host the VNNI chunk
+// kernel was no faster per block (docs/performance.md).
+row1_fused!(q8_0_row_avx2, "avx2,fma,f16c", 34, q8_0_lanes_raw);
+
 // ---- eight blocks at a time: lanes, then one transposing reduction -----------
 
 /// Eight vectors of 8 i32 lanes -> one vector of their 8 sums, in order.
 /// Integer addition is exact in any order, so this equals eight `hsum`s.
 #[inline]
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn reduce8x8(v: &[__m256i; 8]) -> __m256i {
+pub(crate) unsafe fn reduce8x8(v: &[__m256i; 8]) -> __m256i {
     let h01 = _mm256_hadd_epi32(v[0], v[1]);
     let h23 = _mm256_hadd_epi32(v[2], v[3]);
     let h45 = _mm256_hadd_epi32(v[4], v[5]);
@@ -341,14 +416,6 @@ unsafe fn tq2_0_lanes_avx512(w: &[u8], y: &Q8K) -> __m256i {
 
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn q8_0_lanes_avx2(w: &[u8], y: &Q8_0Act) -> __m256i {
-    let wq = q8_0_weights(w);
-    let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
-    signed_dot_256(wq, yq)
-}
-
-#[inline]
-#[target_feature(enable = "avx2")]
 unsafe fn q4_0_lanes_avx2(w: &[u8], y: &Q8_0Act) -> __m256i {
     let wq = q4_0_weights(w);
     let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
@@ -419,15 +486,6 @@ chunk_by_eight!(
     minus_sum
 );
 chunk_by_eight!(
-    q8_0_chunk8_avx2,
-    "avx2,fma,f16c",
-    q8_0_lanes_avx2,
-    Q8_0Act,
-    34,
-    0,
-    unchanged
-);
-chunk_by_eight!(
     q4_0_chunk8_avx2,
     "avx2,fma,f16c",
     q4_0_lanes_avx2,
@@ -469,22 +527,6 @@ macro_rules! pairs_chunk8_avx512 {
     };
 }
 
-pairs_chunk8_avx512!(
-    q8_0_chunk8_avx512vnni,
-    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
-    q8_0_weights,
-    q8_0_lanes_avx2,
-    34,
-    |ax, sy| _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy)
-);
-pairs_chunk8_avx512!(
-    q8_0_chunk8_avx512,
-    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
-    q8_0_weights,
-    q8_0_lanes_avx2,
-    34,
-    |ax, sy| _mm512_madd_epi16(_mm512_maddubs_epi16(ax, sy), _mm512_set1_epi16(1))
-);
 pairs_chunk8_avx512!(
     q4_0_chunk8_avx512vnni,
     "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",

@@ -2,10 +2,11 @@
 //! (AVX2), Q5_1 · Q8_1 (AVX2, AVX-512 F/BW/VL) and Q5_0 · Q8_0 (AVX2, AVX-512,
 //! AVX-512 VNNI); kernels.rs says why the first two stop where they do, the
 //! AVX-512 section below why every kernel works one block per 256-bit
-//! register. Each computes exactly the integer block sums of its scalar
-//! twin (`block_sumi` in q4_1.rs, q5_0.rs, q5_1.rs) and the blocks' f16
-//! factors; `dot::combine_row` / `dot::combine_row2` do all the float
-//! arithmetic, so every ISA returns the same bits (lib/tests/kernels_legacy.rs).
+//! register. Each is a whole row: exactly the integer block sums of its
+//! scalar twin (`block_sumi` in q4_1.rs, q5_0.rs, q5_1.rs), the blocks' f16
+//! factors, and `dot::combine_row` / `dot::combine_row2`'s float arithmetic
+//! done eight lanes to a register, so every ISA returns the same bits
+//! (lib/tests/kernels_legacy.rs).
 //!
 //! Integer bounds: weights are unsigned codes q ≤ 31 and activations i8, so a
 //! `maddubs` pair is at most 2 · 31 · 128 = 7936 < 32767 (no saturation,
@@ -15,12 +16,12 @@
 //!
 //! Safety: every function here is `unsafe` because of `#[target_feature]`; the
 //! row dispatchers (`row` in each format file) reach a kernel only for an ISA
-//! that `MatVec::new` or `checked_dot` verified the host has. Every chunk
+//! that `MatVec::new` or `checked_dot` verified the host has. Every row
 //! function checks its slices cover the blocks it reads before any raw load.
 
 #![allow(unsafe_op_in_unsafe_fn)]
 
-use super::dot::{combine_row, combine_row2, Q8_0Act};
+use super::dot::{reduce8, Q8_0Act};
 use super::kernels::Isa;
 use super::q8_1::Q8_1Act;
 
@@ -30,156 +31,76 @@ use super::q8_1::Q8_1Act;
 const Q4_1_BYTES: usize = 20;
 const Q5_0_BYTES: usize = 22;
 const Q5_1_BYTES: usize = 24;
-use super::x86::{hsum_i32_256, reduce8x8};
+use super::x86::{f16_scales8, hsum_i32_256, reduce8x8, row1_fused};
 use std::arch::x86_64::*;
 
-/// A one-term chunk kernel: block sums and weight scales of consecutive blocks.
-pub(crate) type Chunk1Fn = unsafe fn(&[u8], &[Q8_0Act], &mut [i32], &mut [f32]);
-/// A two-term chunk kernel: (Σ q·y, d) and (1, m) of consecutive blocks.
-pub(crate) type Chunk2Fn =
-    unsafe fn(&[u8], &[Q8_1Act], &mut [i32], &mut [f32], &mut [i32], &mut [f32]);
+// ---- the row kernel of an ISA (`None`: scalar) ----------------------------------
+// `Op::effective` already mapped the selected ISA to one the op lists
+// (kernels.rs says why Q4_1 stops at AVX2 and Q5_1 at AVX-512); the higher
+// ISAs here map down the same way.
 
-// ---- rows: the canonical combination around a chunk kernel -------------------
+/// A whole-row two-term kernel (Q4_1, Q5_1).
+pub(crate) type Row2Fn = unsafe fn(&[u8], &[Q8_1Act]) -> f32;
 
-/// A one-term row (Q5_0) through `chunk` and [`combine_row`].
-pub(crate) fn row1(row: &[u8], bytes: usize, act: &[Q8_0Act], chunk: Chunk1Fn) -> f32 {
-    let n = row.len() / bytes;
-    assert!(
-        row.len().is_multiple_of(bytes) && act.len() >= n,
-        "row and activations disagree"
-    );
-    combine_row(
-        n,
-        |b| act[b].d,
-        // SAFETY: `chunk` is an ISA's kernel only when MatVec::new (or
-        // checked_dot) verified the host has that ISA; the chunk checks its slices.
-        |b0, s, ws| unsafe { chunk(&row[b0 * bytes..(b0 + s.len()) * bytes], &act[b0..], s, ws) },
-    )
-}
-
-/// A two-term row (Q4_1, Q5_1) through `chunk` and [`combine_row2`]: block b
-/// adds `(d_b · y.d) · Σ q·y + (m_b · y.s) · 1`.
-pub(crate) fn row2(row: &[u8], bytes: usize, act: &[Q8_1Act], chunk: Chunk2Fn) -> f32 {
-    let n = row.len() / bytes;
-    assert!(
-        row.len().is_multiple_of(bytes) && act.len() >= n,
-        "row and activations disagree"
-    );
-    combine_row2(
-        n,
-        |b| (act[b].d, act[b].s),
-        // SAFETY: as in `row1`.
-        |b0, s1, w1, s2, w2| unsafe {
-            chunk(
-                &row[b0 * bytes..(b0 + s1.len()) * bytes],
-                &act[b0..],
-                s1,
-                w1,
-                s2,
-                w2,
-            )
-        },
-    )
-}
-
-// The chunk kernel of an ISA (`None`: scalar). `Op::effective` already mapped
-// the selected ISA to one the op lists (kernels.rs says why Q4_1 stops at AVX2
-// and Q5_1 at AVX-512); the higher ISAs here map down the same way.
-
-pub(crate) fn q4_1_chunk(isa: Isa) -> Option<Chunk2Fn> {
+pub(crate) fn q4_1_row(isa: Isa) -> Option<Row2Fn> {
     debug_assert!(isa.available(), "{isa:?} kernels on a host without it");
     match isa {
-        Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => Some(q4_1_chunk_avx2),
+        Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => Some(q4_1_row_avx2),
         Isa::Scalar | Isa::Neon => None,
     }
 }
 
-pub(crate) fn q5_1_chunk(isa: Isa) -> Option<Chunk2Fn> {
+pub(crate) fn q5_1_row(isa: Isa) -> Option<Row2Fn> {
     debug_assert!(isa.available(), "{isa:?} kernels on a host without it");
     match isa {
-        Isa::Avx2 => Some(q5_1_chunk_avx2),
-        Isa::Avx512 | Isa::Avx512Vnni => Some(q5_1_chunk_avx512),
+        Isa::Avx2 => Some(q5_1_row_avx2),
+        Isa::Avx512 | Isa::Avx512Vnni => Some(q5_1_row_avx512),
         Isa::Scalar | Isa::Neon => None,
     }
 }
 
-pub(crate) fn q5_0_chunk(isa: Isa) -> Option<Chunk1Fn> {
+/// A whole-row one-term kernel (Q5_0).
+pub(crate) type Row1Fn = unsafe fn(&[u8], &[Q8_0Act]) -> f32;
+
+pub(crate) fn q5_0_row(isa: Isa) -> Option<Row1Fn> {
     debug_assert!(isa.available(), "{isa:?} kernels on a host without it");
     match isa {
-        Isa::Avx2 => Some(q5_0_chunk_avx2),
-        Isa::Avx512 => Some(q5_0_chunk_avx512),
-        Isa::Avx512Vnni => Some(q5_0_chunk_avx512vnni),
+        Isa::Avx2 => Some(q5_0_row_avx2),
+        Isa::Avx512 => Some(q5_0_row_avx512),
+        Isa::Avx512Vnni => Some(q5_0_row_avx512vnni),
         Isa::Scalar | Isa::Neon => None,
     }
 }
 
 // ---- shared helpers ------------------------------------------------------------
 
-/// Activations whose 32 quants kernels read.
-trait Qs {
-    fn qs_ptr(&self) -> *const i8;
-}
-impl Qs for Q8_0Act {
-    #[inline(always)]
-    fn qs_ptr(&self) -> *const i8 {
-        self.qs.as_ptr()
-    }
-}
-impl Qs for Q8_1Act {
-    #[inline(always)]
-    fn qs_ptr(&self) -> *const i8 {
-        self.qs.as_ptr()
-    }
-}
-
-/// The f16 factors at bytes 0..2 and 2..4 of `d.len()` consecutive
-/// `bytes`-byte blocks at `p`, widened by F16C (exact, like any f16 -> f32):
-/// eight blocks' 32-bit words gathered in a register (no store-to-load
-/// round trip), split into the low and the high halves, converted at once.
-/// `m` (if any) gets the second f16; the caller checked the blocks are in `row`.
+/// The two f16 factors at bytes 0..2 and 2..4 of eight consecutive
+/// `bytes`-byte blocks at `p`, widened by F16C (exact): eight 32-bit words
+/// gathered in a register, split into the low and the high halves.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn f16_factors(p: *const u8, bytes: usize, d: &mut [f32], mut m: Option<&mut [f32]>) {
+unsafe fn f16_pairs8(p: *const u8, bytes: usize) -> (__m256, __m256) {
     let word = |b: usize| (p.add(b * bytes) as *const i32).read_unaligned();
-    let k = d.len();
     let split = _mm256_setr_epi8(
         0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, //
         0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
     );
-    let mut i = 0;
-    while i + 8 <= k {
-        let v = _mm256_setr_epi32(
-            word(i),
-            word(i + 1),
-            word(i + 2),
-            word(i + 3),
-            word(i + 4),
-            word(i + 5),
-            word(i + 6),
-            word(i + 7),
-        );
-        // per 128-bit half [first f16 x4 | second f16 x4], then halves' quadwords reordered
-        let v = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_shuffle_epi8(v, split));
-        _mm256_storeu_ps(
-            d.as_mut_ptr().add(i),
-            _mm256_cvtph_ps(_mm256_castsi256_si128(v)),
-        );
-        if let Some(m) = m.as_deref_mut() {
-            _mm256_storeu_ps(
-                m.as_mut_ptr().add(i),
-                _mm256_cvtph_ps(_mm256_extracti128_si256::<1>(v)),
-            );
-        }
-        i += 8;
-    }
-    while i < k {
-        let f = _mm_cvtph_ps(_mm_cvtsi32_si128(word(i)));
-        d[i] = _mm_cvtss_f32(f);
-        if let Some(m) = m.as_deref_mut() {
-            m[i] = _mm_cvtss_f32(_mm_movehdup_ps(f));
-        }
-        i += 1;
-    }
+    let v = _mm256_setr_epi32(
+        word(0),
+        word(1),
+        word(2),
+        word(3),
+        word(4),
+        word(5),
+        word(6),
+        word(7),
+    );
+    // per 128-bit half [first f16 x4 | second f16 x4], then halves' quadwords reordered
+    let v = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_shuffle_epi8(v, split));
+    (
+        _mm256_cvtph_ps(_mm256_castsi256_si128(v)),
+        _mm256_cvtph_ps(_mm256_extracti128_si256::<1>(v)),
+    )
 }
 
 // ---- weight unpacking ----------------------------------------------------------
@@ -296,110 +217,84 @@ unsafe fn q5_0_lanes_vnni(w: *const u8, y: *const i8) -> __m256i {
     _mm256_sub_epi32(dot_vnni(q, y), dot_vnni(_mm256_set1_epi8(16), y))
 }
 
-// ---- block sums of a chunk -----------------------------------------------------
+// ---- one-term rows, fused (x86.rs `row1_fused`) --------------------------------
 
-macro_rules! sums {
-    // one block per 256-bit register, eight blocks reduced together
-    ($name:ident, $features:literal, $bytes:expr, $single:ident) => {
-        #[target_feature(enable = $features)]
-        unsafe fn $name<A: Qs>(row: &[u8], act: &[A], sumi: &mut [i32]) {
-            let k = sumi.len();
-            assert!(
-                row.len() >= k * $bytes && act.len() >= k,
-                "chunk out of bounds"
-            );
-            let (w, a) = (row.as_ptr(), act.as_ptr());
-            let mut v = [_mm256_setzero_si256(); 8];
-            let mut i = 0;
-            while i + 8 <= k {
-                for (j, lane) in v.iter_mut().enumerate() {
-                    *lane = $single(w.add((i + j) * $bytes), (*a.add(i + j)).qs_ptr());
-                }
-                _mm256_storeu_si256(sumi.as_mut_ptr().add(i) as *mut __m256i, reduce8x8(&v));
-                i += 8;
-            }
-            while i < k {
-                sumi[i] = hsum_i32_256($single(w.add(i * $bytes), (*a.add(i)).qs_ptr()));
-                i += 1;
-            }
-        }
-    };
-}
-
-sums!(q4_1_sums_avx2, "avx2,fma,f16c", Q4_1_BYTES, q4_1_lanes);
-sums!(q5_1_sums_avx2, "avx2,fma,f16c", Q5_1_BYTES, q5_1_lanes);
-sums!(q5_0_sums_avx2, "avx2,fma,f16c", Q5_0_BYTES, q5_0_lanes);
-sums!(
-    q5_1_sums_avx512,
-    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
-    Q5_1_BYTES,
-    q5_1_lanes_avx512
-);
-sums!(
-    q5_0_sums_avx512,
+row1_fused!(q5_0_row_avx2, "avx2,fma,f16c", Q5_0_BYTES, q5_0_lanes);
+row1_fused!(
+    q5_0_row_avx512,
     "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
     Q5_0_BYTES,
     q5_0_lanes_avx512
 );
-sums!(
-    q5_0_sums_vnni,
+row1_fused!(
+    q5_0_row_avx512vnni,
     "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
     Q5_0_BYTES,
     q5_0_lanes_vnni
 );
 
-// ---- chunk kernels: what `combine_row` / `combine_row2` consume ----------------
+// ---- two-term rows, fused ------------------------------------------------------
 
-macro_rules! chunk1 {
-    ($name:ident, $features:literal, $sums:ident) => {
-        /// Q5_0 block sums Σ (q − 16)·y and weight scales d of `sumi.len()` blocks.
+// Q8_1Act is read as 10 f32 words per block (d, s, 32 bytes of quants).
+const _: () = assert!(std::mem::size_of::<Q8_1Act>() == 40);
+
+macro_rules! row2_fused {
+    ($name:ident, $features:literal, $bytes:expr, $single:ident) => {
+        /// A whole two-term row (Q4_1, Q5_1: x = q·d + m): eight blocks' sums,
+        /// factors and activation scales in registers, combined as
+        /// [`combine_row2`] does (block b adds `(d_b·y.d)·Σq·y + (m_b·y.s)·1`
+        /// to lane b % 8, multiply then add, never fused), so the bits are the
+        /// scalar path's; no chunk arrays, no per-block spill.
         #[target_feature(enable = $features)]
-        pub(crate) unsafe fn $name(row: &[u8], act: &[Q8_0Act], sumi: &mut [i32], ws: &mut [f32]) {
-            let k = sumi.len();
-            $sums(row, act, sumi); // checks row.len() >= k * BYTES
-            f16_factors(row.as_ptr(), Q5_0_BYTES, &mut ws[..k], None);
+        pub(crate) unsafe fn $name(row: &[u8], act: &[Q8_1Act]) -> f32 {
+            let n = row.len() / $bytes;
+            assert!(
+                row.len().is_multiple_of($bytes) && act.len() >= n,
+                "row and activations disagree"
+            );
+            let (w, a) = (row.as_ptr(), act.as_ptr());
+            let words = _mm256_setr_epi32(0, 10, 20, 30, 40, 50, 60, 70);
+            let mut acc = _mm256_setzero_ps();
+            let mut v = [_mm256_setzero_si256(); 8];
+            let mut i = 0;
+            while i + 8 <= n {
+                for (j, lane) in v.iter_mut().enumerate() {
+                    *lane = $single(w.add((i + j) * $bytes), (*a.add(i + j)).qs.as_ptr());
+                }
+                let s1 = _mm256_cvtepi32_ps(reduce8x8(&v));
+                let (d, m) = f16_pairs8(w.add(i * $bytes), $bytes);
+                let base = a.add(i) as *const f32;
+                let yd = _mm256_i32gather_ps::<4>(base, words);
+                let ys = _mm256_i32gather_ps::<4>(base.add(1), words);
+                let p = _mm256_mul_ps(_mm256_mul_ps(d, yd), s1);
+                // (m·y.s)·1: the product by one is exact, so it is left out
+                let q = _mm256_mul_ps(m, ys);
+                acc = _mm256_add_ps(acc, _mm256_add_ps(p, q));
+                i += 8;
+            }
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+            while i < n {
+                let blk = w.add(i * $bytes);
+                let y = &*a.add(i);
+                let s1 = hsum_i32_256($single(blk, y.qs.as_ptr())) as f32;
+                let f = _mm_cvtph_ps(_mm_cvtsi32_si128((blk as *const i32).read_unaligned()));
+                let (d, m) = (_mm_cvtss_f32(f), _mm_cvtss_f32(_mm_movehdup_ps(f)));
+                lanes[i % 8] += (d * y.d) * s1 + (m * y.s);
+                i += 1;
+            }
+            reduce8(lanes)
         }
     };
 }
 
-macro_rules! chunk2 {
-    ($name:ident, $features:literal, $sums:ident, $bytes:expr) => {
-        /// Block terms of `s1.len()` blocks: s1 = Σ q·y, w1 = d, s2 = 1, w2 = m.
-        #[target_feature(enable = $features)]
-        pub(crate) unsafe fn $name(
-            row: &[u8],
-            act: &[Q8_1Act],
-            s1: &mut [i32],
-            w1: &mut [f32],
-            s2: &mut [i32],
-            w2: &mut [f32],
-        ) {
-            let k = s1.len();
-            $sums(row, act, s1); // checks row.len() >= k * $bytes
-            f16_factors(row.as_ptr(), $bytes, &mut w1[..k], Some(&mut w2[..k]));
-            s2[..k].fill(1);
-        }
-    };
-}
-
-chunk1!(q5_0_chunk_avx2, "avx2,fma,f16c", q5_0_sums_avx2);
-chunk1!(
-    q5_0_chunk_avx512,
+row2_fused!(q4_1_row_avx2, "avx2,fma,f16c", Q4_1_BYTES, q4_1_lanes);
+row2_fused!(q5_1_row_avx2, "avx2,fma,f16c", Q5_1_BYTES, q5_1_lanes);
+row2_fused!(
+    q5_1_row_avx512,
     "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
-    q5_0_sums_avx512
-);
-chunk1!(
-    q5_0_chunk_avx512vnni,
-    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
-    q5_0_sums_vnni
-);
-chunk2!(q4_1_chunk_avx2, "avx2,fma,f16c", q4_1_sums_avx2, Q4_1_BYTES);
-chunk2!(q5_1_chunk_avx2, "avx2,fma,f16c", q5_1_sums_avx2, Q5_1_BYTES);
-chunk2!(
-    q5_1_chunk_avx512,
-    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
-    q5_1_sums_avx512,
-    Q5_1_BYTES
+    Q5_1_BYTES,
+    q5_1_lanes_avx512
 );
 
 #[cfg(test)]
