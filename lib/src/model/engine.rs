@@ -74,6 +74,19 @@ impl<'m, 'a> Engine<'m, 'a> {
 
     /// Runs one token at the next position; returns the logits.
     pub fn forward(&mut self, token: u32) -> Result<&[f32], ModelError> {
+        self.step(token, false)?;
+        Ok(&self.slots[self.model.logits])
+    }
+
+    /// Reads one token at the next position without computing its logits:
+    /// only the steps a later position depends on run (a prompt's tokens
+    /// before the last). The KV cache, and so every later logit, is the
+    /// same bits as after [`Engine::forward`].
+    pub fn feed(&mut self, token: u32) -> Result<(), ModelError> {
+        self.step(token, true)
+    }
+
+    fn step(&mut self, token: u32, state_only: bool) -> Result<(), ModelError> {
         let model = self.model;
         if token as u64 >= model.h.n_vocab {
             return Err(ModelError::Token {
@@ -85,14 +98,14 @@ impl<'m, 'a> Engine<'m, 'a> {
             return Err(ModelError::ContextFull { n_ctx: self.n_ctx });
         }
         self.act_from = None;
-        for step in &model.steps {
+        for step in model.steps.iter().filter(|st| st.state || !state_only) {
             // The output slot leaves the table while the step reads the others.
             let mut out = std::mem::take(&mut self.slots[step.out]);
             self.run(&step.op, &step.args, token, &mut out)?;
             self.slots[step.out] = out;
         }
         self.pos += 1;
-        Ok(&self.slots[model.logits])
+        Ok(())
     }
 
     fn value(&self, a: Arg) -> &[f32] {

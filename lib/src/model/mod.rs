@@ -48,6 +48,11 @@ struct Step {
     op: GraphOp,
     args: Vec<Arg>,
     out: usize,
+    /// Whether a later position depends on this step (it writes the KV
+    /// cache, or feeds a step that does). The others (the last layer's tail,
+    /// the final norm, the output head) only make this position's logits,
+    /// which a prompt token before the last does not need.
+    state: bool,
 }
 
 /// The model's weights and the plan's ops resolved into steps.
@@ -199,7 +204,21 @@ impl<'a> Model<'a> {
                 op: o.op.clone(),
                 args,
                 out,
+                state: false,
             });
+        }
+        // Slots are written once, so one backward pass finds the steps
+        // whose values reach a KV-cache write.
+        let mut needed = vec![false; r.slot_len.len()];
+        for st in steps.iter_mut().rev() {
+            st.state = matches!(st.op, GraphOp::Attention { .. }) || needed[st.out];
+            if st.state {
+                for a in &st.args {
+                    if let Arg::Value(v) = a {
+                        needed[*v] = true;
+                    }
+                }
+            }
         }
         let logits = *r.slots.get("logits").ok_or_else(|| ModelError::Plan {
             op: "plan",
@@ -337,6 +356,46 @@ mod tests {
             p.last_logits.iter().map(|v| v.to_bits()).collect(),
             p.kernels,
         )
+    }
+
+    /// Feeding a prompt token skips the steps that only make its logits
+    /// (the output head among them), and every later logit is the same bits
+    /// as after a full forward.
+    #[test]
+    fn feeding_skips_the_head_and_changes_no_later_logit() {
+        let bytes = fixture(Preset::Tiny, 0);
+        let g = Gguf::parse(&bytes).unwrap();
+        let plan = crate::graph::build(&g, 64, true).unwrap();
+        let model = Model::new(&g, &plan).unwrap();
+        let rows = |e: &Engine| -> u64 { e.counters().snapshot().iter().map(|(_, n)| n).sum() };
+        let (mut full, mut fed) = (
+            Engine::new(&model, KernelMode::Auto, 1, 16).unwrap(),
+            Engine::new(&model, KernelMode::Auto, 1, 16).unwrap(),
+        );
+        for t in [1, 300, 301] {
+            full.forward(t).unwrap();
+            fed.feed(t).unwrap();
+        }
+        let vocab = model.h.n_vocab;
+        assert!(
+            rows(&full) - rows(&fed) >= 3 * vocab,
+            "the head's {vocab} rows per token still ran"
+        );
+        for t in [302, 7, 8] {
+            let a: Vec<u32> = full
+                .forward(t)
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
+            let b: Vec<u32> = fed
+                .forward(t)
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
+            assert_eq!(a, b);
+        }
     }
 
     #[test]
