@@ -1,16 +1,17 @@
 //! Matrix-vector products over weight rows, dispatched to the kernels of one
-//! ISA and split across a rayon pool whose size the caller sets. With one
-//! thread there is no pool at all: rows run in a plain loop.
+//! ISA and split across a [`Team`] of spinning worker threads whose size the
+//! caller sets: thread i computes the i-th of equal row ranges. With one
+//! thread there is no team at all: rows run in a plain loop.
 
 use super::act;
 use super::dot::{self, combine_row, Q8_0Act};
 use super::kernels::{Counters, Isa, Kernel, KernelError, KernelMode, Op};
+use super::pool::Team;
 use super::q8_1::Q8_1Act;
 use super::q8_k::{self, Q8K};
 use super::tq2_0;
 #[cfg(target_arch = "x86_64")]
 use super::{q4_0, tq1_0};
-use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Activations prepared for one op's kernels.
@@ -71,7 +72,7 @@ impl Activations {
 /// Runs matrix-vector products with one ISA's kernels on `threads` threads.
 pub struct MatVec {
     isa: Isa,
-    pool: Option<rayon::ThreadPool>,
+    team: Option<Team>,
     threads: usize,
     /// Wall time spent inside [`MatVec::matvec`], in nanoseconds.
     busy_ns: AtomicU64,
@@ -89,23 +90,17 @@ impl MatVec {
     pub fn new(mode: KernelMode, threads: usize) -> Result<MatVec, MatVecError> {
         let isa = mode.resolve()?;
         let threads = threads.max(1);
-        let pool = if threads > 1 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .thread_name(|i| format!("parci-matvec-{i}"))
-                    .build()
-                    .map_err(|e| MatVecError::Pool {
-                        threads,
-                        msg: e.to_string(),
-                    })?,
-            )
+        let team = if threads > 1 {
+            Some(Team::new(threads).map_err(|e| MatVecError::Pool {
+                threads,
+                msg: e.to_string(),
+            })?)
         } else {
             None
         };
         Ok(MatVec {
             isa,
-            pool,
+            team,
             threads,
             busy_ns: AtomicU64::new(0),
         })
@@ -150,22 +145,27 @@ impl MatVec {
         let kernel = self.kernel(op);
         let start = std::time::Instant::now();
         let row_dot = |r: usize| dot_row(kernel, &w[r * row_bytes..(r + 1) * row_bytes], act);
-        match &self.pool {
+        match &self.team {
             None => {
                 for (r, o) in out.iter_mut().enumerate() {
                     *o = row_dot(r);
                 }
                 counters.add(kernel, rows as u64);
             }
-            Some(pool) => {
-                let chunk = rows.div_ceil(self.threads * 4).max(8);
-                pool.install(|| {
-                    out.par_chunks_mut(chunk).enumerate().for_each(|(c, part)| {
-                        for (i, o) in part.iter_mut().enumerate() {
-                            *o = row_dot(c * chunk + i);
-                        }
-                        counters.add(kernel, part.len() as u64);
-                    })
+            Some(team) => {
+                let parts = team.threads();
+                let base = out.as_mut_ptr() as usize;
+                team.run(&|i| {
+                    let (lo, hi) = (rows * i / parts, rows * (i + 1) / parts);
+                    // SAFETY: parts write disjoint row ranges of `out`, which
+                    // outlives `run` (it returns after every part finished).
+                    let part = unsafe {
+                        std::slice::from_raw_parts_mut((base as *mut f32).add(lo), hi - lo)
+                    };
+                    for (o, r) in part.iter_mut().zip(lo..hi) {
+                        *o = row_dot(r);
+                    }
+                    counters.add(kernel, (hi - lo) as u64);
                 });
             }
         }

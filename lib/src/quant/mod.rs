@@ -8,6 +8,7 @@ pub mod kernels;
 pub mod matvec;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod neon;
+pub mod pool;
 pub mod q2_k;
 pub mod q3_k;
 pub mod q4_0;
