@@ -86,6 +86,73 @@ impl<'m, 'a> Engine<'m, 'a> {
         self.step(token, true)
     }
 
+    /// Reads a run of prompt tokens at the next positions without computing
+    /// their logits, as one batch: every matrix is read once for all of them
+    /// ([`MatVec::matmat`]) instead of once per token; the other ops run per
+    /// token in position order (attention at position p sees 0..=p). The KV
+    /// cache ends the same bits as after feeding the tokens one by one.
+    pub fn feed_batch(&mut self, tokens: &[u32]) -> Result<(), ModelError> {
+        let model = self.model;
+        if let Some(&t) = tokens.iter().find(|&&t| t as u64 >= model.h.n_vocab) {
+            return Err(ModelError::Token {
+                token: t,
+                n_vocab: model.h.n_vocab,
+            });
+        }
+        if self.pos + tokens.len() > self.n_ctx {
+            return Err(ModelError::ContextFull { n_ctx: self.n_ctx });
+        }
+        let state: Vec<&super::Step> = model.steps.iter().filter(|st| st.state).collect();
+        // One slot table per token, holding only what the state steps write.
+        let mut tables: Vec<Vec<Vec<f32>>> = (0..tokens.len())
+            .map(|_| {
+                let mut t = vec![Vec::new(); model.slot_len.len()];
+                for st in &state {
+                    t[st.out] = vec![0.0; model.slot_len[st.out]];
+                }
+                t
+            })
+            .collect();
+        let mut acts = vec![Activations::default(); tokens.len()];
+        let mut acts_from = None;
+        let pos0 = self.pos;
+        let mut result = Ok(());
+        'steps: for st in &state {
+            if let (GraphOp::MatVec, [Arg::Matrix(m), Arg::Value(x)]) = (&st.op, st.args.as_slice())
+            {
+                let w = &model.matrices[*m];
+                if acts_from != Some(*x) || !acts[0].suits(w.op) {
+                    for (a, t) in acts.iter_mut().zip(&tables) {
+                        a.prepare(w.op, &t[*x]);
+                    }
+                    acts_from = Some(*x);
+                }
+                let mut outs: Vec<&mut [f32]> = tables
+                    .iter_mut()
+                    .map(|t| t[st.out].as_mut_slice())
+                    .collect();
+                self.mv
+                    .matmat(w.op, w.data, &acts, &mut outs, &self.counters);
+                continue;
+            }
+            for (b, table) in tables.iter_mut().enumerate() {
+                self.pos = pos0 + b;
+                std::mem::swap(&mut self.slots, table);
+                let mut out = std::mem::take(&mut self.slots[st.out]);
+                let r = self.run(&st.op, &st.args, tokens[b], &mut out);
+                self.slots[st.out] = out;
+                std::mem::swap(&mut self.slots, table);
+                if r.is_err() {
+                    result = r;
+                    break 'steps;
+                }
+            }
+        }
+        self.act_from = None;
+        self.pos = pos0 + tokens.len();
+        result
+    }
+
     fn step(&mut self, token: u32, state_only: bool) -> Result<(), ModelError> {
         let model = self.model;
         if token as u64 >= model.h.n_vocab {

@@ -398,6 +398,46 @@ mod tests {
         }
     }
 
+    /// A prompt fed as one batch leaves the same KV cache as token by
+    /// token: every later logit is the same bits, on 1 and 2 threads.
+    #[test]
+    fn a_batch_feeds_the_same_bits_as_single_tokens() {
+        let bytes = fixture(Preset::Tiny, 0);
+        let g = Gguf::parse(&bytes).unwrap();
+        let plan = crate::graph::build(&g, 64, true).unwrap();
+        let model = Model::new(&g, &plan).unwrap();
+        let prompt = [1, 300, 301, 302, 5, 6, 7, 8, 9, 10, 11];
+        for (mode, threads) in [
+            (KernelMode::Auto, 1),
+            (KernelMode::Auto, 2),
+            (KernelMode::Scalar, 2),
+        ] {
+            let mut one = Engine::new(&model, mode, threads, 32).unwrap();
+            let mut batch = Engine::new(&model, mode, threads, 32).unwrap();
+            for &t in &prompt {
+                one.feed(t).unwrap();
+            }
+            batch.feed_batch(&prompt[..4]).unwrap();
+            batch.feed_batch(&prompt[4..]).unwrap();
+            assert_eq!(batch.pos(), prompt.len());
+            for t in [12, 13, 14] {
+                let a: Vec<u32> = one
+                    .forward(t)
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect();
+                let b: Vec<u32> = batch
+                    .forward(t)
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect();
+                assert_eq!(a, b, "{mode:?} on {threads} threads");
+            }
+        }
+    }
+
     #[test]
     fn same_tokens_and_logits_for_every_kernel_mode_and_thread_count() {
         let (t0, l0, k0) = run(KernelMode::Scalar, 1);

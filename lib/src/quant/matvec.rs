@@ -174,6 +174,57 @@ impl MatVec {
     }
 }
 
+impl MatVec {
+    /// `outs[b][r] = row r of w · acts[b]` for every vector b (a prompt's
+    /// tokens): each weight row is read from memory once for all of them and
+    /// stays in L1 while it meets each vector. Every (row, b) is computed by
+    /// the same row kernel as [`MatVec::matvec`], so the bits are the same.
+    pub fn matmat(
+        &self,
+        op: Op,
+        w: &[u8],
+        acts: &[Activations],
+        outs: &mut [&mut [f32]],
+        counters: &Counters,
+    ) {
+        assert!(
+            acts.len() == outs.len() && acts.iter().all(|a| a.suits(op)),
+            "activations prepared for another format"
+        );
+        let Some(rows) = outs.first().map(|o| o.len()) else {
+            return;
+        };
+        assert!(
+            rows > 0 && w.len().is_multiple_of(rows) && outs.iter().all(|o| o.len() == rows),
+            "weights are not {rows} equal rows"
+        );
+        let row_bytes = w.len() / rows;
+        let kernel = self.kernel(op);
+        let start = std::time::Instant::now();
+        let bases: Vec<usize> = outs.iter_mut().map(|o| o.as_mut_ptr() as usize).collect();
+        let parts = self.team.as_ref().map_or(1, Team::threads);
+        let part = |i: usize| {
+            let (lo, hi) = (rows * i / parts, rows * (i + 1) / parts);
+            for r in lo..hi {
+                let row = &w[r * row_bytes..(r + 1) * row_bytes];
+                for (act, &base) in acts.iter().zip(&bases) {
+                    // SAFETY: `base` is the start of an `outs` slice of `rows`
+                    // values, borrowed mutably for this call; parts write
+                    // disjoint row ranges.
+                    unsafe { *(base as *mut f32).add(r) = dot_row(kernel, row, act) };
+                }
+            }
+            counters.add(kernel, ((hi - lo) * acts.len()) as u64);
+        };
+        match &self.team {
+            None => part(0),
+            Some(team) => team.run(&part),
+        }
+        self.busy_ns
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
 /// One row's dot product with kernel `k`, or `None` if this host cannot run
 /// it or this build has no such kernel. For tests and benchmarks; the hot path
 /// checks once in [`MatVec::new`].
