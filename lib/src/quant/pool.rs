@@ -45,6 +45,9 @@ unsafe impl Send for Shared {}
 pub struct Team {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
+    /// One publish at a time: `run` takes `&self`, and two callers sharing
+    /// a team would otherwise race on the job slot and the done count.
+    publishing: std::sync::Mutex<()>,
 }
 
 impl Team {
@@ -65,7 +68,11 @@ impl Team {
                 .spawn(move || worker(&s, part))?;
             workers.push(handle);
         }
-        Ok(Team { shared, workers })
+        Ok(Team {
+            shared,
+            workers,
+            publishing: std::sync::Mutex::new(()),
+        })
     }
 
     /// Threads in the team, the caller included.
@@ -80,6 +87,10 @@ impl Team {
             f(0);
             return;
         }
+        let _one = self
+            .publishing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let s = &*self.shared;
         // SAFETY: no worker reads `job` now (all reported done for the last
         // epoch); the transmute only erases the lifetime, and this function
@@ -180,6 +191,24 @@ mod tests {
                 assert_eq!(*hits.lock().unwrap(), vec![round + 1; threads]);
             }
         }
+    }
+
+    #[test]
+    fn callers_sharing_a_team_take_turns() {
+        let team = Team::new(2).unwrap();
+        let n = AtomicUsize::new(0);
+        std::thread::scope(|sc| {
+            for _ in 0..2 {
+                sc.spawn(|| {
+                    for _ in 0..500 {
+                        team.run(&|_| {
+                            n.fetch_add(1, Ordering::Relaxed);
+                        });
+                    }
+                });
+            }
+        });
+        assert_eq!(n.load(Ordering::Relaxed), 2 * 500 * 2);
     }
 
     #[test]
