@@ -42,6 +42,17 @@ pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
 /// new one: a temporary file in the same directory, fsync, then rename. Parent
 /// directories are created. On error the temporary file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    // A device, pipe or socket (`--receipt /dev/null`, a FIFO) is written in
+    // place: renaming a temp file over it would replace /dev/null itself
+    // with a regular file for every process on the host.
+    if let Ok(m) = fs::metadata(path) {
+        if !m.is_file() && !m.is_dir() {
+            return fs::OpenOptions::new()
+                .write(true)
+                .open(path)?
+                .write_all(bytes);
+        }
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -70,6 +81,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_written_in_place_not_replaced() {
+        write_atomic(Path::new("/dev/null"), b"receipt").unwrap();
+        let m = fs::metadata("/dev/null").unwrap();
+        assert!(!m.is_file(), "/dev/null became a regular file");
+        assert_eq!(fs::read("/dev/null").unwrap(), b"");
+    }
 
     #[test]
     fn sha256_matches_known_vector() {
