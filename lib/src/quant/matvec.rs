@@ -10,6 +10,7 @@ use super::pool::Team;
 use super::q8_1::Q8_1Act;
 use super::q8_k::{self, Q8K};
 use super::tq2_0;
+use super::unpacked::{self, ActBlocks, Unpacked};
 #[cfg(target_arch = "x86_64")]
 use super::{q4_0, tq1_0};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,12 @@ pub struct Activations {
     q8_1: Vec<Q8_1Act>,
     f32: Vec<f32>,
     kind: Option<ActKind>,
+    /// The Q8_0 / Q8_1 blocks again, split by field for the unpacked-row
+    /// kernels ([`unpacked`]): quants, scales, Σ quants (Q8_0), `s` (Q8_1).
+    bq: Vec<[i8; 32]>,
+    bd: Vec<f32>,
+    bsum: Vec<i32>,
+    bs: Vec<f32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,14 +61,43 @@ impl Activations {
         let kind = act_kind(op);
         match kind {
             ActKind::Q8K => q8_k::quantize(x, &mut self.q8k),
-            ActKind::Q8_0 => act::quantize_q8_0(x, &mut self.q8_0),
-            ActKind::Q8_1 => act::quantize_q8_1(x, &mut self.q8_1),
+            ActKind::Q8_0 => {
+                act::quantize_q8_0(x, &mut self.q8_0);
+                self.bq.clear();
+                self.bq.extend(self.q8_0.iter().map(|a| a.qs));
+                self.bd.clear();
+                self.bd.extend(self.q8_0.iter().map(|a| a.d));
+                self.bsum.clear();
+                self.bsum.extend(
+                    self.q8_0
+                        .iter()
+                        .map(|a| a.qs.iter().map(|&q| q as i32).sum::<i32>()),
+                );
+            }
+            ActKind::Q8_1 => {
+                act::quantize_q8_1(x, &mut self.q8_1);
+                self.bq.clear();
+                self.bq.extend(self.q8_1.iter().map(|a| a.qs));
+                self.bd.clear();
+                self.bd.extend(self.q8_1.iter().map(|a| a.d));
+                self.bs.clear();
+                self.bs.extend(self.q8_1.iter().map(|a| a.s));
+            }
             ActKind::F32 => {
                 self.f32.clear();
                 self.f32.extend_from_slice(x);
             }
         }
         self.kind = Some(kind);
+    }
+    /// The blocks as the unpacked-row kernels read them.
+    fn blocks(&self) -> ActBlocks<'_> {
+        ActBlocks {
+            qs: &self.bq,
+            d: &self.bd,
+            sum: &self.bsum,
+            s: &self.bs,
+        }
     }
     /// Whether these activations were prepared for `op` (same format).
     pub fn suits(&self, op: Op) -> bool {
@@ -203,15 +239,27 @@ impl MatVec {
         let start = std::time::Instant::now();
         let bases: Vec<usize> = outs.iter_mut().map(|o| o.as_mut_ptr() as usize).collect();
         let parts = self.team.as_ref().map_or(1, Team::threads);
+        // Rows of a format with an unpacked form are unpacked once for all
+        // the vectors (unpacked.rs); the others go through the row kernel.
+        let unpack = kernel.isa != Isa::Scalar && unpacked::has_form(op);
         let part = |i: usize| {
             let (lo, hi) = (rows * i / parts, rows * (i + 1) / parts);
+            let mut u = Unpacked::default();
             for r in lo..hi {
                 let row = &w[r * row_bytes..(r + 1) * row_bytes];
+                if unpack {
+                    u.fill(op, row);
+                }
                 for (act, &base) in acts.iter().zip(&bases) {
+                    let y = if unpack {
+                        unpacked::dot(kernel.isa, &u, &act.blocks())
+                    } else {
+                        dot_row(kernel, row, act)
+                    };
                     // SAFETY: `base` is the start of an `outs` slice of `rows`
                     // values, borrowed mutably for this call; parts write
                     // disjoint row ranges.
-                    unsafe { *(base as *mut f32).add(r) = dot_row(kernel, row, act) };
+                    unsafe { *(base as *mut f32).add(r) = y };
                 }
             }
             counters.add(kernel, ((hi - lo) * acts.len()) as u64);
@@ -231,6 +279,16 @@ impl MatVec {
 pub fn checked_dot(k: Kernel, row: &[u8], act: &Activations) -> Option<f32> {
     (k.isa.available() && k.op.isas().contains(&k.isa) && act.suits(k.op))
         .then(|| dot_row(k, row, act))
+}
+
+/// One row's dot product through the unpacked form at `k.isa` (the path
+/// [`MatVec::matmat`] takes), or `None` where `checked_dot` would give
+/// `None` or the op has no unpacked form. For the kernel-equality tests.
+pub fn checked_dot_unpacked(k: Kernel, row: &[u8], act: &Activations) -> Option<f32> {
+    checked_dot(k, row, act)?;
+    let mut u = Unpacked::default();
+    u.fill(k.op, row)
+        .then(|| unpacked::dot(k.isa, &u, &act.blocks()))
 }
 
 /// One row's dot product with the chosen kernel.

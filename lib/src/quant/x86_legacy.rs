@@ -24,6 +24,7 @@
 use super::dot::{reduce8, Q8_0Act};
 use super::kernels::Isa;
 use super::q8_1::Q8_1Act;
+use super::unpacked::{ActBlocks, Unpacked};
 
 // Block sizes of the formats (ggml's layouts; the format files own them and a
 // test below holds these equal: importing them would make the format files,
@@ -295,6 +296,122 @@ row2_fused!(
     "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
     Q5_1_BYTES,
     q5_1_lanes_avx512
+);
+
+// ---- unpacked rows (a batch's row unpacked once: unpacked.rs) -----------------
+
+/// One block's 32 codes, one byte each: the nibbles at `qs_at`, plus 16 where
+/// bit i of the u32 at `qh_at` is set (5-bit formats).
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn unpack_block_avx2(
+    blk: &[u8],
+    qs_at: usize,
+    qh_at: Option<usize>,
+    out: &mut [u8; 32],
+) {
+    assert!(blk.len() >= qs_at + 16 && qh_at.is_none_or(|at| blk.len() >= at + 4));
+    let mut c = nibbles(blk.as_ptr().add(qs_at));
+    if let Some(at) = qh_at {
+        c = _mm256_or_si256(c, high_bits(blk.as_ptr().add(at)));
+    }
+    _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, c);
+}
+
+/// An unpacked row's dot with one vector.
+pub(crate) type UnpackedFn = unsafe fn(&Unpacked, &ActBlocks) -> f32;
+
+pub(crate) fn unpacked_row(isa: Isa) -> Option<UnpackedFn> {
+    debug_assert!(isa.available(), "{isa:?} kernels on a host without it");
+    match isa {
+        Isa::Avx2 | Isa::Avx512 => Some(unpacked_row_avx2),
+        Isa::Avx512Vnni => Some(unpacked_row_avx512vnni),
+        Isa::Scalar | Isa::Neon => None,
+    }
+}
+
+macro_rules! unpacked_row {
+    ($name:ident, $features:literal, $dot:ident) => {
+        /// [`super::unpacked::dot_scalar`]'s bits: eight blocks' Σ q·y (one
+        /// u8 × i8 dot each, then one transposing reduction), less
+        /// offset · Σ y, then block b adds `(d_b·y.d)·s_b` (plus `m_b·y.s`
+        /// for two-term formats) to lane b % 8, multiply then add.
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn $name(u: &Unpacked, a: &ActBlocks) -> f32 {
+            let n = u.d.len();
+            let two = !u.m.is_empty();
+            assert!(
+                u.codes.len() >= n * 32
+                    && a.qs.len() >= n
+                    && a.d.len() >= n
+                    && (u.offset == 0 || a.sum.len() >= n)
+                    && (!two || (u.m.len() >= n && a.s.len() >= n)),
+                "row and activations disagree"
+            );
+            let (c, y) = (u.codes.as_ptr(), a.qs.as_ptr() as *const i8);
+            let block = |b: usize| {
+                $dot(
+                    _mm256_loadu_si256(c.add(b * 32) as *const __m256i),
+                    y.add(b * 32),
+                )
+            };
+            let off = _mm256_set1_epi32(u.offset);
+            let mut acc = _mm256_setzero_ps();
+            let mut v = [_mm256_setzero_si256(); 8];
+            let mut i = 0;
+            while i + 8 <= n {
+                for (j, lane) in v.iter_mut().enumerate() {
+                    *lane = block(i + j);
+                }
+                let mut s = reduce8x8(&v);
+                if u.offset != 0 {
+                    let sy = _mm256_loadu_si256(a.sum.as_ptr().add(i) as *const __m256i);
+                    s = _mm256_sub_epi32(s, _mm256_mullo_epi32(off, sy));
+                }
+                let dd = _mm256_mul_ps(
+                    _mm256_loadu_ps(u.d.as_ptr().add(i)),
+                    _mm256_loadu_ps(a.d.as_ptr().add(i)),
+                );
+                let mut t = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(s));
+                if two {
+                    let m = _mm256_loadu_ps(u.m.as_ptr().add(i));
+                    t = _mm256_add_ps(t, _mm256_mul_ps(m, _mm256_loadu_ps(a.s.as_ptr().add(i))));
+                }
+                acc = _mm256_add_ps(acc, t);
+                i += 8;
+            }
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+            if i < n {
+                for (j, lane) in v.iter_mut().enumerate() {
+                    *lane = if i + j < n {
+                        block(i + j)
+                    } else {
+                        _mm256_setzero_si256()
+                    };
+                }
+                let mut s = [0i32; 8];
+                _mm256_storeu_si256(s.as_mut_ptr() as *mut __m256i, reduce8x8(&v));
+                for (j, lane) in lanes.iter_mut().enumerate().take(n - i) {
+                    let b = i + j;
+                    let sb = if u.offset != 0 {
+                        s[j] - u.offset * a.sum[b]
+                    } else {
+                        s[j]
+                    };
+                    let p = (u.d[b] * a.d[b]) * sb as f32;
+                    *lane += if two { p + u.m[b] * a.s[b] } else { p };
+                }
+            }
+            reduce8(lanes)
+        }
+    };
+}
+
+unpacked_row!(unpacked_row_avx2, "avx2,fma,f16c", dot_u8_i8);
+unpacked_row!(
+    unpacked_row_avx512vnni,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    dot_vnni
 );
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use parci_core::quant::kernels::{Isa, Kernel, Op};
-use parci_core::quant::matvec::{checked_dot, Activations};
+use parci_core::quant::matvec::{checked_dot, checked_dot_unpacked, Activations};
 
 pub fn same(a: f32, b: f32) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
@@ -41,7 +41,12 @@ pub fn compare_paths(op: Op, row: &[u8], x: &[f32]) -> (usize, Option<String>) {
     .unwrap();
     let mut ran = 0;
     for &isa in op.isas() {
-        if let Some(got) = checked_dot(Kernel { op, isa }, row, &act) {
+        let k = Kernel { op, isa };
+        let paths = [
+            checked_dot(k, row, &act),
+            checked_dot_unpacked(k, row, &act),
+        ];
+        for got in paths.into_iter().flatten() {
             if !same(want, got) {
                 return (
                     ran,

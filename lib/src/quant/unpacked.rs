@@ -1,0 +1,186 @@
+//! A weight row unpacked once and multiplied by many activation vectors (a
+//! prompt's tokens, [`super::matvec::MatVec::matmat`]).
+//!
+//! A decode kernel unpacks each block's nibbles and high bits for the one
+//! vector it meets. In a batch the same row meets 64 vectors, so unpacking
+//! it once pays: the row's codes become one byte each (unsigned, the
+//! format's offset kept apart), its f16 factors become f32 (exact), and the
+//! per-vector kernel is a load, a u8 × i8 dot and the canonical combination.
+//!
+//! The bits are the decode kernels': block b's integer sum is exactly the
+//! format's `block_sumi` (Σ q·y − offset·Σ y, both exact in i32), and the
+//! float arithmetic is [`super::dot::combine_row`]'s (one-term formats) or
+//! [`super::dot::combine_row2`]'s (two-term), lane b % 8, in block order.
+//! The kernel-equality tests run this path beside every other
+//! ([`super::matvec::checked_dot_unpacked`]).
+
+use super::f16_at;
+use super::kernels::{Isa, Op};
+use super::{q4_0, q4_1, q5_0, q5_1};
+
+/// One row in the unpacked form.
+#[derive(Clone, Debug, Default)]
+pub struct Unpacked {
+    /// 32 codes per block, element order, each one byte (0..=31).
+    pub(crate) codes: Vec<u8>,
+    /// Each block's scale `d`.
+    pub(crate) d: Vec<f32>,
+    /// Each block's minimum `m` (two-term formats; empty otherwise).
+    pub(crate) m: Vec<f32>,
+    /// What the codes are offset by (weight = (code − offset) · d): 8 for
+    /// Q4_0, 16 for Q5_0, 0 for the two-term formats.
+    pub(crate) offset: i32,
+}
+
+/// The shape of `op`'s unpacked form: block bytes, where the f16 factors
+/// and the code bits sit, and the code offset. `None`: no unpacked form.
+struct Layout {
+    bytes: usize,
+    /// Byte of the second f16 factor `m`, if the format has one.
+    m_at: Option<usize>,
+    /// Byte of the 32-bit high-bit word (5-bit formats).
+    qh_at: Option<usize>,
+    qs_at: usize,
+    offset: i32,
+}
+
+fn layout(op: Op) -> Option<Layout> {
+    let l = |bytes, m_at, qh_at, qs_at, offset| Layout {
+        bytes,
+        m_at,
+        qh_at,
+        qs_at,
+        offset,
+    };
+    match op {
+        Op::Q4_0Q8_0 => Some(l(q4_0::BYTES, None, None, 2, 8)),
+        Op::Q5_0Q8_0 => Some(l(q5_0::BYTES, None, Some(2), 6, 16)),
+        Op::Q4_1Q8_1 => Some(l(q4_1::BYTES, Some(2), None, 4, 0)),
+        Op::Q5_1Q8_1 => Some(l(q5_1::BYTES, Some(2), Some(4), 8, 0)),
+        _ => None,
+    }
+}
+
+/// Whether `op` has an unpacked form (and so a batch kernel).
+pub fn has_form(op: Op) -> bool {
+    layout(op).is_some()
+}
+
+impl Unpacked {
+    /// Unpacks `row` of `op`'s format into `self` (buffers reused). Returns
+    /// false, leaving `self` as it was, if `op` has no unpacked form.
+    pub fn fill(&mut self, op: Op, row: &[u8]) -> bool {
+        let Some(l) = layout(op) else {
+            return false;
+        };
+        assert!(row.len().is_multiple_of(l.bytes), "row is not whole blocks");
+        let n = row.len() / l.bytes;
+        self.offset = l.offset;
+        self.d.clear();
+        self.m.clear();
+        self.codes.resize(n * 32, 0);
+        for (b, blk) in row.chunks_exact(l.bytes).enumerate() {
+            self.d.push(f16_at(blk, 0));
+            if let Some(at) = l.m_at {
+                self.m.push(f16_at(blk, at));
+            }
+            let out: &mut [u8; 32] = (&mut self.codes[b * 32..b * 32 + 32])
+                .try_into()
+                .expect("32 codes");
+            codes_of(blk, &l, out);
+        }
+        true
+    }
+
+    pub fn blocks(&self) -> usize {
+        self.d.len()
+    }
+}
+
+/// One block's 32 codes (nibble, plus 16 for each set bit of `qh`).
+fn codes_of(blk: &[u8], l: &Layout, out: &mut [u8; 32]) {
+    #[cfg(target_arch = "x86_64")]
+    if Isa::Avx2.available() {
+        // SAFETY: AVX2 checked just above; the block holds qs (16 bytes at
+        // qs_at) and qh (4 bytes at qh_at), as the layouts say.
+        unsafe { super::x86_legacy::unpack_block_avx2(blk, l.qs_at, l.qh_at, out) };
+        return;
+    }
+    let qs = &blk[l.qs_at..l.qs_at + 16];
+    let qh = l.qh_at.map_or(0, |at| {
+        u32::from_le_bytes(blk[at..at + 4].try_into().expect("4 bytes"))
+    });
+    for (i, o) in out.iter_mut().enumerate() {
+        let nib = if i < 16 { qs[i] & 15 } else { qs[i - 16] >> 4 };
+        *o = nib | ((((qh >> i) & 1) as u8) << 4);
+    }
+}
+
+/// The per-block activation terms an unpacked row meets: the quantized
+/// values (`qs(b)`: block b's 32 bytes), the scales `d`, and either Σ y
+/// (one-term formats, for the offset) or `s` (two-term formats).
+pub struct ActBlocks<'a> {
+    pub qs: &'a [[i8; 32]],
+    pub d: &'a [f32],
+    pub sum: &'a [i32],
+    pub s: &'a [f32],
+}
+
+/// The scalar reference: [`super::dot::combine_row`] or
+/// [`super::dot::combine_row2`] over the unpacked codes.
+pub fn dot_scalar(u: &Unpacked, a: &ActBlocks) -> f32 {
+    let n = u.blocks();
+    assert!(
+        a.qs.len() >= n && a.d.len() >= n,
+        "row and activations disagree"
+    );
+    let sumi = |b: usize| -> i32 {
+        let s: i32 = u.codes[b * 32..b * 32 + 32]
+            .iter()
+            .zip(&a.qs[b])
+            .map(|(&q, &y)| q as i32 * y as i32)
+            .sum();
+        if u.offset != 0 {
+            s - u.offset * a.sum[b]
+        } else {
+            s
+        }
+    };
+    if u.m.is_empty() {
+        super::dot::combine_row(
+            n,
+            |b| a.d[b],
+            |b0, s, ws| {
+                for i in 0..s.len() {
+                    s[i] = sumi(b0 + i);
+                    ws[i] = u.d[b0 + i];
+                }
+            },
+        )
+    } else {
+        super::dot::combine_row2(
+            n,
+            |b| (a.d[b], a.s[b]),
+            |b0, s1, w1, s2, w2| {
+                for i in 0..s1.len() {
+                    s1[i] = sumi(b0 + i);
+                    w1[i] = u.d[b0 + i];
+                    s2[i] = 1;
+                    w2[i] = u.m[b0 + i];
+                }
+            },
+        )
+    }
+}
+
+/// The unpacked row's dot with one vector at `isa` (a kernel the host has;
+/// the dispatcher checked).
+pub(crate) fn dot(isa: Isa, u: &Unpacked, a: &ActBlocks) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(f) = super::x86_legacy::unpacked_row(isa) {
+        // SAFETY: the dispatcher checked the host has `isa`.
+        return unsafe { f(u, a) };
+    }
+    let _ = isa;
+    dot_scalar(u, a)
+}
