@@ -24,7 +24,9 @@ pub struct Engine<'m, 'a> {
     counters: Counters,
     n_ctx: usize,
     pos: usize,
+    /// Per layer: K transposed, `[channel][position]` (n_embd_kv × n_ctx).
     k_cache: Vec<Vec<f32>>,
+    /// Per layer: V, `[position][channel]`.
     v_cache: Vec<Vec<f32>>,
     act: Activations,
     /// The value slot `act` was prepared from in this pass, if any.
@@ -264,7 +266,13 @@ impl<'m, 'a> Engine<'m, 'a> {
                     std::mem::take(&mut self.k_cache[l]),
                     std::mem::take(&mut self.v_cache[l]),
                 );
-                kc[row.clone()].copy_from_slice(self.value(k));
+                // K is kept transposed, [channel][position]: a head's scores
+                // for every position are then one pass over its channels,
+                // each position's lane still summed over d in order.
+                let n_ctx = self.n_ctx;
+                for (c, &x) in self.value(k).iter().enumerate() {
+                    kc[c * n_ctx + pos] = x;
+                }
                 vc[row].copy_from_slice(self.value(v));
                 // llama.cpp's standard SWA masks t when pos − t >= window
                 let first = window.map_or(0, |w| (pos + 1).saturating_sub(w as usize));
@@ -275,10 +283,18 @@ impl<'m, 'a> Engine<'m, 'a> {
                     let kvh = head / group;
                     let qh = &q[head * hd..(head + 1) * hd];
                     let scores = &mut self.scores[first..=pos];
-                    for (i, s) in scores.iter_mut().enumerate() {
-                        let t = first + i;
-                        let kt = &kc[t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd];
-                        *s = qh.iter().zip(kt).map(|(a, b)| a * b).sum::<f32>() * scale;
+                    // score_t = (Σ_d q_d·k_td, folded from −0 in d order) · scale:
+                    // the bits of a per-position dot product, all positions
+                    // of one d at a time (vectorized across positions).
+                    scores.fill(-0.0);
+                    for (d, &qd) in qh.iter().enumerate() {
+                        let c = (kvh * hd + d) * n_ctx;
+                        for (s, &kv) in scores.iter_mut().zip(&kc[c + first..=c + pos]) {
+                            *s += qd * kv;
+                        }
+                    }
+                    for s in scores.iter_mut() {
+                        *s *= scale;
                     }
                     let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                     let mut sum = 0f64;
