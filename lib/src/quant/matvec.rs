@@ -25,7 +25,7 @@ pub struct Activations {
     kind: Option<ActKind>,
     /// The Q8_0 / Q8_1 blocks again, split by field for the unpacked-row
     /// kernels ([`unpacked`]): quants, scales, Σ quants (Q8_0), `s` (Q8_1).
-    bq: Vec<[i8; 32]>,
+    bq: Vec<i8>,
     bd: Vec<f32>,
     bsum: Vec<i32>,
     bs: Vec<f32>,
@@ -63,8 +63,7 @@ impl Activations {
             ActKind::Q8K => q8_k::quantize(x, &mut self.q8k),
             ActKind::Q8_0 => {
                 act::quantize_q8_0(x, &mut self.q8_0);
-                self.bq.clear();
-                self.bq.extend(self.q8_0.iter().map(|a| a.qs));
+                unpacked::interleave(self.q8_0.iter().map(|a| &a.qs), &mut self.bq);
                 self.bd.clear();
                 self.bd.extend(self.q8_0.iter().map(|a| a.d));
                 self.bsum.clear();
@@ -76,8 +75,7 @@ impl Activations {
             }
             ActKind::Q8_1 => {
                 act::quantize_q8_1(x, &mut self.q8_1);
-                self.bq.clear();
-                self.bq.extend(self.q8_1.iter().map(|a| a.qs));
+                unpacked::interleave(self.q8_1.iter().map(|a| &a.qs), &mut self.bq);
                 self.bd.clear();
                 self.bd.extend(self.q8_1.iter().map(|a| a.d));
                 self.bs.clear();
@@ -242,24 +240,36 @@ impl MatVec {
         // Rows of a format with an unpacked form are unpacked once for all
         // the vectors (unpacked.rs); the others go through the row kernel.
         let unpack = kernel.isa != Isa::Scalar && unpacked::has_form(op);
+        // SAFETY (both writes below): `base` is the start of an `outs` slice
+        // of `rows` values, borrowed mutably for this call; parts write
+        // disjoint row ranges.
+        let put = |b: usize, r: usize, y: f32| unsafe { *(bases[b] as *mut f32).add(r) = y };
         let part = |i: usize| {
             let (lo, hi) = (rows * i / parts, rows * (i + 1) / parts);
-            let mut u = Unpacked::default();
-            for r in lo..hi {
-                let row = &w[r * row_bytes..(r + 1) * row_bytes];
-                if unpack {
-                    u.fill(op, row);
+            if unpack {
+                // Tiles of rows x vectors small enough for L1: a tile's
+                // unpacked rows and activations are each read once from L2.
+                let mut tile: Vec<Unpacked> = vec![Unpacked::default(); TILE_ROWS];
+                for r0 in (lo..hi).step_by(TILE_ROWS) {
+                    let r1 = (r0 + TILE_ROWS).min(hi);
+                    for (u, r) in tile.iter_mut().zip(r0..r1) {
+                        u.fill(op, &w[r * row_bytes..(r + 1) * row_bytes]);
+                    }
+                    for b0 in (0..acts.len()).step_by(TILE_VECTORS) {
+                        let b1 = (b0 + TILE_VECTORS).min(acts.len());
+                        for (u, r) in tile.iter().zip(r0..r1) {
+                            for (b, act) in acts.iter().enumerate().take(b1).skip(b0) {
+                                put(b, r, unpacked::dot(kernel.isa, u, &act.blocks()));
+                            }
+                        }
+                    }
                 }
-                for (act, &base) in acts.iter().zip(&bases) {
-                    let y = if unpack {
-                        unpacked::dot(kernel.isa, &u, &act.blocks())
-                    } else {
-                        dot_row(kernel, row, act)
-                    };
-                    // SAFETY: `base` is the start of an `outs` slice of `rows`
-                    // values, borrowed mutably for this call; parts write
-                    // disjoint row ranges.
-                    unsafe { *(base as *mut f32).add(r) = y };
+            } else {
+                for r in lo..hi {
+                    let row = &w[r * row_bytes..(r + 1) * row_bytes];
+                    for (b, act) in acts.iter().enumerate() {
+                        put(b, r, dot_row(kernel, row, act));
+                    }
                 }
             }
             counters.add(kernel, ((hi - lo) * acts.len()) as u64);
@@ -272,6 +282,10 @@ impl MatVec {
             .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
 }
+
+/// Rows and vectors of one [`MatVec::matmat`] tile (unpacked rows).
+const TILE_ROWS: usize = 16;
+const TILE_VECTORS: usize = 16;
 
 /// One row's dot product with kernel `k`, or `None` if this host cannot run
 /// it or this build has no such kernel. For tests and benchmarks; the hot path

@@ -5,14 +5,24 @@
 //! vector it meets. In a batch the same row meets 64 vectors, so unpacking
 //! it once pays: the row's codes become one byte each (unsigned, the
 //! format's offset kept apart), its f16 factors become f32 (exact), and the
-//! per-vector kernel is a load, a u8 × i8 dot and the canonical combination.
+//! per-vector kernel is loads, u8 × i8 dots and the canonical combination.
+//!
+//! **Interleaved groups.** Codes (and the activation quants they meet, laid
+//! out the same way by [`interleave`]) are stored in groups of 8 blocks:
+//! 4-byte piece c (elements 4c..4c+4) of block j of a group sits at byte
+//! `c·32 + j·4` of the group's 256. A 32-byte load then holds one piece of
+//! each of the 8 blocks, and a u8 × i8 dot that sums 4 bytes per 32-bit
+//! lane (`vpdpbusd`, or `maddubs` + `madd`) leaves block j's partial sum in
+//! lane j: eight such steps give the 8 block sums with no horizontal
+//! reduction. A last partial group is padded with zero codes and zero
+//! activations.
 //!
 //! The bits are the decode kernels': block b's integer sum is exactly the
-//! format's `block_sumi` (Σ q·y − offset·Σ y, both exact in i32), and the
-//! float arithmetic is [`super::dot::combine_row`]'s (one-term formats) or
-//! [`super::dot::combine_row2`]'s (two-term), lane b % 8, in block order.
-//! The kernel-equality tests run this path beside every other
-//! ([`super::matvec::checked_dot_unpacked`]).
+//! format's `block_sumi` (Σ q·y − offset·Σ y, exact in i32, in whatever
+//! order), and the float arithmetic is [`super::dot::combine_row`]'s
+//! (one-term formats) or [`super::dot::combine_row2`]'s (two-term), lane
+//! b % 8, in block order. The kernel-equality tests run this path beside
+//! every other ([`super::matvec::checked_dot_unpacked`]).
 
 use super::f16_at;
 use super::kernels::{Isa, Op};
@@ -21,7 +31,8 @@ use super::{q4_0, q4_1, q5_0, q5_1};
 /// One row in the unpacked form.
 #[derive(Clone, Debug, Default)]
 pub struct Unpacked {
-    /// 32 codes per block, element order, each one byte (0..=31).
+    /// 32 codes per block, each one byte (0..=31), in interleaved groups
+    /// of 8 blocks (module doc), the last group padded with zeros.
     pub(crate) codes: Vec<u8>,
     /// Each block's scale `d`.
     pub(crate) d: Vec<f32>,
@@ -78,22 +89,50 @@ impl Unpacked {
         self.offset = l.offset;
         self.d.clear();
         self.m.clear();
-        self.codes.resize(n * 32, 0);
+        self.codes.clear();
+        self.codes.resize(n.div_ceil(GROUP) * GROUP * 32, 0);
+        let mut c = [0u8; 32];
         for (b, blk) in row.chunks_exact(l.bytes).enumerate() {
             self.d.push(f16_at(blk, 0));
             if let Some(at) = l.m_at {
                 self.m.push(f16_at(blk, at));
             }
-            let out: &mut [u8; 32] = (&mut self.codes[b * 32..b * 32 + 32])
-                .try_into()
-                .expect("32 codes");
-            codes_of(blk, &l, out);
+            codes_of(blk, &l, &mut c);
+            place(&mut self.codes, b, &c);
         }
         true
     }
 
     pub fn blocks(&self) -> usize {
         self.d.len()
+    }
+}
+
+/// Blocks per interleaved group.
+pub const GROUP: usize = 8;
+
+/// Byte of element i of block b in the interleaved layout.
+#[inline]
+fn at(b: usize, i: usize) -> usize {
+    (b / GROUP) * GROUP * 32 + (i / 4) * 32 + (b % GROUP) * 4 + i % 4
+}
+
+/// Writes block b's 32 bytes into the interleaved layout.
+#[inline]
+fn place<T: Copy>(out: &mut [T], b: usize, v: &[T; 32]) {
+    for (c, piece) in v.chunks_exact(4).enumerate() {
+        let o = at(b, c * 4);
+        out[o..o + 4].copy_from_slice(piece);
+    }
+}
+
+/// The activation quants of `blocks` in the interleaved layout (into `out`,
+/// reused), the last group padded with zeros.
+pub fn interleave<'b>(blocks: impl ExactSizeIterator<Item = &'b [i8; 32]>, out: &mut Vec<i8>) {
+    out.clear();
+    out.resize(blocks.len().div_ceil(GROUP) * GROUP * 32, 0);
+    for (b, q) in blocks.enumerate() {
+        place(out, b, q);
     }
 }
 
@@ -120,7 +159,8 @@ fn codes_of(blk: &[u8], l: &Layout, out: &mut [u8; 32]) {
 /// values (`qs(b)`: block b's 32 bytes), the scales `d`, and either Σ y
 /// (one-term formats, for the offset) or `s` (two-term formats).
 pub struct ActBlocks<'a> {
-    pub qs: &'a [[i8; 32]],
+    /// The quants, [`interleave`]d.
+    pub qs: &'a [i8],
     pub d: &'a [f32],
     pub sum: &'a [i32],
     pub s: &'a [f32],
@@ -131,14 +171,12 @@ pub struct ActBlocks<'a> {
 pub fn dot_scalar(u: &Unpacked, a: &ActBlocks) -> f32 {
     let n = u.blocks();
     assert!(
-        a.qs.len() >= n && a.d.len() >= n,
+        a.qs.len() >= u.codes.len() && a.d.len() >= n,
         "row and activations disagree"
     );
     let sumi = |b: usize| -> i32 {
-        let s: i32 = u.codes[b * 32..b * 32 + 32]
-            .iter()
-            .zip(&a.qs[b])
-            .map(|(&q, &y)| q as i32 * y as i32)
+        let s: i32 = (0..32)
+            .map(|i| u.codes[at(b, i)] as i32 * a.qs[at(b, i)] as i32)
             .sum();
         if u.offset != 0 {
             s - u.offset * a.sum[b]

@@ -24,7 +24,7 @@
 use super::dot::{reduce8, Q8_0Act};
 use super::kernels::Isa;
 use super::q8_1::Q8_1Act;
-use super::unpacked::{ActBlocks, Unpacked};
+use super::unpacked::{ActBlocks, Unpacked, GROUP};
 
 // Block sizes of the formats (ggml's layouts; the format files own them and a
 // test below holds these equal: importing them would make the format files,
@@ -330,39 +330,42 @@ pub(crate) fn unpacked_row(isa: Isa) -> Option<UnpackedFn> {
 }
 
 macro_rules! unpacked_row {
-    ($name:ident, $features:literal, $dot:ident) => {
-        /// [`super::unpacked::dot_scalar`]'s bits: eight blocks' Σ q·y (one
-        /// u8 × i8 dot each, then one transposing reduction), less
-        /// offset · Σ y, then block b adds `(d_b·y.d)·s_b` (plus `m_b·y.s`
-        /// for two-term formats) to lane b % 8, multiply then add.
+    ($name:ident, $features:literal, $step:ident) => {
+        /// [`super::unpacked::dot_scalar`]'s bits: per group of 8 blocks,
+        /// eight u8 × i8 steps over the interleaved codes leave block j's
+        /// Σ q·y in lane j, less offset · Σ y; then block b adds
+        /// `(d_b·y.d)·s_b` (plus `m_b·y.s` for two-term formats) to lane
+        /// b % 8, multiply then add.
         #[target_feature(enable = $features)]
         pub(crate) unsafe fn $name(u: &Unpacked, a: &ActBlocks) -> f32 {
             let n = u.d.len();
             let two = !u.m.is_empty();
             assert!(
-                u.codes.len() >= n * 32
-                    && a.qs.len() >= n
+                u.codes.len() >= n.div_ceil(GROUP) * GROUP * 32
+                    && a.qs.len() >= u.codes.len()
                     && a.d.len() >= n
                     && (u.offset == 0 || a.sum.len() >= n)
                     && (!two || (u.m.len() >= n && a.s.len() >= n)),
                 "row and activations disagree"
             );
-            let (c, y) = (u.codes.as_ptr(), a.qs.as_ptr() as *const i8);
-            let block = |b: usize| {
-                $dot(
-                    _mm256_loadu_si256(c.add(b * 32) as *const __m256i),
-                    y.add(b * 32),
-                )
+            let (c, y) = (u.codes.as_ptr(), a.qs.as_ptr());
+            let group = |g: usize| {
+                let mut s = _mm256_setzero_si256();
+                for p in 0..8 {
+                    let o = g * GROUP * 32 + p * 32;
+                    s = $step(
+                        s,
+                        _mm256_loadu_si256(c.add(o) as *const __m256i),
+                        _mm256_loadu_si256(y.add(o) as *const __m256i),
+                    );
+                }
+                s
             };
             let off = _mm256_set1_epi32(u.offset);
             let mut acc = _mm256_setzero_ps();
-            let mut v = [_mm256_setzero_si256(); 8];
             let mut i = 0;
             while i + 8 <= n {
-                for (j, lane) in v.iter_mut().enumerate() {
-                    *lane = block(i + j);
-                }
-                let mut s = reduce8x8(&v);
+                let mut s = group(i / GROUP);
                 if u.offset != 0 {
                     let sy = _mm256_loadu_si256(a.sum.as_ptr().add(i) as *const __m256i);
                     s = _mm256_sub_epi32(s, _mm256_mullo_epi32(off, sy));
@@ -382,15 +385,9 @@ macro_rules! unpacked_row {
             let mut lanes = [0f32; 8];
             _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
             if i < n {
-                for (j, lane) in v.iter_mut().enumerate() {
-                    *lane = if i + j < n {
-                        block(i + j)
-                    } else {
-                        _mm256_setzero_si256()
-                    };
-                }
+                // the padded last group: its first n - i lanes are blocks
                 let mut s = [0i32; 8];
-                _mm256_storeu_si256(s.as_mut_ptr() as *mut __m256i, reduce8x8(&v));
+                _mm256_storeu_si256(s.as_mut_ptr() as *mut __m256i, group(i / GROUP));
                 for (j, lane) in lanes.iter_mut().enumerate().take(n - i) {
                     let b = i + j;
                     let sb = if u.offset != 0 {
@@ -407,11 +404,27 @@ macro_rules! unpacked_row {
     };
 }
 
-unpacked_row!(unpacked_row_avx2, "avx2,fma,f16c", dot_u8_i8);
+/// acc + Σ of 4 adjacent u8 × i8 products per 32-bit lane (AVX2: `maddubs`
+/// pairs, each at most 2 · 31 · 128 in magnitude, then `madd` by one).
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn step_avx2(acc: __m256i, q: __m256i, y: __m256i) -> __m256i {
+    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1));
+    _mm256_add_epi32(acc, p)
+}
+
+/// The same in one `vpdpbusd` (no saturation).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2")]
+unsafe fn step_vnni(acc: __m256i, q: __m256i, y: __m256i) -> __m256i {
+    _mm256_dpbusd_epi32(acc, q, y)
+}
+
+unpacked_row!(unpacked_row_avx2, "avx2,fma,f16c", step_avx2);
 unpacked_row!(
     unpacked_row_avx512vnni,
     "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
-    dot_vnni
+    step_vnni
 );
 
 #[cfg(test)]
