@@ -258,8 +258,17 @@ impl MatVec {
                     for b0 in (0..acts.len()).step_by(TILE_VECTORS) {
                         let b1 = (b0 + TILE_VECTORS).min(acts.len());
                         for (u, r) in tile.iter().zip(r0..r1) {
-                            for (b, act) in acts.iter().enumerate().take(b1).skip(b0) {
-                                put(b, r, unpacked::dot(kernel.isa, u, &act.blocks()));
+                            let mut b = b0;
+                            while b + 4 <= b1 {
+                                let a = [0, 1, 2, 3].map(|k| acts[b + k].blocks());
+                                let y = unpacked::dot(kernel.isa, u, [&a[0], &a[1], &a[2], &a[3]]);
+                                for (k, y) in y.into_iter().enumerate() {
+                                    put(b + k, r, y);
+                                }
+                                b += 4;
+                            }
+                            for (b, act) in acts.iter().enumerate().take(b1).skip(b) {
+                                put(b, r, unpacked::dot(kernel.isa, u, [&act.blocks()])[0]);
                             }
                         }
                     }
@@ -302,7 +311,7 @@ pub fn checked_dot_unpacked(k: Kernel, row: &[u8], act: &Activations) -> Option<
     checked_dot(k, row, act)?;
     let mut u = Unpacked::default();
     u.fill(k.op, row)
-        .then(|| unpacked::dot(k.isa, &u, &act.blocks()))
+        .then(|| unpacked::dot(k.isa, &u, [&act.blocks()])[0])
 }
 
 /// One row's dot product with the chosen kernel.
@@ -582,6 +591,72 @@ mod tests {
                 "row {r}: {exact} vs {}",
                 a[r]
             );
+        }
+    }
+
+    /// A batch (matmat: unpacked rows in tiles, 4 vectors at a time, then
+    /// one at a time) gives each vector the bits matvec gives it, for every
+    /// kernel mode this host runs and 1 or 2 threads: formats with and
+    /// without an unpacked form, block counts with and without a partial
+    /// group of 8, 7 vectors (a 4 and three 1s), rows past one tile.
+    #[test]
+    fn matmat_is_matvec_per_vector() {
+        let modes = [
+            KernelMode::Scalar,
+            KernelMode::Avx2,
+            KernelMode::Avx512,
+            KernelMode::Neon,
+        ];
+        let ops = [
+            Op::Q4_0Q8_0,
+            Op::Q5_0Q8_0,
+            Op::Q4_1Q8_1,
+            Op::Q5_1Q8_1,
+            Op::Q8_0Q8_0,
+        ];
+        let c = Counters::new();
+        for op in ops {
+            for blocks in [1usize, 8, 18, 20, 48] {
+                let (n_in, rows) = (blocks * 32, 37);
+                let w: Vec<f32> = (0..n_in * rows)
+                    .map(|i| ((i * 2654435761) % 1999) as f32 / 999.0 - 1.0)
+                    .collect();
+                let mut wq = Vec::new();
+                super::super::quantize(op.weights(), &w, &mut wq).unwrap();
+                let acts: Vec<Activations> = (0..7)
+                    .map(|t| {
+                        let x: Vec<f32> = (0..n_in)
+                            .map(|i| {
+                                ((i * 7919 + t * 104729) % 255) as f32 / 127.0 - 1.0
+                                    + t as f32 * 0.1
+                            })
+                            .collect();
+                        let mut a = Activations::default();
+                        a.prepare(op, &x);
+                        a
+                    })
+                    .collect();
+                for mode in modes.into_iter().filter(|m| m.resolve().is_ok()) {
+                    for threads in [1, 2] {
+                        let mv = MatVec::new(mode, threads).unwrap();
+                        let mut outs = vec![vec![0f32; rows]; acts.len()];
+                        let mut views: Vec<&mut [f32]> =
+                            outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+                        mv.matmat(op, &wq, &acts, &mut views, &c);
+                        for (t, (act, got)) in acts.iter().zip(&outs).enumerate() {
+                            let mut want = vec![0f32; rows];
+                            mv.matvec(op, &wq, act, &mut want, &c);
+                            let bits =
+                                |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                            assert_eq!(
+                                bits(got),
+                                bits(&want),
+                                "{op:?} {mode:?} {threads} threads, {blocks} blocks, vector {t}"
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 }

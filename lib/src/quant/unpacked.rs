@@ -211,14 +211,14 @@ pub fn dot_scalar(u: &Unpacked, a: &ActBlocks) -> f32 {
     }
 }
 
-/// The unpacked row's dot with one vector at `isa` (a kernel the host has;
-/// the dispatcher checked).
-pub(crate) fn dot(isa: Isa, u: &Unpacked, a: &ActBlocks) -> f32 {
+/// The unpacked row's dots with T vectors at `isa` (a kernel the host has;
+/// the dispatcher checked): what [`dot_scalar`] gives for each.
+pub(crate) fn dot<const T: usize>(isa: Isa, u: &Unpacked, a: [&ActBlocks; T]) -> [f32; T] {
     #[cfg(target_arch = "x86_64")]
-    if let Some(f) = super::x86_legacy::unpacked_row(isa) {
+    if let Some(f) = super::x86_legacy::unpacked_row::<T>(isa) {
         // SAFETY: the dispatcher checked the host has `isa`.
         return unsafe { f(u, a) };
     }
     let _ = isa;
-    dot_scalar(u, a)
+    a.map(|a| dot_scalar(u, a))
 }

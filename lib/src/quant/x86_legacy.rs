@@ -317,89 +317,100 @@ pub(crate) unsafe fn unpack_block_avx2(
     _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, c);
 }
 
-/// An unpacked row's dot with one vector.
-pub(crate) type UnpackedFn = unsafe fn(&Unpacked, &ActBlocks) -> f32;
+/// An unpacked row's dots with T vectors.
+pub(crate) type UnpackedFn<const T: usize> = unsafe fn(&Unpacked, [&ActBlocks; T]) -> [f32; T];
 
-pub(crate) fn unpacked_row(isa: Isa) -> Option<UnpackedFn> {
+pub(crate) fn unpacked_row<const T: usize>(isa: Isa) -> Option<UnpackedFn<T>> {
     debug_assert!(isa.available(), "{isa:?} kernels on a host without it");
     match isa {
-        Isa::Avx2 | Isa::Avx512 => Some(unpacked_row_avx2),
-        Isa::Avx512Vnni => Some(unpacked_row_avx512vnni),
+        Isa::Avx2 | Isa::Avx512 => Some(unpacked_row_avx2::<T>),
+        Isa::Avx512Vnni => Some(unpacked_row_avx512vnni::<T>),
         Isa::Scalar | Isa::Neon => None,
     }
 }
 
 macro_rules! unpacked_row {
     ($name:ident, $features:literal, $step:ident) => {
-        /// [`super::unpacked::dot_scalar`]'s bits: per group of 8 blocks,
-        /// eight u8 × i8 steps over the interleaved codes leave block j's
-        /// Σ q·y in lane j, less offset · Σ y; then block b adds
-        /// `(d_b·y.d)·s_b` (plus `m_b·y.s` for two-term formats) to lane
-        /// b % 8, multiply then add.
+        /// [`super::unpacked::dot_scalar`]'s bits for each of T vectors
+        /// (T independent chains, the row's codes loaded once for all):
+        /// per group of 8 blocks, eight u8 × i8 steps over the interleaved
+        /// codes leave block j's Σ q·y in lane j, less offset · Σ y; then
+        /// block b adds `(d_b·y.d)·s_b` (plus `m_b·y.s` for two-term
+        /// formats) to lane b % 8, multiply then add.
         #[target_feature(enable = $features)]
-        pub(crate) unsafe fn $name(u: &Unpacked, a: &ActBlocks) -> f32 {
+        pub(crate) unsafe fn $name<const T: usize>(u: &Unpacked, a: [&ActBlocks; T]) -> [f32; T] {
             let n = u.d.len();
             let two = !u.m.is_empty();
             assert!(
                 u.codes.len() >= n.div_ceil(GROUP) * GROUP * 32
-                    && a.qs.len() >= u.codes.len()
-                    && a.d.len() >= n
-                    && (u.offset == 0 || a.sum.len() >= n)
-                    && (!two || (u.m.len() >= n && a.s.len() >= n)),
+                    && (!two || u.m.len() >= n)
+                    && a.iter().all(|a| {
+                        a.qs.len() >= u.codes.len()
+                            && a.d.len() >= n
+                            && (u.offset == 0 || a.sum.len() >= n)
+                            && (!two || a.s.len() >= n)
+                    }),
                 "row and activations disagree"
             );
-            let (c, y) = (u.codes.as_ptr(), a.qs.as_ptr());
+            let c = u.codes.as_ptr();
+            // Σ q·y of group g's 8 blocks, lane j = block j, for each vector.
             let group = |g: usize| {
-                let mut s = _mm256_setzero_si256();
+                let mut s = [_mm256_setzero_si256(); T];
                 for p in 0..8 {
                     let o = g * GROUP * 32 + p * 32;
-                    s = $step(
-                        s,
-                        _mm256_loadu_si256(c.add(o) as *const __m256i),
-                        _mm256_loadu_si256(y.add(o) as *const __m256i),
-                    );
+                    let q = _mm256_loadu_si256(c.add(o) as *const __m256i);
+                    for (s, a) in s.iter_mut().zip(&a) {
+                        let y = _mm256_loadu_si256(a.qs.as_ptr().add(o) as *const __m256i);
+                        *s = $step(*s, q, y);
+                    }
                 }
                 s
             };
             let off = _mm256_set1_epi32(u.offset);
-            let mut acc = _mm256_setzero_ps();
+            let mut acc = [_mm256_setzero_ps(); T];
             let mut i = 0;
             while i + 8 <= n {
-                let mut s = group(i / GROUP);
-                if u.offset != 0 {
-                    let sy = _mm256_loadu_si256(a.sum.as_ptr().add(i) as *const __m256i);
-                    s = _mm256_sub_epi32(s, _mm256_mullo_epi32(off, sy));
+                let s = group(i / GROUP);
+                let d = _mm256_loadu_ps(u.d.as_ptr().add(i));
+                for ((acc, a), mut s) in acc.iter_mut().zip(&a).zip(s) {
+                    if u.offset != 0 {
+                        let sy = _mm256_loadu_si256(a.sum.as_ptr().add(i) as *const __m256i);
+                        s = _mm256_sub_epi32(s, _mm256_mullo_epi32(off, sy));
+                    }
+                    let dd = _mm256_mul_ps(d, _mm256_loadu_ps(a.d.as_ptr().add(i)));
+                    let mut t = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(s));
+                    if two {
+                        let m = _mm256_loadu_ps(u.m.as_ptr().add(i));
+                        let ms = _mm256_mul_ps(m, _mm256_loadu_ps(a.s.as_ptr().add(i)));
+                        t = _mm256_add_ps(t, ms);
+                    }
+                    *acc = _mm256_add_ps(*acc, t);
                 }
-                let dd = _mm256_mul_ps(
-                    _mm256_loadu_ps(u.d.as_ptr().add(i)),
-                    _mm256_loadu_ps(a.d.as_ptr().add(i)),
-                );
-                let mut t = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(s));
-                if two {
-                    let m = _mm256_loadu_ps(u.m.as_ptr().add(i));
-                    t = _mm256_add_ps(t, _mm256_mul_ps(m, _mm256_loadu_ps(a.s.as_ptr().add(i))));
-                }
-                acc = _mm256_add_ps(acc, t);
                 i += 8;
             }
-            let mut lanes = [0f32; 8];
-            _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
-            if i < n {
-                // the padded last group: its first n - i lanes are blocks
-                let mut s = [0i32; 8];
-                _mm256_storeu_si256(s.as_mut_ptr() as *mut __m256i, group(i / GROUP));
-                for (j, lane) in lanes.iter_mut().enumerate().take(n - i) {
-                    let b = i + j;
-                    let sb = if u.offset != 0 {
-                        s[j] - u.offset * a.sum[b]
-                    } else {
-                        s[j]
-                    };
-                    let p = (u.d[b] * a.d[b]) * sb as f32;
-                    *lane += if two { p + u.m[b] * a.s[b] } else { p };
+            let mut out = [0f32; T];
+            let tail = if i < n { Some(group(i / GROUP)) } else { None };
+            for (k, (o, a)) in out.iter_mut().zip(&a).enumerate() {
+                let mut lanes = [0f32; 8];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), acc[k]);
+                if let Some(t) = tail {
+                    // the padded last group: its first n - i lanes are blocks
+                    let mut s = [0i32; 8];
+                    _mm256_storeu_si256(s.as_mut_ptr() as *mut __m256i, t[k]);
+                    for (j, lane) in lanes.iter_mut().enumerate().take(n - i) {
+                        let b = i + j;
+                        let sb = if u.offset != 0 {
+                            s[j] - u.offset * a.sum[b]
+                        } else {
+                            s[j]
+                        };
+                        let p = (u.d[b] * a.d[b]) * sb as f32;
+                        *lane += if two { p + u.m[b] * a.s[b] } else { p };
+                    }
                 }
+                *o = reduce8(lanes);
             }
-            reduce8(lanes)
+            out
         }
     };
 }
