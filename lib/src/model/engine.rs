@@ -3,7 +3,7 @@
 //! what the plan says.
 
 use super::{
-    gelu, head_rms_norm, mathfn, rms_norm, rope, rope_neox, rope_table, silu, Arg, Model,
+    geglu, head_rms_norm, mathfn, rms_norm, rope, rope_neox, rope_table, swiglu, Arg, Model,
     ModelError,
 };
 use crate::graph::{Op as GraphOp, RopeMode};
@@ -33,6 +33,8 @@ pub struct Engine<'m, 'a> {
     act_from: Option<usize>,
     slots: Vec<Vec<f32>>,
     scores: Vec<f32>,
+    /// Exponentials computed together (softmax, SiLU, GELU).
+    exps: Vec<f64>,
     ropes: Vec<RopeCache>,
 }
 
@@ -60,6 +62,7 @@ impl<'m, 'a> Engine<'m, 'a> {
             act_from: None,
             slots: model.slot_len.iter().map(|&n| vec![0.0; n]).collect(),
             scores: vec![0.0; n_ctx],
+            exps: Vec::new(),
             ropes: Vec::new(),
         })
     }
@@ -297,9 +300,12 @@ impl<'m, 'a> Engine<'m, 'a> {
                         *s *= scale;
                     }
                     let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    self.exps.clear();
+                    self.exps.extend(scores.iter().map(|&s| (s - max) as f64));
+                    mathfn::exp_in_place(&mut self.exps);
                     let mut sum = 0f64;
-                    for s in scores.iter_mut() {
-                        *s = mathfn::exp((*s - max) as f64) as f32;
+                    for (s, &e) in scores.iter_mut().zip(&self.exps) {
+                        *s = e as f32;
                         sum += *s as f64;
                     }
                     let inv = (1.0 / sum) as f32;
@@ -324,14 +330,14 @@ impl<'m, 'a> Engine<'m, 'a> {
             }
             GraphOp::SwiGlu | GraphOp::GeGlu => {
                 let f = if matches!(op, GraphOp::SwiGlu) {
-                    silu
+                    swiglu
                 } else {
-                    gelu
+                    geglu
                 };
-                let (g, u) = (self.value(args[0]), self.value(args[1]));
-                for ((o, &g), &u) in out.iter_mut().zip(g).zip(u) {
-                    *o = f(g) * u;
-                }
+                let (Arg::Value(g), Arg::Value(u)) = (args[0], args[1]) else {
+                    unreachable!()
+                };
+                f(&self.slots[g], &self.slots[u], out, &mut self.exps);
             }
         }
         Ok(())

@@ -286,6 +286,37 @@ pub fn silu(x: f32) -> f32 {
     (x / (1.0 + mathfn::exp(-x))) as f32
 }
 
+/// `out[i] = silu(g[i]) · u[i]`, the bits of [`silu`], its exponentials
+/// computed together ([`mathfn::exp_in_place`]) in `scratch`.
+pub fn swiglu(g: &[f32], u: &[f32], out: &mut [f32], scratch: &mut Vec<f64>) {
+    scratch.clear();
+    scratch.extend(g.iter().map(|&x| -(x as f64)));
+    mathfn::exp_in_place(scratch);
+    for (((o, &x), &u), &e) in out.iter_mut().zip(g).zip(u).zip(scratch.iter()) {
+        *o = ((x as f64 / (1.0 + e)) as f32) * u;
+    }
+}
+
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+
+/// The argument of [`gelu`]'s tanh.
+fn gelu_z(x: f64) -> f64 {
+    SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x * x)
+}
+
+/// `out[i] = gelu(g[i]) · u[i]`, the bits of [`gelu`] (and of
+/// [`mathfn::tanh`] inside it), its exponentials computed together.
+pub fn geglu(g: &[f32], u: &[f32], out: &mut [f32], scratch: &mut Vec<f64>) {
+    scratch.clear();
+    scratch.extend(g.iter().map(|&x| 2.0 * gelu_z(x as f64).abs()));
+    mathfn::exp_in_place(scratch);
+    for (((o, &x), &u), &e) in out.iter_mut().zip(g).zip(u).zip(scratch.iter()) {
+        let x = x as f64;
+        let t = mathfn::tanh_from_exp(gelu_z(x), e);
+        *o = ((0.5 * x * (1.0 + t)) as f32) * u;
+    }
+}
+
 /// RMS norm of each `head_dim` slice of `x`, with the same weight.
 pub fn head_rms_norm(x: &[f32], w: &[f32], eps: f32, head_dim: usize, out: &mut [f32]) {
     for (xh, oh) in x.chunks_exact(head_dim).zip(out.chunks_exact_mut(head_dim)) {
@@ -309,8 +340,7 @@ pub fn rope_neox(x: &mut [f32], head_dim: usize, table: &[(f32, f32)]) {
 /// GELU in its tanh form, as ggml's `gelu`: 0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x²))).
 pub fn gelu(x: f32) -> f32 {
     let x = x as f64;
-    const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
-    (0.5 * x * (1.0 + mathfn::tanh(SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x * x)))) as f32
+    (0.5 * x * (1.0 + mathfn::tanh(gelu_z(x)))) as f32
 }
 
 /// The index of the largest logit (the first on ties): greedy decoding.
@@ -326,6 +356,36 @@ pub fn argmax(logits: &[f32]) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    /// The slice GLUs (exponentials computed together) are the scalar
+    /// functions' bits, over every alignment and across the ±700 edge.
+    #[test]
+    fn glu_slices_are_the_scalar_functions() {
+        let mut g: Vec<f32> = (-3000..3000).map(|i| i as f32 * 0.0137).collect();
+        g.extend([0.0, -0.0, 400.0, -400.0, 800.0, -800.0, 1e6, -1e6, f32::NAN]);
+        let u: Vec<f32> = (0..g.len()).map(|i| 1.0 + (i % 7) as f32 * 0.25).collect();
+        let mut scratch = Vec::new();
+        for shift in 0..4 {
+            let (g, u) = (&g[shift..], &u[shift..]);
+            let mut out = vec![0f32; g.len()];
+            super::swiglu(g, u, &mut out, &mut scratch);
+            for ((&x, &u), &o) in g.iter().zip(u).zip(&out) {
+                let want = super::silu(x) * u;
+                assert!(
+                    want.to_bits() == o.to_bits() || (want.is_nan() && o.is_nan()),
+                    "silu {x}"
+                );
+            }
+            super::geglu(g, u, &mut out, &mut scratch);
+            for ((&x, &u), &o) in g.iter().zip(u).zip(&out) {
+                let want = super::gelu(x) * u;
+                assert!(
+                    want.to_bits() == o.to_bits() || (want.is_nan() && o.is_nan()),
+                    "gelu {x}"
+                );
+            }
+        }
+    }
+
     use super::*;
     use crate::gguf::fixture::{generate as fixture, Preset};
     use crate::quant::kernels::KernelMode;
