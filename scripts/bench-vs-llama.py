@@ -12,6 +12,8 @@ repeats and the ratio of medians (parci / llama.cpp).
 Usage: scripts/bench-vs-llama.py [--repeats 5] [--threads 1,2] [--rows decode,prefill]
                                  [--models smollm2,gemma3] [--parci target/release/perf-smoke]
                                  [--llama-bench PATH]
+--models also takes small-tq2_0 and small-q4_0: parci's `small` fixture
+requantized by llama-quantize --pure (made on first use).
 The pinned llama.cpp (scripts/llama-cpp.sh) gets its llama-bench target built
 on first use; the models come from scripts/models.sh.
 """
@@ -28,19 +30,43 @@ MODELS = {
     "smollm2": "target/parci/models/SmolLM2-135M-Instruct.Q4_1.gguf",
     "gemma3": "target/parci/models/gemma-3-270m-q4_k_m.gguf",
 }
+# The issue's 52 M llama files: parci's `small` fixture (58 M parameters)
+# requantized by llama-quantize --pure, every matrix the one type.
+PURE = {"small-tq2_0": "TQ2_0", "small-q4_0": "Q4_0"}
+FIXTURE = "target/parci/models/parci-small-seed0.gguf"
 
 
-def llama_bench_path(explicit):
-    if explicit:
-        return explicit
-    bindir = subprocess.run(
+def model_path(name, parci_exe, bindir):
+    if name not in PURE:
+        return MODELS.get(name, name)
+    ty = PURE[name]
+    out = FIXTURE.replace(".gguf", f".{ty}-pure.gguf")
+    if not os.path.exists(os.path.join(ROOT, out)):
+        if not os.path.exists(os.path.join(ROOT, FIXTURE)):
+            subprocess.run([parci_exe, "--preset", "small", "--tokens", "1",
+                            "--receipt", os.devnull], cwd=ROOT, check=True,
+                           stdout=subprocess.DEVNULL)
+        quantize = build_target(bindir, "llama-quantize")
+        tmp = out + ".tmp"
+        subprocess.run([quantize, "--allow-requantize", "--pure", FIXTURE, tmp, ty],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        os.replace(os.path.join(ROOT, tmp), os.path.join(ROOT, out))
+    return out
+
+
+def llama_bindir():
+    return subprocess.run(
         ["bash", "scripts/llama-cpp.sh"], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout.strip()
-    exe = os.path.join(bindir, "llama-bench")
+
+
+def build_target(bindir, name):
+    exe = os.path.join(bindir, name)
     if not os.path.exists(exe):
         build = os.path.dirname(bindir)
-        print("bench: building llama-bench in", build, file=sys.stderr)
-        subprocess.run(["cmake", "--build", build, "--target", "llama-bench"], check=True,
+        print(f"bench: building {name} in", build, file=sys.stderr)
+        subprocess.run(["cmake", "--build", build, "--target", name], check=True,
                        stdout=sys.stderr)
     return exe
 
@@ -79,13 +105,14 @@ def main():
     ap.add_argument("--parci", default="target/release/perf-smoke")
     ap.add_argument("--llama-bench", default=None)
     a = ap.parse_args()
-    lb = llama_bench_path(a.llama_bench)
+    bindir = llama_bindir()
+    lb = a.llama_bench or build_target(bindir, "llama-bench")
     rows = [(m, r, int(t)) for m in a.models.split(",") for r in a.rows.split(",")
             for t in a.threads.split(",")]
     res = {row: ([], []) for row in rows}
     for rep in range(a.repeats):
         for m, r, t in rows:
-            path = MODELS.get(m, m)
+            path = model_path(m, a.parci, bindir)
             res[(m, r, t)][0].append(parci(a.parci, path, r, t))
             res[(m, r, t)][1].append(llama(lb, path, r, t))
         print(f"bench: repeat {rep + 1}/{a.repeats} done", file=sys.stderr)

@@ -223,7 +223,11 @@ impl Op {
                 Op::Tq1_0Q8K => &[Isa::Scalar, Isa::Avx2],
                 // float dots have nothing for VNNI to do: AVX-512 is their best
                 Op::F16F32 | Op::Bf16F32 | Op::F32F32 => &[Isa::Scalar, Isa::Avx2, Isa::Avx512],
-                Op::Tq2_0Q8K | Op::Q4_0Q8_0 => &Isa::X86,
+                Op::Tq2_0Q8K => &Isa::X86,
+                // Q4_0 runs fused rows (x86.rs `row1_fused`); its AVX-512
+                // kernel (two blocks per 512-bit register) is gone: VNNI's
+                // dot on unsigned nibbles is the one AVX-512 gain.
+                Op::Q4_0Q8_0 => &[Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni],
                 // Q8_0 runs one fused AVX2 row (x86.rs `q8_0_row_avx2`): sums,
                 // scales and combination in registers decoded SmolLM2 ~30%
                 // faster than the AVX-512 VNNI chunk kernel plus the array

@@ -4,15 +4,12 @@
 //! thread there is no team at all: rows run in a plain loop.
 
 use super::act;
-use super::dot::{self, combine_row, Q8_0Act};
+use super::dot::{self, Q8_0Act};
 use super::kernels::{Counters, Isa, Kernel, KernelError, KernelMode, Op};
 use super::pool::Team;
 use super::q8_1::Q8_1Act;
 use super::q8_k::{self, Q8K};
-use super::tq2_0;
 use super::unpacked::{self, ActBlocks, Unpacked};
-#[cfg(target_arch = "x86_64")]
-use super::{q4_0, tq1_0};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Activations prepared for one op's kernels.
@@ -335,71 +332,16 @@ fn dot_row(k: Kernel, row: &[u8], act: &Activations) -> f32 {
     }
 }
 
-/// A SIMD chunk kernel: block sums and weight scales of consecutive blocks.
-#[cfg(target_arch = "x86_64")]
-type ChunkFn<A> = unsafe fn(&[u8], &[A], &mut [i32], &mut [f32]);
-
-/// A quantized row through a chunk kernel and the canonical combination.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn chunked_row<A>(
-    row: &[u8],
-    bytes: usize,
-    act: &[A],
-    a_scale: fn(&A) -> f32,
-    chunk: ChunkFn<A>,
-) -> f32 {
-    let n = row.len() / bytes;
-    assert!(
-        row.len().is_multiple_of(bytes) && act.len() >= n,
-        "row and activations disagree"
-    );
-    combine_row(
-        n,
-        |b| a_scale(&act[b]),
-        // SAFETY: `chunk` is an ISA's kernel only when MatVec::new (or
-        // checked_dot) verified the host has that ISA; the slices cover the blocks.
-        |b0, s, ws| unsafe { chunk(&row[b0 * bytes..(b0 + s.len()) * bytes], &act[b0..], s, ws) },
-    )
-}
-
-#[cfg(target_arch = "x86_64")]
-fn q8k_d(a: &Q8K) -> f32 {
-    a.d
-}
-#[cfg(target_arch = "x86_64")]
-fn q8_0_d(a: &Q8_0Act) -> f32 {
-    a.d
-}
-
-/// The chunk kernel of `isa` among an op's x86 kernels (`None`: no such kernel,
-/// the caller falls back). `Op::effective` already mapped the ISA to one the op has.
-#[cfg(target_arch = "x86_64")]
-fn x86_chunk<A>(
-    isa: Isa,
-    avx2: ChunkFn<A>,
-    avx512: ChunkFn<A>,
-    vnni: ChunkFn<A>,
-) -> Option<ChunkFn<A>> {
-    match isa {
-        Isa::Avx2 => Some(avx2),
-        Isa::Avx512 => Some(avx512),
-        Isa::Avx512Vnni => Some(vnni),
-        Isa::Scalar | Isa::Neon => None,
-    }
-}
-
 fn tq2_0_row(isa: Isa, row: &[u8], act: &[Q8K]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
         use super::x86::*;
-        if let Some(f) = x86_chunk(
-            isa,
-            tq2_0_chunk8_avx2,
-            tq2_0_chunk8_avx512,
-            tq2_0_chunk8_avx512vnni,
-        ) {
-            return chunked_row(row, tq2_0::BYTES, act, q8k_d, f);
+        // SAFETY (each): MatVec::new (or checked_dot) verified the host has `isa`.
+        match isa {
+            Isa::Avx2 => return unsafe { tq2_0_row_avx2(row, act) },
+            Isa::Avx512 => return unsafe { tq2_0_row_avx512(row, act) },
+            Isa::Avx512Vnni => return unsafe { tq2_0_row_avx512vnni(row, act) },
+            Isa::Scalar | Isa::Neon => {}
         }
     }
     #[cfg(target_arch = "aarch64")]
@@ -445,7 +387,9 @@ fn q8_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
 fn tq1_0_row(isa: Isa, row: &[u8], act: &[Q8K]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni) {
-        return chunked_row(row, tq1_0::BYTES, act, q8k_d, super::x86::tq1_0_chunk8_avx2);
+        // SAFETY: MatVec::new (or checked_dot) verified the host has `isa`,
+        // which includes AVX2.
+        return unsafe { super::x86::tq1_0_row_avx2(row, act) };
     }
     let _ = isa;
     dot::tq1_0_q8k(row, act)
@@ -455,13 +399,12 @@ fn q4_0_row(isa: Isa, row: &[u8], act: &[Q8_0Act]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
         use super::x86::*;
-        if let Some(f) = x86_chunk(
-            isa,
-            q4_0_chunk8_avx2,
-            q4_0_chunk8_avx512,
-            q4_0_chunk8_avx512vnni,
-        ) {
-            return chunked_row(row, q4_0::BYTES, act, q8_0_d, f);
+        // SAFETY (each): MatVec::new (or checked_dot) verified the host has
+        // `isa`; Op::effective mapped AVX-512 to AVX2 for this op.
+        match isa {
+            Isa::Avx2 | Isa::Avx512 => return unsafe { q4_0_row_avx2(row, act) },
+            Isa::Avx512Vnni => return unsafe { q4_0_row_avx512vnni(row, act) },
+            Isa::Scalar | Isa::Neon => {}
         }
     }
     let _ = isa;
@@ -484,7 +427,7 @@ fn neon_row<A>(
         "row and activations disagree"
     );
     let blk = |b: usize| &row[b * bytes..(b + 1) * bytes];
-    combine_row(
+    dot::combine_row(
         n,
         |b| a_scale(&act[b]),
         |b0, s, ws| {

@@ -122,30 +122,6 @@ unsafe fn tq2_plane_y(q: *const i8, n: usize) -> __m512i {
     _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
 }
 
-/// The 32 weights (nibble − 8) of a Q4_0 block, in element order.
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn q4_0_weights(w: &[u8]) -> __m256i {
-    debug_assert!(w.len() >= 18);
-    let b = _mm_loadu_si128(w.as_ptr().add(2) as *const __m128i);
-    let lo = _mm_and_si128(b, _mm_set1_epi8(15));
-    let hi = _mm_and_si128(_mm_srli_epi16::<4>(b), _mm_set1_epi8(15));
-    _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8))
-}
-
-/// Two 32-weight blocks side by side: (|w|, y with w's sign) for u8 × i8 products.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn pair(lo: __m256i, hi: __m256i, y0: &Q8_0Act, y1: &Q8_0Act) -> (__m512i, __m512i) {
-    let wq = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
-    let ylo = _mm256_loadu_si256(y0.qs.as_ptr() as *const __m256i);
-    let yhi = _mm256_loadu_si256(y1.qs.as_ptr() as *const __m256i);
-    let yq = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(ylo), yhi);
-    let neg = _mm512_movepi8_mask(wq);
-    let sy = _mm512_mask_sub_epi8(yq, neg, _mm512_setzero_si512(), yq);
-    (_mm512_abs_epi8(wq), sy)
-}
-
 macro_rules! float_avx512 {
     ($name:ident, $elem_bytes:expr, $load16:expr, $scalar:expr) => {
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
@@ -194,31 +170,6 @@ float_avx512!(bf16_dot_avx512, 2, load16_bf16, bf16_elem);
 float_avx512!(f16_dot_avx512, 2, load16_f16, f16_elem);
 
 // ---- chunks: block sums plus weight scales, what `dot::combine_row` consumes --
-
-/// Weight scales (the f16 at byte `at` of each `bytes`-byte block) of
-/// `out.len()` blocks, converted eight at a time with F16C (exact, like any
-/// f16 -> f32 conversion).
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn scales_f16c(row: &[u8], bytes: usize, at: usize, out: &mut [f32]) {
-    let k = out.len();
-    let mut i = 0;
-    while i < k {
-        let m = (k - i).min(8);
-        let mut h = [0u16; 8];
-        for (j, v) in h[..m].iter_mut().enumerate() {
-            let p = (i + j) * bytes + at;
-            *v = u16::from_le_bytes([row[p], row[p + 1]]);
-        }
-        let mut f = [0f32; 8];
-        _mm256_storeu_ps(
-            f.as_mut_ptr(),
-            _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr() as *const __m128i)),
-        );
-        out[i..i + m].copy_from_slice(&f[..m]);
-        i += 8;
-    }
-}
 
 // ---- whole rows, fused: lanes, scales and the combination in registers --------
 
@@ -414,135 +365,116 @@ unsafe fn tq2_0_lanes_avx512(w: &[u8], y: &Q8K) -> __m256i {
     )
 }
 
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn q4_0_lanes_avx2(w: &[u8], y: &Q8_0Act) -> __m256i {
-    let wq = q4_0_weights(w);
-    let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
-    signed_dot_256(wq, yq)
-}
-
 fn minus_sum(s: i32, y: &Q8K) -> i32 {
     s - y.sum
 }
-fn unchanged<A>(s: i32, _: &A) -> i32 {
-    s
-}
-
-macro_rules! chunk_by_eight {
-    ($name:ident, $features:literal, $lanes:ident, $act:ty, $bytes:expr, $at:expr, $post:expr) => {
-        /// Block sums and weight scales of `sumi.len()` consecutive blocks;
-        /// eight blocks' lanes are reduced together.
+/// A whole row of one-term blocks with any block size (TQ2_0's 256) against
+/// `$act` activations with a scale `d`: up to eight blocks' 8-lane sums, one
+/// transposing reduction, `$post` (the format's correction of the sum),
+/// then [`super::dot::combine_row`]'s arithmetic (block b adds
+/// `(d_b·y.d)·s_b` to lane b % 8, multiply then add) with the weight scale
+/// the f16 at byte `$at` of the block. A row shorter than eight blocks (the
+/// common case at 256 weights a block) is one partial group.
+macro_rules! row1_blocks {
+    ($name:ident, $features:literal, $act:ty, $bytes:expr, $at:expr, $lanes:ident, $post:expr) => {
         #[target_feature(enable = $features)]
-        pub unsafe fn $name(row: &[u8], act: &[$act], sumi: &mut [i32], ws: &mut [f32]) {
-            let k = sumi.len();
-            debug_assert!(row.len() >= k * $bytes && act.len() >= k);
-            let mut i = 0;
-            let mut v = [_mm256_setzero_si256(); 8];
-            while i + 8 <= k {
-                for (j, lane) in v.iter_mut().enumerate() {
-                    *lane = $lanes(&row[(i + j) * $bytes..(i + j + 1) * $bytes], &act[i + j]);
-                }
-                _mm256_storeu_si256(sumi[i..i + 8].as_mut_ptr() as *mut __m256i, reduce8x8(&v));
-                i += 8;
-            }
-            while i < k {
-                sumi[i] = hsum_i32_256($lanes(&row[i * $bytes..(i + 1) * $bytes], &act[i]));
-                i += 1;
-            }
-            for (s, a) in sumi.iter_mut().zip(act) {
-                *s = $post(*s, a);
-            }
-            scales_f16c(row, $bytes, $at, ws);
-        }
-    };
-}
-
-chunk_by_eight!(
-    tq2_0_chunk8_avx2,
-    "avx2,fma,f16c",
-    tq2_0_lanes_avx2,
-    Q8K,
-    66,
-    64,
-    minus_sum
-);
-chunk_by_eight!(
-    tq2_0_chunk8_avx512,
-    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
-    tq2_0_lanes_avx512,
-    Q8K,
-    66,
-    64,
-    minus_sum
-);
-chunk_by_eight!(
-    tq2_0_chunk8_avx512vnni,
-    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
-    tq2_0_lanes_avx512vnni,
-    Q8K,
-    66,
-    64,
-    minus_sum
-);
-chunk_by_eight!(
-    q4_0_chunk8_avx2,
-    "avx2,fma,f16c",
-    q4_0_lanes_avx2,
-    Q8_0Act,
-    18,
-    0,
-    unchanged
-);
-
-macro_rules! pairs_chunk8_avx512 {
-    ($name:ident, $features:literal, $weights:ident, $tail:ident, $bytes:expr, $prod:expr) => {
-        /// Block sums of 32-weight blocks, two blocks per 512-bit register,
-        /// eight reduced together; weight scales by F16C.
-        #[target_feature(enable = $features)]
-        pub unsafe fn $name(row: &[u8], act: &[Q8_0Act], sumi: &mut [i32], ws: &mut [f32]) {
-            let k = sumi.len();
-            debug_assert!(row.len() >= k * $bytes && act.len() >= k);
+        pub(crate) unsafe fn $name(row: &[u8], act: &[$act]) -> f32 {
+            let n = row.len() / $bytes;
+            assert!(
+                row.len().is_multiple_of($bytes) && act.len() >= n,
+                "row and activations disagree"
+            );
             let blk = |b: usize| &row[b * $bytes..(b + 1) * $bytes];
-            let mut i = 0;
+            let mut lanes = [0f32; 8];
             let mut v = [_mm256_setzero_si256(); 8];
-            while i + 8 <= k {
-                for p in 0..4 {
-                    let b = i + 2 * p;
-                    let (ax, sy) =
-                        pair($weights(blk(b)), $weights(blk(b + 1)), &act[b], &act[b + 1]);
-                    let s = $prod(ax, sy);
-                    v[2 * p] = _mm512_castsi512_si256(s);
-                    v[2 * p + 1] = _mm512_extracti64x4_epi64::<1>(s);
+            let mut i = 0;
+            while i < n {
+                let k = (n - i).min(8);
+                for (j, lane) in v.iter_mut().enumerate() {
+                    *lane = if j < k {
+                        $lanes(blk(i + j), &act[i + j])
+                    } else {
+                        _mm256_setzero_si256()
+                    };
                 }
-                _mm256_storeu_si256(sumi[i..i + 8].as_mut_ptr() as *mut __m256i, reduce8x8(&v));
+                let mut s = [0i32; 8];
+                _mm256_storeu_si256(s.as_mut_ptr() as *mut __m256i, reduce8x8(&v));
+                for (j, lane) in lanes.iter_mut().enumerate().take(k) {
+                    let y = &act[i + j];
+                    let d = super::f16_at(blk(i + j), $at);
+                    *lane += (d * y.d) * $post(s[j], y) as f32;
+                }
                 i += 8;
             }
-            while i < k {
-                sumi[i] = hsum_i32_256($tail(blk(i), &act[i]));
-                i += 1;
-            }
-            scales_f16c(row, $bytes, 0, ws);
+            super::dot::reduce8(lanes)
         }
     };
 }
 
-pairs_chunk8_avx512!(
-    q4_0_chunk8_avx512vnni,
-    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
-    q4_0_weights,
-    q4_0_lanes_avx2,
-    18,
-    |ax, sy| _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy)
+row1_blocks!(
+    tq2_0_row_avx2,
+    "avx2,fma,f16c",
+    Q8K,
+    66,
+    64,
+    tq2_0_lanes_avx2,
+    minus_sum
 );
-pairs_chunk8_avx512!(
-    q4_0_chunk8_avx512,
+row1_blocks!(
+    tq2_0_row_avx512,
     "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
-    q4_0_weights,
-    q4_0_lanes_avx2,
-    18,
-    |ax, sy| _mm512_madd_epi16(_mm512_maddubs_epi16(ax, sy), _mm512_set1_epi16(1))
+    Q8K,
+    66,
+    64,
+    tq2_0_lanes_avx512,
+    minus_sum
 );
+row1_blocks!(
+    tq2_0_row_avx512vnni,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    Q8K,
+    66,
+    64,
+    tq2_0_lanes_avx512vnni,
+    minus_sum
+);
+
+/// Q4_0's 8 lanes of one block from raw pointers (for [`row1_fused`]):
+/// weights nibble − 8, signed products by the sign trick (|y| <= 127).
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn q4_0_lanes_raw(w: *const u8, y: *const i8) -> __m256i {
+    let b = _mm_loadu_si128(w.add(2) as *const __m128i);
+    let lo = _mm_and_si128(b, _mm_set1_epi8(15));
+    let hi = _mm_and_si128(_mm_srli_epi16::<4>(b), _mm_set1_epi8(15));
+    let wq = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+    signed_dot_256(wq, _mm256_loadu_si256(y as *const __m256i))
+}
+
+/// The same as Σ q·y − Σ 8·y, each one `vpdpbusd` on unsigned nibbles.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2")]
+unsafe fn q4_0_lanes_vnni(w: *const u8, y: *const i8) -> __m256i {
+    let b = _mm_loadu_si128(w.add(2) as *const __m128i);
+    let lo = _mm_and_si128(b, _mm_set1_epi8(15));
+    let hi = _mm_and_si128(_mm_srli_epi16::<4>(b), _mm_set1_epi8(15));
+    let q = _mm256_set_m128i(hi, lo);
+    let yv = _mm256_loadu_si256(y as *const __m256i);
+    let z = _mm256_setzero_si256();
+    _mm256_sub_epi32(
+        _mm256_dpbusd_epi32(z, q, yv),
+        _mm256_dpbusd_epi32(z, _mm256_set1_epi8(8), yv),
+    )
+}
+
+row1_fused!(q4_0_row_avx2, "avx2,fma,f16c", 18, q4_0_lanes_raw);
+row1_fused!(
+    q4_0_row_avx512vnni,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    18,
+    q4_0_lanes_vnni
+);
+
 /// Codes (trit + 1) of a TQ1_0 byte vector at successive trit positions: `t`
 /// holds the bytes already multiplied by 3^n (mod 256); the code is
 /// floor(3t / 256) = [t >= 86] + [t >= 171], computed with unsigned compares.
@@ -602,12 +534,12 @@ unsafe fn tq1_0_lanes_avx2(w: &[u8], y: &Q8K) -> __m256i {
     )
 }
 
-chunk_by_eight!(
-    tq1_0_chunk8_avx2,
+row1_blocks!(
+    tq1_0_row_avx2,
     "avx2,fma,f16c",
-    tq1_0_lanes_avx2,
     Q8K,
     54,
     52,
+    tq1_0_lanes_avx2,
     minus_sum
 );
