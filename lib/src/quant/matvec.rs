@@ -57,10 +57,25 @@ impl Activations {
     pub fn prepare(&mut self, op: Op, x: &[f32]) {
         let kind = act_kind(op);
         match kind {
-            ActKind::Q8K => q8_k::quantize(x, &mut self.q8k),
+            ActKind::Q8K => {
+                q8_k::quantize(x, &mut self.q8k);
+                let q = &self.q8k;
+                let sub = |b: usize| -> &[i8; 32] {
+                    q[b / 8].qs[32 * (b % 8)..32 * (b % 8) + 32]
+                        .try_into()
+                        .expect("32 quants")
+                };
+                unpacked::interleave(q.len() * 8, sub, &mut self.bq);
+                self.bd.clear();
+                self.bd.extend(q.iter().map(|a| a.d));
+                self.bsum.clear();
+                self.bsum.extend(q.iter().flat_map(|a| {
+                    (0..8).map(|j| a.bsums[2 * j] as i32 + a.bsums[2 * j + 1] as i32)
+                }));
+            }
             ActKind::Q8_0 => {
                 act::quantize_q8_0(x, &mut self.q8_0);
-                unpacked::interleave(self.q8_0.iter().map(|a| &a.qs), &mut self.bq);
+                unpacked::interleave(self.q8_0.len(), |b| &self.q8_0[b].qs, &mut self.bq);
                 self.bd.clear();
                 self.bd.extend(self.q8_0.iter().map(|a| a.d));
                 self.bsum.clear();
@@ -72,7 +87,7 @@ impl Activations {
             }
             ActKind::Q8_1 => {
                 act::quantize_q8_1(x, &mut self.q8_1);
-                unpacked::interleave(self.q8_1.iter().map(|a| &a.qs), &mut self.bq);
+                unpacked::interleave(self.q8_1.len(), |b| &self.q8_1[b].qs, &mut self.bq);
                 self.bd.clear();
                 self.bd.extend(self.q8_1.iter().map(|a| a.d));
                 self.bs.clear();
@@ -555,17 +570,34 @@ mod tests {
             Op::Q5_0Q8_0,
             Op::Q4_1Q8_1,
             Op::Q5_1Q8_1,
+            Op::Q4KQ8K,
             Op::Q8_0Q8_0,
         ];
         let c = Counters::new();
         for op in ops {
             for blocks in [1usize, 8, 18, 20, 48] {
-                let (n_in, rows) = (blocks * 32, 37);
+                // blocks of the format (Q4_K: 256 weights, so 1 to 48 super-blocks)
+                let (n_in, rows) = (blocks * op.weights().block_size() as usize, 37);
                 let w: Vec<f32> = (0..n_in * rows)
                     .map(|i| ((i * 2654435761) % 1999) as f32 / 999.0 - 1.0)
                     .collect();
                 let mut wq = Vec::new();
-                super::super::quantize(op.weights(), &w, &mut wq).unwrap();
+                if op == Op::Q4KQ8K {
+                    // no Q4_K quantizer here: random codes, scales and mins,
+                    // finite d and dmin
+                    let bb = op.weights().type_size() as usize;
+                    wq = (0..w.len() / 256 * bb)
+                        .map(|i| (i * 2654435761 >> 7) as u8)
+                        .collect();
+                    for (k, blk) in wq.chunks_exact_mut(bb).enumerate() {
+                        blk[0..2].copy_from_slice(
+                            &half::f16::from_f32(0.01 + k as f32 * 1e-4).to_le_bytes(),
+                        );
+                        blk[2..4].copy_from_slice(&half::f16::from_f32(0.003).to_le_bytes());
+                    }
+                } else {
+                    super::super::quantize(op.weights(), &w, &mut wq).unwrap();
+                }
                 let acts: Vec<Activations> = (0..7)
                     .map(|t| {
                         let x: Vec<f32> = (0..n_in)

@@ -26,7 +26,7 @@
 
 use super::f16_at;
 use super::kernels::{Isa, Op};
-use super::{q4_0, q4_1, q5_0, q5_1};
+use super::{q4_0, q4_1, q4_k, q5_0, q5_1};
 
 /// One row in the unpacked form.
 #[derive(Clone, Debug, Default)]
@@ -41,6 +41,12 @@ pub struct Unpacked {
     /// What the codes are offset by (weight = (code − offset) · d): 8 for
     /// Q4_0, 16 for Q5_0, 0 for the two-term formats.
     pub(crate) offset: i32,
+    /// K-quant form (Q4_K): each 256-weight super-block is one group of 8
+    /// sub-blocks; `d` and `m` are per super-block (d, dmin) and `sc`,
+    /// `mins` are the sub-blocks' 6-bit scales and mins, 8 per super-block.
+    pub(crate) k: bool,
+    pub(crate) sc: Vec<i32>,
+    pub(crate) mins: Vec<i32>,
 }
 
 /// The shape of `op`'s unpacked form: block bytes, where the f16 factors
@@ -74,16 +80,21 @@ fn layout(op: Op) -> Option<Layout> {
 
 /// Whether `op` has an unpacked form (and so a batch kernel).
 pub fn has_form(op: Op) -> bool {
-    layout(op).is_some()
+    op == Op::Q4KQ8K || layout(op).is_some()
 }
 
 impl Unpacked {
     /// Unpacks `row` of `op`'s format into `self` (buffers reused). Returns
     /// false, leaving `self` as it was, if `op` has no unpacked form.
     pub fn fill(&mut self, op: Op, row: &[u8]) -> bool {
+        if op == Op::Q4KQ8K {
+            self.fill_q4_k(row);
+            return true;
+        }
         let Some(l) = layout(op) else {
             return false;
         };
+        self.k = false;
         assert!(row.len().is_multiple_of(l.bytes), "row is not whole blocks");
         let n = row.len() / l.bytes;
         self.offset = l.offset;
@@ -101,6 +112,36 @@ impl Unpacked {
             place(&mut self.codes, b, &c);
         }
         true
+    }
+
+    /// Q4_K: sub-block 2c is the low nibbles of `qs[32c..32c + 32]`, 2c + 1
+    /// their high nibbles (elements 32j..32j + 32 for sub-block j).
+    fn fill_q4_k(&mut self, row: &[u8]) {
+        assert!(
+            row.len().is_multiple_of(q4_k::BYTES),
+            "row is not whole blocks"
+        );
+        let n = row.len() / q4_k::BYTES;
+        (self.k, self.offset) = (true, 0);
+        self.d.clear();
+        self.m.clear();
+        self.sc.clear();
+        self.mins.clear();
+        self.codes.clear();
+        self.codes.resize(n * GROUP * 32, 0);
+        for (g, blk) in row.chunks_exact(q4_k::BYTES).enumerate() {
+            self.d.push(f16_at(blk, 0));
+            self.m.push(f16_at(blk, 2));
+            let (sc, m) = q4_k::scales_mins(&blk[4..16]);
+            self.sc.extend(sc.map(i32::from));
+            self.mins.extend(m.map(i32::from));
+            for (c, q) in blk[16..].chunks_exact(32).enumerate() {
+                let lo: [u8; 32] = std::array::from_fn(|i| q[i] & 15);
+                let hi: [u8; 32] = std::array::from_fn(|i| q[i] >> 4);
+                place(&mut self.codes, g * GROUP + 2 * c, &lo);
+                place(&mut self.codes, g * GROUP + 2 * c + 1, &hi);
+            }
+        }
     }
 
     pub fn blocks(&self) -> usize {
@@ -126,13 +167,13 @@ fn place<T: Copy>(out: &mut [T], b: usize, v: &[T; 32]) {
     }
 }
 
-/// The activation quants of `blocks` in the interleaved layout (into `out`,
-/// reused), the last group padded with zeros.
-pub fn interleave<'b>(blocks: impl ExactSizeIterator<Item = &'b [i8; 32]>, out: &mut Vec<i8>) {
+/// The activation quants of `n` 32-byte blocks (`block(b)`) in the
+/// interleaved layout (into `out`, reused), the last group padded with zeros.
+pub fn interleave<'b>(n: usize, block: impl Fn(usize) -> &'b [i8; 32], out: &mut Vec<i8>) {
     out.clear();
-    out.resize(blocks.len().div_ceil(GROUP) * GROUP * 32, 0);
-    for (b, q) in blocks.enumerate() {
-        place(out, b, q);
+    out.resize(n.div_ceil(GROUP) * GROUP * 32, 0);
+    for b in 0..n {
+        place(out, b, block(b));
     }
 }
 
@@ -156,8 +197,9 @@ fn codes_of(blk: &[u8], l: &Layout, out: &mut [u8; 32]) {
 }
 
 /// The per-block activation terms an unpacked row meets: the quantized
-/// values (`qs(b)`: block b's 32 bytes), the scales `d`, and either Σ y
-/// (one-term formats, for the offset) or `s` (two-term formats).
+/// values, the scales `d`, and either Σ y (one-term formats, for the
+/// offset; K-quants, per 32-weight sub-block, for the mins) or `s`
+/// (two-term formats). K-quant activations (Q8_K) have `d` per 256.
 pub struct ActBlocks<'a> {
     /// The quants, [`interleave`]d.
     pub qs: &'a [i8],
@@ -169,6 +211,9 @@ pub struct ActBlocks<'a> {
 /// The scalar reference: [`super::dot::combine_row`] or
 /// [`super::dot::combine_row2`] over the unpacked codes.
 pub fn dot_scalar(u: &Unpacked, a: &ActBlocks) -> f32 {
+    if u.k {
+        return dot_scalar_k(u, a);
+    }
     let n = u.blocks();
     assert!(
         a.qs.len() >= u.codes.len() && a.d.len() >= n,
@@ -211,11 +256,45 @@ pub fn dot_scalar(u: &Unpacked, a: &ActBlocks) -> f32 {
     }
 }
 
+/// Q4_K's two-term combination over super-blocks (`q4_k::two_term_scalar`):
+/// s1 = Σ_j sc_j · Σ q·y over sub-block j, s2 = −Σ_j min_j · Σ y over it.
+fn dot_scalar_k(u: &Unpacked, a: &ActBlocks) -> f32 {
+    let n = u.blocks();
+    assert!(
+        a.qs.len() >= u.codes.len() && a.d.len() >= n && a.sum.len() >= n * GROUP,
+        "row and activations disagree"
+    );
+    let sums = |g: usize| -> (i32, i32) {
+        let mut s1 = 0;
+        let mut s2 = 0;
+        for j in 0..GROUP {
+            let b = g * GROUP + j;
+            let s: i32 = (0..32)
+                .map(|i| u.codes[at(b, i)] as i32 * a.qs[at(b, i)] as i32)
+                .sum();
+            s1 += u.sc[b] * s;
+            s2 += u.mins[b] * a.sum[b];
+        }
+        (s1, -s2)
+    };
+    super::dot::combine_row2(
+        n,
+        |g| (a.d[g], a.d[g]),
+        |g0, s1, w1, s2, w2| {
+            for i in 0..s1.len() {
+                (s1[i], s2[i]) = sums(g0 + i);
+                w1[i] = u.d[g0 + i];
+                w2[i] = u.m[g0 + i];
+            }
+        },
+    )
+}
+
 /// The unpacked row's dots with T vectors at `isa` (a kernel the host has;
 /// the dispatcher checked): what [`dot_scalar`] gives for each.
 pub(crate) fn dot<const T: usize>(isa: Isa, u: &Unpacked, a: [&ActBlocks; T]) -> [f32; T] {
     #[cfg(target_arch = "x86_64")]
-    if let Some(f) = super::x86_legacy::unpacked_row::<T>(isa) {
+    if let Some(f) = super::x86_legacy::unpacked_row::<T>(isa, u.k) {
         // SAFETY: the dispatcher checked the host has `isa`.
         return unsafe { f(u, a) };
     }

@@ -320,14 +320,74 @@ pub(crate) unsafe fn unpack_block_avx2(
 /// An unpacked row's dots with T vectors.
 pub(crate) type UnpackedFn<const T: usize> = unsafe fn(&Unpacked, [&ActBlocks; T]) -> [f32; T];
 
-pub(crate) fn unpacked_row<const T: usize>(isa: Isa) -> Option<UnpackedFn<T>> {
+/// The kernel for an unpacked row of the legacy formats, or of the K-quant
+/// form (`k`).
+pub(crate) fn unpacked_row<const T: usize>(isa: Isa, k: bool) -> Option<UnpackedFn<T>> {
     debug_assert!(isa.available(), "{isa:?} kernels on a host without it");
-    match isa {
-        Isa::Avx2 | Isa::Avx512 => Some(unpacked_row_avx2::<T>),
-        Isa::Avx512Vnni => Some(unpacked_row_avx512vnni::<T>),
-        Isa::Scalar | Isa::Neon => None,
+    match (isa, k) {
+        (Isa::Avx2 | Isa::Avx512, false) => Some(unpacked_row_avx2::<T>),
+        (Isa::Avx512Vnni, false) => Some(unpacked_row_avx512vnni::<T>),
+        (Isa::Avx2 | Isa::Avx512, true) => Some(unpacked_k_avx2::<T>),
+        (Isa::Avx512Vnni, true) => Some(unpacked_k_avx512vnni::<T>),
+        (Isa::Scalar | Isa::Neon, _) => None,
     }
 }
+
+macro_rules! unpacked_k {
+    ($name:ident, $features:literal, $step:ident) => {
+        /// [`super::unpacked::dot_scalar`]'s bits for a K-quant row (Q4_K)
+        /// and each of T vectors: a super-block is one interleaved group, so
+        /// eight u8 × i8 steps leave sub-block j's Σ q·y in lane j; then
+        /// s1 = Σ sc_j · lane_j and s2 = −Σ min_j · Σy_j (exact), and
+        /// super-block g adds `(d·y.d)·s1 + (dmin·y.d)·s2` to lane g % 8.
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn $name<const T: usize>(u: &Unpacked, a: [&ActBlocks; T]) -> [f32; T] {
+            let n = u.d.len();
+            assert!(
+                u.k && u.codes.len() >= n * GROUP * 32
+                    && u.sc.len() >= n * GROUP
+                    && u.mins.len() >= n * GROUP
+                    && u.m.len() >= n
+                    && a.iter().all(|a| {
+                        a.qs.len() >= u.codes.len() && a.d.len() >= n && a.sum.len() >= n * GROUP
+                    }),
+                "row and activations disagree"
+            );
+            let c = u.codes.as_ptr();
+            let mut lanes = [[0f32; 8]; T];
+            for g in 0..n {
+                let mut s = [_mm256_setzero_si256(); T];
+                for p in 0..8 {
+                    let o = g * GROUP * 32 + p * 32;
+                    let q = _mm256_loadu_si256(c.add(o) as *const __m256i);
+                    for (s, a) in s.iter_mut().zip(&a) {
+                        let y = _mm256_loadu_si256(a.qs.as_ptr().add(o) as *const __m256i);
+                        *s = $step(*s, q, y);
+                    }
+                }
+                let sc = _mm256_loadu_si256(u.sc.as_ptr().add(g * GROUP) as *const __m256i);
+                let mn = _mm256_loadu_si256(u.mins.as_ptr().add(g * GROUP) as *const __m256i);
+                for ((l, a), s) in lanes.iter_mut().zip(&a).zip(s) {
+                    let ys = _mm256_loadu_si256(a.sum.as_ptr().add(g * GROUP) as *const __m256i);
+                    let s1 = hsum_i32_256(_mm256_mullo_epi32(s, sc));
+                    let s2 = -hsum_i32_256(_mm256_mullo_epi32(mn, ys));
+                    let y = a.d[g];
+                    let p = (u.d[g] * y) * s1 as f32;
+                    let q = (u.m[g] * y) * s2 as f32;
+                    l[g % 8] += p + q;
+                }
+            }
+            lanes.map(reduce8)
+        }
+    };
+}
+
+unpacked_k!(unpacked_k_avx2, "avx2,fma,f16c", step_avx2);
+unpacked_k!(
+    unpacked_k_avx512vnni,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    step_vnni
+);
 
 macro_rules! unpacked_row {
     ($name:ident, $features:literal, $step:ident) => {
