@@ -121,20 +121,28 @@ fn parci_reference(
     let ids = tok
         .encode(text, true, true)
         .map_err(|e| anyhow!("{shown}: {e}"))?;
+    let plan = plan_for(g, &shown, ids.len() + opts.greedy)?;
+    let model = Model::new(g, &plan).map_err(|e| anyhow!("{shown}: {e}"))?;
+    let keep = opts.positions.unwrap_or(ids.len());
+    parity::parci_reference(&model, text, ids, sha, keep, opts.greedy, mode, threads)
+        .map_err(|e| anyhow!("{shown}: {e}"))
+}
+
+/// The execution plan for `need` positions (the text and the greedy
+/// tokens), refused when the model's context is shorter.
+fn plan_for(
+    g: &parci_core::gguf::Gguf,
+    shown: &dyn std::fmt::Display,
+    need: usize,
+) -> anyhow::Result<parci_core::graph::ExecutionPlan> {
     let h = parci_core::graph::hparams(g).map_err(|e| anyhow!("{shown}: {e}"))?;
-    let need = ids.len() + opts.greedy;
     if need as u64 > h.n_ctx_train {
         bail!(
             "{shown}: the text and greedy tokens need {need} positions, beyond the model's context of {}; pass a shorter text",
             h.n_ctx_train
         );
     }
-    let plan = parci_core::graph::build(g, (need + 1) as u64, true)
-        .map_err(|e| anyhow!("{shown}: {e}"))?;
-    let model = Model::new(g, &plan).map_err(|e| anyhow!("{shown}: {e}"))?;
-    let keep = opts.positions.unwrap_or(ids.len());
-    parity::parci_reference(&model, text, ids, sha, keep, opts.greedy, mode, threads)
-        .map_err(|e| anyhow!("{shown}: {e}"))
+    parci_core::graph::build(g, (need + 1) as u64, true).map_err(|e| anyhow!("{shown}: {e}"))
 }
 
 /// Runs parity: prints what `opts.format` asks for, writes the receipt,
@@ -155,8 +163,6 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let h = parci_core::graph::hparams(&g).map_err(|e| anyhow!("{shown}: {e}"))?;
-
     let t_ref = Instant::now();
     let (mut r, ref_file) = match &opts.reference {
         RefSource::LlamaCpp => (live(opts, &text, &sha)?, None),
@@ -197,12 +203,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         bail!("the text gives no position to compare; pass a longer text");
     }
     let need = r.ids.len() + r.greedy.as_ref().map_or(0, Vec::len);
-    if need as u64 > h.n_ctx_train {
-        bail!(
-            "{shown}: the text and greedy tokens need {need} positions, beyond the model's context of {}; pass a shorter text",
-            h.n_ctx_train
-        );
-    }
+    let plan = plan_for(&g, &shown, need)?;
     if let Some(out) = &opts.write_reference {
         let saved = r.truncated(SAVED_MASS, opts.top_k);
         parci_core::fsutil::write_atomic(out, saved.to_json().as_bytes())
@@ -210,8 +211,6 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     }
 
     let t_parci = Instant::now();
-    let plan = parci_core::graph::build(&g, (need + 1) as u64, true)
-        .map_err(|e| anyhow!("{shown}: {e}"))?;
     let model = Model::new(&g, &plan).map_err(|e| anyhow!("{shown}: {e}"))?;
     let c = parity::run(&model, &r, mode, threads).map_err(|e| anyhow!("{shown}: {e}"))?;
     let parci_ms = t_parci.elapsed().as_secs_f64() * 1e3;

@@ -273,14 +273,14 @@ impl MatVec {
                             let mut b = b0;
                             while b + 4 <= b1 {
                                 let a = [0, 1, 2, 3].map(|k| acts[b + k].blocks());
-                                let y = unpacked::dot(kernel.isa, u, [&a[0], &a[1], &a[2], &a[3]]);
+                                let y = unpacked_dot(kernel.isa, u, [&a[0], &a[1], &a[2], &a[3]]);
                                 for (k, y) in y.into_iter().enumerate() {
                                     put(b + k, r, y);
                                 }
                                 b += 4;
                             }
                             for (b, act) in acts.iter().enumerate().take(b1).skip(b) {
-                                put(b, r, unpacked::dot(kernel.isa, u, [&act.blocks()])[0]);
+                                put(b, r, unpacked_dot(kernel.isa, u, [&act.blocks()])[0]);
                             }
                         }
                     }
@@ -304,6 +304,18 @@ impl MatVec {
     }
 }
 
+/// An unpacked row's dots with T vectors at `isa` (a kernel the host has;
+/// the dispatcher checked): what [`unpacked::dot_scalar`] gives for each.
+fn unpacked_dot<const T: usize>(isa: Isa, u: &Unpacked, a: [&ActBlocks; T]) -> [f32; T] {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(f) = super::x86_legacy::unpacked_row::<T>(isa, u.is_k()) {
+        // SAFETY: the dispatcher checked the host has `isa`.
+        return unsafe { f(u, a) };
+    }
+    let _ = isa;
+    a.map(|a| unpacked::dot_scalar(u, a))
+}
+
 /// Rows and vectors of one [`MatVec::matmat`] tile (unpacked rows).
 const TILE_ROWS: usize = 16;
 const TILE_VECTORS: usize = 16;
@@ -323,7 +335,7 @@ pub fn checked_dot_unpacked(k: Kernel, row: &[u8], act: &Activations) -> Option<
     checked_dot(k, row, act)?;
     let mut u = Unpacked::default();
     u.fill(k.op, row)
-        .then(|| unpacked::dot(k.isa, &u, [&act.blocks()])[0])
+        .then(|| unpacked_dot(k.isa, &u, [&act.blocks()])[0])
 }
 
 /// One row's dot product with the chosen kernel.

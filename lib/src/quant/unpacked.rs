@@ -22,11 +22,13 @@
 //! order), and the float arithmetic is [`super::dot::combine_row`]'s
 //! (one-term formats) or [`super::dot::combine_row2`]'s (two-term), lane
 //! b % 8, in block order. The kernel-equality tests run this path beside
-//! every other ([`super::matvec::checked_dot_unpacked`]).
+//! every other ([`super::matvec::checked_dot_unpacked`]). The ISA dispatch
+//! is in matvec.rs (`unpacked_dot`), so the x86 kernels can read this file's
+//! types without an import cycle.
 
 use super::f16_at;
 use super::kernels::{Isa, Op};
-use super::{q4_0, q4_1, q4_k, q5_0, q5_1};
+use super::q4_k;
 
 /// One row in the unpacked form.
 #[derive(Clone, Debug, Default)]
@@ -61,6 +63,13 @@ struct Layout {
     offset: i32,
 }
 
+/// Bytes of one block of `op`'s weights (the format files own the layouts;
+/// they dispatch to the x86 kernels, which read this file, so importing them
+/// here would make a cycle).
+fn bytes(op: Op) -> usize {
+    op.weights().type_size() as usize
+}
+
 fn layout(op: Op) -> Option<Layout> {
     let l = |bytes, m_at, qh_at, qs_at, offset| Layout {
         bytes,
@@ -70,10 +79,10 @@ fn layout(op: Op) -> Option<Layout> {
         offset,
     };
     match op {
-        Op::Q4_0Q8_0 => Some(l(q4_0::BYTES, None, None, 2, 8)),
-        Op::Q5_0Q8_0 => Some(l(q5_0::BYTES, None, Some(2), 6, 16)),
-        Op::Q4_1Q8_1 => Some(l(q4_1::BYTES, Some(2), None, 4, 0)),
-        Op::Q5_1Q8_1 => Some(l(q5_1::BYTES, Some(2), Some(4), 8, 0)),
+        Op::Q4_0Q8_0 => Some(l(bytes(op), None, None, 2, 8)),
+        Op::Q5_0Q8_0 => Some(l(bytes(op), None, Some(2), 6, 16)),
+        Op::Q4_1Q8_1 => Some(l(bytes(op), Some(2), None, 4, 0)),
+        Op::Q5_1Q8_1 => Some(l(bytes(op), Some(2), Some(4), 8, 0)),
         _ => None,
     }
 }
@@ -144,6 +153,11 @@ impl Unpacked {
         }
     }
 
+    /// Whether this is the K-quant form.
+    pub fn is_k(&self) -> bool {
+        self.k
+    }
+
     pub fn blocks(&self) -> usize {
         self.d.len()
     }
@@ -183,7 +197,7 @@ fn codes_of(blk: &[u8], l: &Layout, out: &mut [u8; 32]) {
     if Isa::Avx2.available() {
         // SAFETY: AVX2 checked just above; the block holds qs (16 bytes at
         // qs_at) and qh (4 bytes at qh_at), as the layouts say.
-        unsafe { super::x86_legacy::unpack_block_avx2(blk, l.qs_at, l.qh_at, out) };
+        unsafe { super::x86::unpack_block_avx2(blk, l.qs_at, l.qh_at, out) };
         return;
     }
     let qs = &blk[l.qs_at..l.qs_at + 16];
@@ -288,16 +302,4 @@ fn dot_scalar_k(u: &Unpacked, a: &ActBlocks) -> f32 {
             }
         },
     )
-}
-
-/// The unpacked row's dots with T vectors at `isa` (a kernel the host has;
-/// the dispatcher checked): what [`dot_scalar`] gives for each.
-pub(crate) fn dot<const T: usize>(isa: Isa, u: &Unpacked, a: [&ActBlocks; T]) -> [f32; T] {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(f) = super::x86_legacy::unpacked_row::<T>(isa, u.k) {
-        // SAFETY: the dispatcher checked the host has `isa`.
-        return unsafe { f(u, a) };
-    }
-    let _ = isa;
-    a.map(|a| dot_scalar(u, a))
 }

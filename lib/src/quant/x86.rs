@@ -111,6 +111,52 @@ float_avx2!(f32_dot_avx2, 4, load8_f32, f32_at);
 float_avx2!(f16_dot_avx2, 2, load8_f16, f16_elem);
 float_avx2!(bf16_dot_avx2, 2, load8_bf16, bf16_elem);
 
+// ---- unpacking 4- and 5-bit codes (legacy kernels, unpacked rows) -------------
+
+/// The 32 low nibbles of a block's 16 `qs` bytes, in element order: bytes'
+/// low nibbles are elements 0..16, high nibbles 16..32.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn nibbles(qs: *const u8) -> __m256i {
+    let b = _mm_loadu_si128(qs as *const __m128i);
+    let v = _mm256_set_m128i(_mm_srli_epi16::<4>(b), b);
+    _mm256_and_si256(v, _mm256_set1_epi8(15))
+}
+
+/// Bit 4 of each of a block's 32 codes (bit i of the u32 at `qh`) as a byte
+/// 0x10 or 0: each byte picks its source byte of `qh`, then tests its bit.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn high_bits(qh: *const u8) -> __m256i {
+    let h = (qh as *const i32).read_unaligned();
+    let src = _mm256_setr_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
+        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
+    );
+    // shuffle_epi8 indexes within each 128-bit half; both halves hold qh's 4 bytes
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(h), src);
+    let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+    let set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
+/// One block's 32 codes, one byte each: the nibbles at `qs_at`, plus 16 where
+/// bit i of the u32 at `qh_at` is set (5-bit formats).
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn unpack_block_avx2(
+    blk: &[u8],
+    qs_at: usize,
+    qh_at: Option<usize>,
+    out: &mut [u8; 32],
+) {
+    assert!(blk.len() >= qs_at + 16 && qh_at.is_none_or(|at| blk.len() >= at + 4));
+    let mut c = nibbles(blk.as_ptr().add(qs_at));
+    if let Some(at) = qh_at {
+        c = _mm256_or_si256(c, high_bits(blk.as_ptr().add(at)));
+    }
+    _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, c);
+}
+
 // ---- AVX-512 ----------------------------------------------------------------
 
 /// Activations of planes n of a TQ2_0 block: y[n*32..+32] and y[128+n*32..+32].
