@@ -599,7 +599,7 @@ mod tests {
                     // finite d and dmin
                     let bb = op.weights().type_size() as usize;
                     wq = (0..w.len() / 256 * bb)
-                        .map(|i| (i * 2654435761 >> 7) as u8)
+                        .map(|i| ((i * 2654435761) >> 7) as u8)
                         .collect();
                     for (k, blk) in wq.chunks_exact_mut(bb).enumerate() {
                         blk[0..2].copy_from_slice(

@@ -290,7 +290,7 @@ pub(crate) fn unpacked_row<const T: usize>(isa: Isa, k: bool) -> Option<Unpacked
 }
 
 macro_rules! unpacked_k {
-    ($name:ident, $features:literal, $step:ident) => {
+    ($name:ident, $features:literal, $group:ident) => {
         /// [`super::unpacked::dot_scalar`]'s bits for a K-quant row (Q4_K)
         /// and each of T vectors: a super-block is one interleaved group, so
         /// eight u8 × i8 steps leave sub-block j's Σ q·y in lane j; then
@@ -312,15 +312,7 @@ macro_rules! unpacked_k {
             let c = u.codes.as_ptr();
             let mut lanes = [[0f32; 8]; T];
             for g in 0..n {
-                let mut s = [_mm256_setzero_si256(); T];
-                for p in 0..8 {
-                    let o = g * GROUP * 32 + p * 32;
-                    let q = _mm256_loadu_si256(c.add(o) as *const __m256i);
-                    for (s, a) in s.iter_mut().zip(&a) {
-                        let y = _mm256_loadu_si256(a.qs.as_ptr().add(o) as *const __m256i);
-                        *s = $step(*s, q, y);
-                    }
-                }
+                let s = $group(c, &a, g * GROUP * 32);
                 let sc = _mm256_loadu_si256(u.sc.as_ptr().add(g * GROUP) as *const __m256i);
                 let mn = _mm256_loadu_si256(u.mins.as_ptr().add(g * GROUP) as *const __m256i);
                 for ((l, a), s) in lanes.iter_mut().zip(&a).zip(s) {
@@ -338,15 +330,15 @@ macro_rules! unpacked_k {
     };
 }
 
-unpacked_k!(unpacked_k_avx2, "avx2,fma,f16c", step_avx2);
+unpacked_k!(unpacked_k_avx2, "avx2,fma,f16c", group_avx2);
 unpacked_k!(
     unpacked_k_avx512vnni,
     "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
-    step_vnni
+    group_vnni
 );
 
 macro_rules! unpacked_row {
-    ($name:ident, $features:literal, $step:ident) => {
+    ($name:ident, $features:literal, $group:ident) => {
         /// [`super::unpacked::dot_scalar`]'s bits for each of T vectors
         /// (T independent chains, the row's codes loaded once for all):
         /// per group of 8 blocks, eight u8 × i8 steps over the interleaved
@@ -370,18 +362,7 @@ macro_rules! unpacked_row {
             );
             let c = u.codes.as_ptr();
             // Σ q·y of group g's 8 blocks, lane j = block j, for each vector.
-            let group = |g: usize| {
-                let mut s = [_mm256_setzero_si256(); T];
-                for p in 0..8 {
-                    let o = g * GROUP * 32 + p * 32;
-                    let q = _mm256_loadu_si256(c.add(o) as *const __m256i);
-                    for (s, a) in s.iter_mut().zip(&a) {
-                        let y = _mm256_loadu_si256(a.qs.as_ptr().add(o) as *const __m256i);
-                        *s = $step(*s, q, y);
-                    }
-                }
-                s
-            };
+            let group = |g: usize| $group(c, &a, g * GROUP * 32);
             let off = _mm256_set1_epi32(u.offset);
             let mut acc = [_mm256_setzero_ps(); T];
             let mut i = 0;
@@ -431,27 +412,51 @@ macro_rules! unpacked_row {
     };
 }
 
-/// acc + Σ of 4 adjacent u8 × i8 products per 32-bit lane (AVX2: `maddubs`
-/// pairs, each at most 2 · 31 · 128 in magnitude, then `madd` by one).
+/// Σ q·y per block of the interleaved group at byte `o`, lane j = block j,
+/// for each of T vectors (codes loaded once for all). AVX2: `maddubs` pair
+/// sums of 4 pieces added in i16 before one `madd` by one: a pair is at most
+/// 2 · 31 · 128 = 7936 in magnitude (codes <= 31, any i8), four pieces'
+/// 31 744 < 32 767, so no i16 sum saturates; then the two halves in i32.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn step_avx2(acc: __m256i, q: __m256i, y: __m256i) -> __m256i {
-    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1));
-    _mm256_add_epi32(acc, p)
+unsafe fn group_avx2<const T: usize>(c: *const u8, a: &[&ActBlocks; T], o: usize) -> [__m256i; T] {
+    let mut s = [_mm256_setzero_si256(); T];
+    for half in 0..2 {
+        let mut h = [_mm256_setzero_si256(); T];
+        for p in 4 * half..4 * half + 4 {
+            let q = _mm256_loadu_si256(c.add(o + p * 32) as *const __m256i);
+            for (h, a) in h.iter_mut().zip(a) {
+                let y = _mm256_loadu_si256(a.qs.as_ptr().add(o + p * 32) as *const __m256i);
+                *h = _mm256_add_epi16(*h, _mm256_maddubs_epi16(q, y));
+            }
+        }
+        for (s, h) in s.iter_mut().zip(h) {
+            *s = _mm256_add_epi32(*s, _mm256_madd_epi16(h, _mm256_set1_epi16(1)));
+        }
+    }
+    s
 }
 
-/// The same in one `vpdpbusd` (no saturation).
+/// The same with one `vpdpbusd` per piece (no saturation).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2")]
-unsafe fn step_vnni(acc: __m256i, q: __m256i, y: __m256i) -> __m256i {
-    _mm256_dpbusd_epi32(acc, q, y)
+unsafe fn group_vnni<const T: usize>(c: *const u8, a: &[&ActBlocks; T], o: usize) -> [__m256i; T] {
+    let mut s = [_mm256_setzero_si256(); T];
+    for p in 0..8 {
+        let q = _mm256_loadu_si256(c.add(o + p * 32) as *const __m256i);
+        for (s, a) in s.iter_mut().zip(a) {
+            let y = _mm256_loadu_si256(a.qs.as_ptr().add(o + p * 32) as *const __m256i);
+            *s = _mm256_dpbusd_epi32(*s, q, y);
+        }
+    }
+    s
 }
 
-unpacked_row!(unpacked_row_avx2, "avx2,fma,f16c", step_avx2);
+unpacked_row!(unpacked_row_avx2, "avx2,fma,f16c", group_avx2);
 unpacked_row!(
     unpacked_row_avx512vnni,
     "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
-    step_vnni
+    group_vnni
 );
 
 #[cfg(test)]
