@@ -49,9 +49,12 @@ pub const DEFAULT_FREQUENCY: u32 = 997;
 /// (`parci_core::quant::{x86, neon, dot, matvec}`).
 pub const KERNEL_MODULES: &[&str] = &[
     "parci_core::quant::x86::",
+    "parci_core::quant::x86_legacy::",
+    "parci_core::quant::x86_kquants::",
     "parci_core::quant::neon::",
     "parci_core::quant::dot::",
     "parci_core::quant::matvec::",
+    "parci_core::quant::unpacked::",
 ];
 
 /// Whether a frame is a kernel-registry function (also as `<… as …>::f`
@@ -106,6 +109,9 @@ mod tests {
     fn kernel_frames_are_the_registry_modules() {
         assert!(is_kernel_frame("parci_core::quant::matvec::chunked_row"));
         assert!(is_kernel_frame("parci_core::quant::x86::q8_0_row_avx2"));
+        assert!(is_kernel_frame("parci_core::quant::x86_legacy::q4_1_row_avx2"));
+        assert!(is_kernel_frame("parci_core::quant::x86_kquants::row2"));
+        assert!(is_kernel_frame("parci_core::quant::unpacked::Unpacked::fill"));
         assert!(is_kernel_frame(
             "<parci_core::quant::matvec::MatVec>::matvec"
         ));
