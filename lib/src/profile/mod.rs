@@ -109,9 +109,13 @@ mod tests {
     fn kernel_frames_are_the_registry_modules() {
         assert!(is_kernel_frame("parci_core::quant::matvec::chunked_row"));
         assert!(is_kernel_frame("parci_core::quant::x86::q8_0_row_avx2"));
-        assert!(is_kernel_frame("parci_core::quant::x86_legacy::q4_1_row_avx2"));
+        assert!(is_kernel_frame(
+            "parci_core::quant::x86_legacy::q4_1_row_avx2"
+        ));
         assert!(is_kernel_frame("parci_core::quant::x86_kquants::row2"));
-        assert!(is_kernel_frame("parci_core::quant::unpacked::Unpacked::fill"));
+        assert!(is_kernel_frame(
+            "parci_core::quant::unpacked::Unpacked::fill"
+        ));
         assert!(is_kernel_frame(
             "<parci_core::quant::matvec::MatVec>::matvec"
         ));
