@@ -251,7 +251,10 @@ impl MatVec {
         let parts = self.team.as_ref().map_or(1, Team::threads);
         // Rows of a format with an unpacked form are unpacked once for all
         // the vectors (unpacked.rs); the others go through the row kernel.
-        let unpack = kernel.isa != Isa::Scalar && unpacked::has_form(op);
+        // (x86 only: elsewhere the unpacked form has only its scalar
+        // reference, slower than the ISA's row kernel.)
+        let unpack = matches!(kernel.isa, Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni)
+            && unpacked::has_form(op);
         // SAFETY (both writes below): `base` is the start of an `outs` slice
         // of `rows` values, borrowed mutably for this call; parts write
         // disjoint row ranges.
