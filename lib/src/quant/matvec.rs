@@ -60,14 +60,19 @@ impl Activations {
             ActKind::Q8K => {
                 q8_k::quantize(x, &mut self.q8k);
                 let q = &self.q8k;
+                // 32-quant sub-blocks, 8 to a Q8_K block; Σ y per sub-block
                 let sub = |b: usize| -> &[i8; 32] {
                     q[b / 8].qs[32 * (b % 8)..32 * (b % 8) + 32]
                         .try_into()
                         .expect("32 quants")
                 };
-                unpacked::interleave(q.len() * 8, sub, &mut self.bq);
-                self.bd.clear();
-                self.bd.extend(q.iter().map(|a| a.d));
+                split(
+                    &mut self.bq,
+                    &mut self.bd,
+                    q.len() * 8,
+                    sub,
+                    q.iter().map(|a| a.d),
+                );
                 self.bsum.clear();
                 self.bsum.extend(q.iter().flat_map(|a| {
                     (0..8).map(|j| a.bsums[2 * j] as i32 + a.bsums[2 * j + 1] as i32)
@@ -75,23 +80,32 @@ impl Activations {
             }
             ActKind::Q8_0 => {
                 act::quantize_q8_0(x, &mut self.q8_0);
-                unpacked::interleave(self.q8_0.len(), |b| &self.q8_0[b].qs, &mut self.bq);
-                self.bd.clear();
-                self.bd.extend(self.q8_0.iter().map(|a| a.d));
+                let q = &self.q8_0;
+                split(
+                    &mut self.bq,
+                    &mut self.bd,
+                    q.len(),
+                    |b| &q[b].qs,
+                    q.iter().map(|a| a.d),
+                );
                 self.bsum.clear();
                 self.bsum.extend(
-                    self.q8_0
-                        .iter()
-                        .map(|a| a.qs.iter().map(|&q| q as i32).sum::<i32>()),
+                    q.iter()
+                        .map(|a| a.qs.iter().map(|&v| v as i32).sum::<i32>()),
                 );
             }
             ActKind::Q8_1 => {
                 act::quantize_q8_1(x, &mut self.q8_1);
-                unpacked::interleave(self.q8_1.len(), |b| &self.q8_1[b].qs, &mut self.bq);
-                self.bd.clear();
-                self.bd.extend(self.q8_1.iter().map(|a| a.d));
+                let q = &self.q8_1;
+                split(
+                    &mut self.bq,
+                    &mut self.bd,
+                    q.len(),
+                    |b| &q[b].qs,
+                    q.iter().map(|a| a.d),
+                );
                 self.bs.clear();
-                self.bs.extend(self.q8_1.iter().map(|a| a.s));
+                self.bs.extend(q.iter().map(|a| a.s));
             }
             ActKind::F32 => {
                 self.f32.clear();
@@ -113,6 +127,20 @@ impl Activations {
     pub fn suits(&self, op: Op) -> bool {
         self.kind == Some(act_kind(op))
     }
+}
+
+/// `n` blocks' quants ([`unpacked::interleave`]d) into `bq` and their
+/// scales into `bd`, both reused.
+fn split<'q>(
+    bq: &mut Vec<i8>,
+    bd: &mut Vec<f32>,
+    n: usize,
+    qs: impl Fn(usize) -> &'q [i8; 32],
+    d: impl Iterator<Item = f32>,
+) {
+    unpacked::interleave(n, qs, bq);
+    bd.clear();
+    bd.extend(d);
 }
 
 /// Runs matrix-vector products with one ISA's kernels on `threads` threads.

@@ -490,10 +490,7 @@ row1_blocks!(
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn q4_0_lanes_raw(w: *const u8, y: *const i8) -> __m256i {
-    let b = _mm_loadu_si128(w.add(2) as *const __m128i);
-    let lo = _mm_and_si128(b, _mm_set1_epi8(15));
-    let hi = _mm_and_si128(_mm_srli_epi16::<4>(b), _mm_set1_epi8(15));
-    let wq = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+    let wq = _mm256_sub_epi8(nibbles(w.add(2)), _mm256_set1_epi8(8));
     signed_dot_256(wq, _mm256_loadu_si256(y as *const __m256i))
 }
 
@@ -501,14 +498,10 @@ unsafe fn q4_0_lanes_raw(w: *const u8, y: *const i8) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2")]
 unsafe fn q4_0_lanes_vnni(w: *const u8, y: *const i8) -> __m256i {
-    let b = _mm_loadu_si128(w.add(2) as *const __m128i);
-    let lo = _mm_and_si128(b, _mm_set1_epi8(15));
-    let hi = _mm_and_si128(_mm_srli_epi16::<4>(b), _mm_set1_epi8(15));
-    let q = _mm256_set_m128i(hi, lo);
     let yv = _mm256_loadu_si256(y as *const __m256i);
     let z = _mm256_setzero_si256();
     _mm256_sub_epi32(
-        _mm256_dpbusd_epi32(z, q, yv),
+        _mm256_dpbusd_epi32(z, nibbles(w.add(2)), yv),
         _mm256_dpbusd_epi32(z, _mm256_set1_epi8(8), yv),
     )
 }
