@@ -2,12 +2,14 @@
 //!
 //! - [`receipt`]: the receipt envelope, canonical JSON, digests, host and source
 //!   fingerprints, the embedded JSON Schemas and the verifier with its gate registry.
+//! - [`bench`]: comparing two builds' speed: paired runs, instruction counts.
 //! - [`cpu`]: run-time CPU feature detection shared by receipts and kernels.
 //! - [`fsutil`]: atomic writes and file hashing.
 //! - [`tokenizer`]: text ↔ token ids with a GGUF file's own tokenizer, as llama.cpp.
 //! - [`plan`]: `parallel.json` plans: model, DAG algorithms, status, scaffolding.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod bench;
 pub mod cpu;
 pub mod findings;
 pub mod fsutil;

@@ -82,46 +82,78 @@ pub const PREFILL_BATCH: usize = 64;
 pub fn run(model: &Model, w: &Workload) -> Result<Pass, ModelError> {
     let mut e = Engine::new(model, w.mode, w.threads, n_ctx(w).max(1))?;
     let t0 = Instant::now();
-    let mut next = 0;
-    // Only the last prompt token's logits are read; the others go in
-    // batches, each weight matrix read once per batch.
-    if let Some((&last, head)) = w.prompt.split_last() {
-        for batch in head.chunks(PREFILL_BATCH) {
-            e.feed_batch(batch)?;
-        }
-        next = argmax(e.forward(last)?);
-    }
+    let next = measured_prefill(&mut e, &w.prompt)?;
     let prefill = t0.elapsed();
     let busy0 = e.matvec().busy();
-    let mut tokens = Vec::with_capacity(w.tokens);
-    let mut per_token = Vec::with_capacity(w.tokens);
-    let mut last_logits = Vec::new();
-    let mut stopped_by = None;
+    let d = measured_decode(&mut e, w, next)?;
+    let decode_matvec = e.matvec().busy() - busy0;
+    Ok(Pass {
+        tokens: d.tokens,
+        last_logits: d.last_logits,
+        kernels: e.counters().snapshot(),
+        prefill,
+        per_token: d.per_token,
+        decode_matvec,
+        stopped_by: d.stopped_by,
+    })
+}
+
+/// What the decode steps of a pass produced.
+struct Decoded {
+    tokens: Vec<u32>,
+    per_token: Vec<Duration>,
+    last_logits: Vec<f32>,
+    stopped_by: Option<u32>,
+}
+
+/// The prompt through a fresh engine; returns the token it predicts. Only
+/// the last prompt token's logits are read; the others go in batches, each
+/// weight matrix read once per batch.
+///
+/// Never inlined, and named in [`PREFILL_MARKER`]: `perf-smoke --measure
+/// instructions` has callgrind count instructions inside this call only.
+#[inline(never)]
+fn measured_prefill(e: &mut Engine, prompt: &[u32]) -> Result<u32, ModelError> {
+    let Some((&last, head)) = prompt.split_last() else {
+        return Ok(0);
+    };
+    for batch in head.chunks(PREFILL_BATCH) {
+        e.feed_batch(batch)?;
+    }
+    Ok(argmax(e.forward(last)?))
+}
+
+/// The greedy decode steps from `next` on (never inlined, for
+/// [`DECODE_MARKER`]).
+#[inline(never)]
+fn measured_decode(e: &mut Engine, w: &Workload, mut next: u32) -> Result<Decoded, ModelError> {
+    let mut d = Decoded {
+        tokens: Vec::with_capacity(w.tokens),
+        per_token: Vec::with_capacity(w.tokens),
+        last_logits: Vec::new(),
+        stopped_by: None,
+    };
     for i in 0..w.tokens {
         if w.stop.contains(&next) {
-            stopped_by = Some(next);
+            d.stopped_by = Some(next);
             break;
         }
-        tokens.push(next);
+        d.tokens.push(next);
         let t = Instant::now();
         let logits = e.forward(next)?;
         next = argmax(logits);
-        per_token.push(t.elapsed());
+        d.per_token.push(t.elapsed());
         if i + 1 == w.tokens || w.stop.contains(&next) {
-            last_logits = logits.to_vec();
+            d.last_logits = logits.to_vec();
         }
     }
-    let decode_matvec = e.matvec().busy() - busy0;
-    Ok(Pass {
-        tokens,
-        last_logits,
-        kernels: e.counters().snapshot(),
-        prefill,
-        per_token,
-        decode_matvec,
-        stopped_by,
-    })
+    Ok(d)
 }
+
+/// callgrind `--toggle-collect` patterns of the two measured phases (the
+/// symbols' demangled names, with a wildcard for the hash).
+pub const PREFILL_MARKER: &str = "parci_core::model::workload::measured_prefill*";
+pub const DECODE_MARKER: &str = "parci_core::model::workload::measured_decode*";
 
 #[cfg(test)]
 mod tests {
