@@ -4,9 +4,10 @@
 //! `src/bin/perf-smoke.rs` only turns its flags into [`Options`].
 
 use crate::cli::{self, Common, Env, Format};
-use crate::{emit, exit, github};
+use crate::{emit, exit, github, perf_instructions, perf_paired};
 use anyhow::{anyhow, bail, Context};
 use clap::ValueEnum;
+use parci_core::bench::paired;
 use parci_core::gguf::fixture::{self, Preset};
 use parci_core::gguf::{Gguf, MappedFile};
 use parci_core::graph::{self, ExecutionPlan};
@@ -53,6 +54,24 @@ impl Debug {
     }
 }
 
+/// `--measure`: what the run measures.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Measure {
+    /// Wall-clock rates of timed repeats.
+    Wall,
+    /// Instructions (and estimated cycles) per token under callgrind.
+    Instructions,
+}
+
+impl Measure {
+    pub fn name(self) -> &'static str {
+        match self {
+            Measure::Wall => "wall",
+            Measure::Instructions => "instructions",
+        }
+    }
+}
+
 /// The prompt of the workload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Prompt {
@@ -89,6 +108,12 @@ pub struct Options {
     pub max_regression: Option<f64>,
     /// Also write Bencher Metric Format here.
     pub bmf: Option<PathBuf>,
+    /// What to measure: wall-clock rates, or instructions under callgrind.
+    pub measure: Measure,
+    /// Another build's perf-smoke to compare with in paired runs.
+    pub against: Option<PathBuf>,
+    /// Pairs at most for `against` (the sample budget).
+    pub pairs: u64,
     pub parallel_graph: bool,
     /// Graph builder threads; `None`: logical CPUs.
     pub parallel_threads: Option<u64>,
@@ -158,7 +183,7 @@ fn build_plan(
     })
 }
 
-fn median(v: &[f64]) -> f64 {
+pub(crate) fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     let n = s.len();
@@ -352,15 +377,28 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
             bail!("--max-regression {p}: give a percentage >= 0, e.g. 10");
         }
     }
+    if opts.max_regression.is_some() && opts.baseline.is_none() && opts.against.is_none() {
+        bail!("--max-regression: nothing to compare with; pass --baseline RECEIPT or --against PERF_SMOKE");
+    }
     if opts.repeats == 0 {
         bail!("--repeats 0: give at least 1 timed repeat");
     }
+    if opts.pairs < paired::DEFAULT_RULE.min_pairs as u64 {
+        bail!(
+            "--pairs {}: give at least {} pairs (the first decision needs them)",
+            opts.pairs,
+            paired::DEFAULT_RULE.min_pairs
+        );
+    }
     let mode = env.kernel_mode()?;
     let isa = mode.resolve()?;
-    let threads = opts
-        .threads
-        .unwrap_or(receipt::physical_cores() as u64)
-        .max(1);
+    let threads = match (opts.measure, opts.threads) {
+        (Measure::Instructions, Some(t)) if t > 1 => bail!(
+            "--threads {t} with --measure instructions: counts are repeatable on one thread only (valgrind serializes threads and the workers' hand-off spins); drop --threads or pass --threads 1"
+        ),
+        (Measure::Instructions, _) => 1,
+        (Measure::Wall, t) => t.unwrap_or(receipt::physical_cores() as u64).max(1),
+    };
     let graph_threads = opts.parallel_threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
@@ -378,11 +416,14 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let baseline = opts
-        .baseline
-        .as_deref()
-        .map(|b| read_baseline(b, &model_sha, threads))
-        .transpose()?;
+    let baseline = match opts.measure {
+        Measure::Wall => opts
+            .baseline
+            .as_deref()
+            .map(|b| read_baseline(b, &model_sha, threads))
+            .transpose()?,
+        Measure::Instructions => None,
+    };
 
     let n_vocab = graph::hparams(&g)
         .map_err(|e| anyhow!("{shown}: {e}"))?
@@ -408,6 +449,22 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         mode,
         stop: smoke::stop_ids(tok.as_ref(), opts.stop_at_eog),
     };
+    if opts.against.is_some() || opts.measure == Measure::Instructions {
+        let p = Prepared {
+            path,
+            preset,
+            model_input,
+            model_sha,
+            text: text.map(str::to_string),
+            tokenizer: tok.as_ref().map(Tokenizer::summary),
+            w,
+            graph_threads,
+        };
+        return match &opts.against {
+            Some(other) => perf_paired::run(opts, env, &p, other),
+            None => perf_instructions::run(opts, env, &p),
+        };
+    }
     let (plan, graph_time) = build_plan(
         &g,
         workload::n_ctx(&w) as u64,
@@ -453,21 +510,23 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let results = smoke::results(&passes[0], isa, &plan, tok.as_ref())
         .map_err(|e| anyhow!("{shown}: {e}"))?;
     let measurements = stats.measurements(load, tokenizer_load, graph_time, comparison)?;
-    let inputs = json!({
-        "model": model_input,
-        "prompt": w.prompt,
-        "text": text,
-        "tokenizer": tok.as_ref().map(Tokenizer::summary),
-        "stop_at_eog": opts.stop_at_eog,
-        "tokens": w.tokens,
-        "threads": threads,
-        "kernel_mode": mode.name(),
-        "seed": opts.seed,
-        "repeats": opts.repeats,
-        "warmup": opts.warmup,
-        "parallel_graph": {"enabled": opts.parallel_graph, "threads": graph_threads},
-        "baseline": baseline.as_ref().map(|b| json!({"file": b.file, "max_regression_pct": opts.max_regression})),
-    });
+    let p = Prepared {
+        path: path.clone(),
+        preset,
+        model_input,
+        model_sha,
+        text: text.map(str::to_string),
+        tokenizer: tok.as_ref().map(Tokenizer::summary),
+        w,
+        graph_threads,
+    };
+    let inputs = p.inputs(
+        opts,
+        baseline
+            .as_ref()
+            .map(|b| json!({"file": b.file, "max_regression_pct": opts.max_regression})),
+        None,
+    );
     for (level, list) in [
         (github::Level::Error, &errors),
         (github::Level::Warning, &warnings),
@@ -482,34 +541,148 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         measurements,
         verdict: Verdict::from_findings(errors, warnings),
     };
+    let table = render(&shown, &body, threads);
+    let measures = bmf(&body, &stats.decode_runs);
     report(
         opts,
         env,
         body,
-        &Bmf {
-            runs: &stats.decode_runs,
-            preset,
-            path: &path,
-            threads,
-        },
+        table,
+        bmf_name(preset, &path, threads),
+        measures,
     )
 }
 
-/// What the BMF file names its benchmark by.
-struct Bmf<'a> {
-    runs: &'a [f64],
-    preset: Option<(Preset, u64)>,
-    path: &'a Path,
-    threads: u64,
+/// A resolved workload, for the modes that run perf-smoke processes
+/// (`--measure instructions`, `--against`) as well as for the in-process one.
+pub(crate) struct Prepared {
+    pub path: PathBuf,
+    pub preset: Option<(Preset, u64)>,
+    pub model_input: Value,
+    pub model_sha: String,
+    /// The `--text` prompt.
+    pub text: Option<String>,
+    pub tokenizer: Option<Value>,
+    pub w: Workload,
+    pub graph_threads: usize,
 }
 
-/// Step summary, BMF file, receipt, stdout: in that order.
-fn report(opts: &Options, env: &Env, body: Body, b: &Bmf) -> anyhow::Result<Outcome> {
+impl Prepared {
+    /// The receipt's `inputs`.
+    pub fn inputs(&self, opts: &Options, baseline: Option<Value>, against: Option<Value>) -> Value {
+        json!({
+            "model": self.model_input,
+            "prompt": self.w.prompt,
+            "text": self.text,
+            "tokenizer": self.tokenizer,
+            "stop_at_eog": opts.stop_at_eog,
+            "tokens": self.w.tokens,
+            "threads": self.w.threads,
+            "kernel_mode": self.w.mode.name(),
+            "seed": opts.seed,
+            "repeats": opts.repeats,
+            "warmup": opts.warmup,
+            "parallel_graph": {"enabled": opts.parallel_graph, "threads": self.graph_threads},
+            "baseline": baseline,
+            "measure": opts.measure.name(),
+            "against": against,
+        })
+    }
+
+    /// perf-smoke's arguments for this workload in another process: the
+    /// resolved model and prompt ids (flags every perf-smoke build takes),
+    /// `repeats` timed passes after `warmup`, the receipt to `receipt`.
+    pub fn child_args(&self, repeats: u64, warmup: u64, receipt: &Path) -> Vec<OsString> {
+        let ids: Vec<String> = self.w.prompt.iter().map(u32::to_string).collect();
+        let mut a: Vec<OsString> = vec![
+            "--model".into(),
+            self.path.clone().into(),
+            "--prompt".into(),
+            ids.join(",").into(),
+            "--tokens".into(),
+            self.w.tokens.to_string().into(),
+            "--threads".into(),
+            self.w.threads.to_string().into(),
+            "--repeats".into(),
+            repeats.to_string().into(),
+            "--warmup".into(),
+            warmup.to_string().into(),
+            "--quiet".into(),
+            "--receipt".into(),
+            receipt.into(),
+        ];
+        if !self.w.stop.is_empty() {
+            a.push("--stop-at-eog".into());
+        }
+        a
+    }
+}
+
+/// Runs `cmd` (a perf-smoke, possibly under a wrapper) that writes its
+/// receipt to `receipt`, and reads that receipt. A child's failure is an
+/// error naming `what` with the child's last stderr line. GitHub Actions
+/// variables are removed: the parent alone annotates and summarizes.
+pub(crate) fn child_receipt(
+    mut cmd: std::process::Command,
+    receipt: &Path,
+    what: &str,
+) -> anyhow::Result<Value> {
+    cmd.env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let _ = std::fs::remove_file(receipt);
+    let out = cmd
+        .output()
+        .with_context(|| format!("{what}: cannot start {:?}", cmd.get_program()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        bail!("{what} failed ({}): {last}", out.status);
+    }
+    let bytes = std::fs::read(receipt)
+        .with_context(|| format!("{what}: wrote no receipt at {}", receipt.display()))?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{what}: {} is not JSON", receipt.display()))
+}
+
+/// A scratch directory for child receipts, removed when dropped.
+pub(crate) struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new() -> anyhow::Result<Scratch> {
+        let d = std::env::temp_dir().join(format!("parci-perf-smoke-{}", std::process::id()));
+        std::fs::create_dir_all(&d)
+            .with_context(|| format!("{}: cannot create a scratch directory", d.display()))?;
+        Ok(Scratch(d))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Step summary, BMF file, receipt, stdout: in that order. `measures` is
+/// the run's Bencher Metric Format measures, under the benchmark `name`.
+pub(crate) fn report(
+    opts: &Options,
+    env: &Env,
+    body: Body,
+    table: String,
+    name: String,
+    measures: Value,
+) -> anyhow::Result<Outcome> {
     let failed = body.verdict.status == receipt::Status::Fail;
-    let table = render(&b.path.display().to_string(), &body, b.threads);
     github::append_summary(env, &format!("### {PROGRAM}\n\n```\n{table}```\n\n"))?;
     if let Some(out) = &opts.bmf {
-        let text = serde_json::to_string_pretty(&bmf(&body, b))?;
+        let text = serde_json::to_string_pretty(&json!({ name: measures }))?;
         parci_core::fsutil::write_atomic(out, text.as_bytes())
             .with_context(|| format!("{}: cannot write the BMF file", out.display()))?;
     }
@@ -526,18 +699,23 @@ fn report(opts: &Options, env: &Env, body: Body, b: &Bmf) -> anyhow::Result<Outc
     })
 }
 
-/// Bencher Metric Format: `{benchmark: {measure: {value, lower_value, upper_value}}}`.
-fn bmf(body: &Body, b: &Bmf) -> Value {
-    let m = &body.measurements;
-    let model = match b.preset {
+/// The BMF benchmark name: `perf-smoke/<model>/threads-<T>`.
+pub(crate) fn bmf_name(preset: Option<(Preset, u64)>, path: &Path, threads: u64) -> String {
+    let model = match preset {
         Some((p, s)) => format!("{}-seed{s}", p.name()),
-        None => b
-            .path
+        None => path
             .file_stem()
             .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
     };
-    let lo = b.runs.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = b.runs.iter().copied().fold(0.0, f64::max);
+    format!("perf-smoke/{model}/threads-{threads}")
+}
+
+/// Bencher Metric Format measures of a wall-clock run:
+/// `{measure: {value, lower_value, upper_value}}`.
+fn bmf(body: &Body, runs: &[f64]) -> Value {
+    let m = &body.measurements;
+    let lo = runs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = runs.iter().copied().fold(0.0, f64::max);
     let mut measures = json!({
         "decode-tok-s": {"value": m["decode_tok_s"], "lower_value": lo, "upper_value": hi},
         "prefill-tok-s": {"value": m["prefill_tok_s"]},
@@ -548,29 +726,18 @@ fn bmf(body: &Body, b: &Bmf) -> Value {
     if let Some(rss) = m["peak_rss_bytes"].as_u64() {
         measures["peak-rss-bytes"] = json!({"value": rss});
     }
-    json!({ format!("perf-smoke/{model}/threads-{}", b.threads): measures })
+    measures
 }
+
 /// The table a person reads in one glance.
 fn render(path: &str, body: &Body, threads: u64) -> String {
-    let (i, r, m) = (&body.inputs, &body.results, &body.measurements);
+    let m = &body.measurements;
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
-    let types: Vec<String> = i["model"]["tensor_types"]
-        .as_object()
-        .map(|o| o.iter().map(|(k, v)| format!("{k}×{v}")).collect())
-        .unwrap_or_default();
     let runs: Vec<String> = m["decode_tok_s_runs"]
         .as_array()
         .map(|a| a.iter().map(|v| format!("{:.1}", f(v))).collect())
         .unwrap_or_default();
-    let mut out = format!(
-        "perf-smoke  {path}\n  model        {:.1}M params ({})\n  kernels      {} on {threads} thread{}, {} prompt + {} decode tokens\n",
-        f(&i["model"]["parameters"]) / 1e6,
-        types.join(" "),
-        r["isa"].as_str().unwrap_or("?"),
-        if threads == 1 { "" } else { "s" },
-        i["prompt"].as_array().map_or(0, Vec::len),
-        i["tokens"],
-    );
+    let mut out = header(path, body, threads);
     out += &format!(
         "  load         {:.1} ms   tokenizer {}   graph build {:.2} ms\n  prefill      {:.1} tok/s\n  decode       {:.1} tok/s   (runs {})\n  per token    p50 {:.2} ms   p90 {:.2} ms   max {:.2} ms\n  matvec share {:.1}%\n",
         f(&m["load_ms"]),
@@ -596,6 +763,31 @@ fn render(path: &str, body: &Body, threads: u64) -> String {
             f(&m["baseline"]["change_pct"])
         );
     }
+    out + &footer(body)
+}
+
+/// The table's first lines: file, model, kernels and workload.
+pub(crate) fn header(path: &str, body: &Body, threads: u64) -> String {
+    let (i, r) = (&body.inputs, &body.results);
+    let types: Vec<String> = i["model"]["tensor_types"]
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| format!("{k}×{v}")).collect())
+        .unwrap_or_default();
+    format!(
+        "perf-smoke  {path}\n  model        {:.1}M params ({})\n  kernels      {} on {threads} thread{}, {} prompt + {} decode tokens\n",
+        i["model"]["parameters"].as_f64().unwrap_or(f64::NAN) / 1e6,
+        types.join(" "),
+        r["isa"].as_str().unwrap_or("?"),
+        if threads == 1 { "" } else { "s" },
+        i["prompt"].as_array().map_or(0, Vec::len),
+        i["tokens"],
+    )
+}
+
+/// The table's last lines: text, continuation, output digest, verdict.
+pub(crate) fn footer(body: &Body) -> String {
+    let (i, r) = (&body.inputs, &body.results);
+    let mut out = String::new();
     if let Some(t) = i["text"].as_str() {
         out += &format!("  text         {t:?}\n");
     }
@@ -637,6 +829,9 @@ mod tests {
             baseline: None,
             max_regression: None,
             bmf: None,
+            measure: Measure::Wall,
+            against: None,
+            pairs: 50,
             parallel_graph: true,
             parallel_threads: Some(2),
             parallel_progress: false,

@@ -3,15 +3,17 @@
 
 use clap::Parser;
 use parci::cli::{self, Common, Format, PresetArg};
-use parci::perf_smoke::{self, Debug, OnOff, Options, Prompt, PROGRAM};
+use parci::perf_smoke::{self, Debug, Measure, OnOff, Options, Prompt, PROGRAM};
 use parci_core::gguf::fixture;
 use parci_core::model::smoke::MODELS_DIR;
 use std::path::PathBuf;
 
 /// Decode a llama GGUF model greedily and time it: the PR performance gate.
 ///
-/// Exit status: 0 pass (warnings allowed), 1 slower than the baseline by more
-/// than --max-regression (or repeats disagreed), 2 bad input or usage error.
+/// Exit status: 0 pass (warnings allowed), 1 slower than the baseline or the
+/// --against build by more than --max-regression (or repeats disagreed), 2 bad
+/// input or usage error (also: valgrind missing for --measure instructions,
+/// builds that decode to different outputs for --against).
 #[derive(Parser, Debug)]
 #[command(name = PROGRAM, version, after_help = "\
 Examples:
@@ -21,6 +23,8 @@ Examples:
   perf-smoke --model SmolLM2-135M-Instruct.Q4_1.gguf --text 'The capital of France is' --tokens 8
   perf-smoke --model model.gguf --text '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n' --stop-at-eog
   perf-smoke --baseline main.receipt.json --max-regression 10
+  perf-smoke --measure instructions --baseline main-instructions.receipt.json
+  perf-smoke --against ../base/target/release/perf-smoke --threads 1
   PARCI_KERNELS=scalar perf-smoke --bmf target/parci/perf-smoke.bmf.json")]
 struct Args {
     /// A llama GGUF file to run [default: the --preset fixture]
@@ -65,12 +69,27 @@ struct Args {
     /// Compute threads [default: physical cores]
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
-    /// A previous perf-smoke receipt (same model and threads) to compare decode tok/s with
-    #[arg(long, value_name = "RECEIPT")]
+    /// wall: time the repeats. instructions: count instructions and
+    /// estimated cycles per token under valgrind's callgrind (one thread,
+    /// the best ISA valgrind runs; repeatable on a busy machine)
+    #[arg(long, value_enum, default_value_t = Measure::Wall)]
+    measure: Measure,
+    /// A previous perf-smoke receipt of the same --measure kind (same model;
+    /// wall: same threads; instructions: same prompt and tokens) to compare with
+    #[arg(long, value_name = "RECEIPT", conflicts_with = "against")]
     baseline: Option<PathBuf>,
-    /// Fail (exit 1) when decode is more than PCT percent slower than --baseline
-    /// [default: only warn, from 5%]
-    #[arg(long, value_name = "PCT", requires = "baseline")]
+    /// Another build's perf-smoke executable: run it and this one alternately
+    /// on the same workload and fail when this one is slower per decode token
+    /// beyond --max-regression with 99% confidence
+    #[arg(long, value_name = "PERF_SMOKE", conflicts_with = "measure")]
+    against: Option<PathBuf>,
+    /// Pairs of runs at most for --against (it stops early when the answer is clear)
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(10..=1000), requires = "against")]
+    pairs: u64,
+    /// Fail (exit 1) beyond PCT percent: slower decode than --baseline
+    /// [default: only warn, from 5%], more instructions per decode token
+    /// [default: 1], or slower than --against [default: 1]
+    #[arg(long, value_name = "PCT")]
     max_regression: Option<f64>,
     /// Also write the measurements in Bencher Metric Format to OUT
     #[arg(long, value_name = "OUT")]
@@ -123,6 +142,9 @@ impl Args {
             baseline: self.baseline,
             max_regression: self.max_regression,
             bmf: self.bmf,
+            measure: self.measure,
+            against: self.against,
+            pairs: self.pairs,
             parallel_graph: self.parallel_graph == OnOff::On,
             parallel_threads: self.parallel_threads,
             parallel_progress: self.parallel_progress,

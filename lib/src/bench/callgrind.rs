@@ -41,7 +41,9 @@ impl Costs {
     /// Without `--cache-sim=yes` the miss events are absent and this is Ir.
     pub fn estimated_cycles(&self) -> u64 {
         let g = |e| self.get(e);
-        g("Ir") + 10 * (g("I1mr") + g("D1mr") + g("D1mw")) + 100 * (g("ILmr") + g("DLmr") + g("DLmw"))
+        g("Ir")
+            + 10 * (g("I1mr") + g("D1mr") + g("D1mw"))
+            + 100 * (g("ILmr") + g("DLmr") + g("DLmw"))
     }
 }
 
@@ -98,7 +100,8 @@ pub fn parse(text: &str, prefixes: &[&str]) -> Result<Profile, String> {
         } else if line.starts_with("calls=") {
             call_line_next = true;
         } else if line.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '*')) {
-            let costs = numbers_after(line, positions).ok_or_else(|| at("a cost line that is not numbers"))?;
+            let costs = numbers_after(line, positions)
+                .ok_or_else(|| at("a cost line that is not numbers"))?;
             // a call's line is the callee's inclusive cost; a plain line is
             // self cost: both belong to the current function's inclusive cost
             if let Some(i) = current {

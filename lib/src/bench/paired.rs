@@ -252,7 +252,11 @@ mod tests {
     fn fail_rate(slowdown: f64, trials: u64, rule: &Rule) -> (f64, f64) {
         let (mut fails, mut pairs) = (0, 0);
         for t in 0..trials {
-            let (v, n) = experiment(0xCA11_B8A7 ^ (t * 7919) ^ slowdown.to_bits(), slowdown, rule);
+            let (v, n) = experiment(
+                0xCA11_B8A7 ^ (t * 7919) ^ slowdown.to_bits(),
+                slowdown,
+                rule,
+            );
             fails += (v == Verdict::Fail) as u64;
             pairs += n;
         }

@@ -171,6 +171,45 @@ pub fn gate_perf_smoke(doc: &Value, out: &mut Findings) {
         );
     }
     let m = &doc["measurements"];
+    if m["instructions"].is_object() {
+        // an instruction count: the decode ran instructions, as many tokens as generated
+        let d = &m["instructions"]["decode"];
+        if d["instructions"].as_u64().unwrap_or(0) == 0 {
+            out.error(
+                "/measurements/instructions/decode/instructions",
+                "the decode counted no instructions: callgrind did not see the decode phase",
+            );
+        }
+        if d["tokens"].as_u64() != generated.filter(|&n| n > 0) {
+            out.error(
+                "/measurements/instructions/decode/tokens",
+                "decode tokens differ from the generated tokens they count",
+            );
+        }
+        return;
+    }
+    if let Some(p) = m["paired"].as_object() {
+        let n = p["pairs"].as_array().map_or(0, Vec::len);
+        if n > p["max_pairs"].as_u64().unwrap_or(0) as usize {
+            out.error(
+                "/measurements/paired/pairs",
+                format!("{n} pairs but max_pairs is {}", p["max_pairs"]),
+            );
+        }
+        let c = &p["change_pct"];
+        let (lo, est, hi) = (
+            c["low"].as_f64(),
+            c["estimate"].as_f64(),
+            c["high"].as_f64(),
+        );
+        if !(lo <= est && est <= hi) {
+            out.error(
+                "/measurements/paired/change_pct",
+                "the estimate lies outside its interval",
+            );
+        }
+        return;
+    }
     for key in ["prefill_tok_s", "decode_tok_s"] {
         match m[key].as_f64() {
             Some(v) if v.is_finite() && v > 0.0 => {}

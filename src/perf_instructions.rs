@@ -1,0 +1,212 @@
+//! `perf-smoke --measure instructions`: the workload's prefill and decode
+//! counted by valgrind's callgrind instead of timed, so two runs of one
+//! build agree to the instruction on a machine that is busy with anything
+//! else. perf-smoke runs itself under callgrind (one pass, no warm-up: an
+//! instruction count needs none) with collection on only inside the two
+//! marked phases (parci_core::model::workload's markers), reads the output
+//! file (parci_core::bench::callgrind) and writes its own receipt with the
+//! child's results. One thread: valgrind runs threads one at a time, and
+//! the workers' spinning hand-off would make the count depend on the
+//! scheduler. valgrind cannot run AVX-512, and the CPU it presents has
+//! none, so the kernels resolve to the best ISA it has (AVX2 on x86) and
+//! results.isa records it.
+
+use crate::cli::Env;
+use crate::perf_smoke::{self, child_receipt, footer, header, Options, Outcome, Prepared, Scratch};
+use anyhow::{anyhow, bail, Context};
+use parci_core::bench::callgrind::{self, Costs, CYCLES_FORMULA};
+use parci_core::model::workload::{DECODE_MARKER, PREFILL_MARKER};
+use parci_core::receipt::{canonical::finite, Body, FileInput, Verdict};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+
+/// Without `--max-regression`, more instructions per decode token than the
+/// baseline by this much fails.
+pub const DEFAULT_MAX_REGRESSION_PCT: f64 = 1.0;
+
+/// The simulated caches, fixed so that estimated cycles do not depend on
+/// the host valgrind runs on (it would otherwise read them from CPUID).
+const CACHES: [&str; 3] = ["--I1=32768,8,64", "--D1=32768,8,64", "--LL=8388608,16,64"];
+
+/// `valgrind --version`, or exit 2 saying how to get it.
+fn valgrind_version() -> anyhow::Result<String> {
+    let out = Command::new("valgrind").arg("--version").output();
+    match out {
+        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        _ => bail!("--measure instructions: valgrind is not installed (or does not run); install it (Debian: apt-get install valgrind) or drop --measure instructions"),
+    }
+}
+
+pub(crate) fn run(opts: &Options, env: &Env, p: &Prepared) -> anyhow::Result<Outcome> {
+    let version = valgrind_version()?;
+    let baseline = opts
+        .baseline
+        .as_deref()
+        .map(|b| read_baseline(b, p))
+        .transpose()?;
+    let max = opts.max_regression.unwrap_or(DEFAULT_MAX_REGRESSION_PCT);
+    let scratch = Scratch::new()?;
+    let out = scratch.0.join("callgrind.out");
+    let receipt = scratch.0.join("child.receipt.json");
+    let exe = std::env::current_exe().context("cannot find this perf-smoke's path")?;
+    let mut cmd = Command::new("valgrind");
+    cmd.args([
+        "--tool=callgrind",
+        "--collect-atstart=no",
+        "--cache-sim=yes",
+    ])
+    .args(CACHES)
+    .arg(format!("--toggle-collect={PREFILL_MARKER}"))
+    .arg(format!("--toggle-collect={DECODE_MARKER}"))
+    .arg(format!("--callgrind-out-file={}", out.display()))
+    .arg(exe)
+    .args(p.child_args(1, 0, &receipt));
+    let child = child_receipt(cmd, &receipt, "perf-smoke under callgrind")?;
+    let text = std::fs::read_to_string(&out)
+        .with_context(|| format!("{}: callgrind wrote no output", out.display()))?;
+    let strip = |m: &'static str| m.trim_end_matches('*');
+    let prof = callgrind::parse(&text, &[strip(PREFILL_MARKER), strip(DECODE_MARKER)])
+        .map_err(|e| anyhow!("{}: {e}", out.display()))?;
+    let prefill = &prof.inclusive[strip(PREFILL_MARKER)];
+    let decode = &prof.inclusive[strip(DECODE_MARKER)];
+    if decode.get("Ir") == 0 {
+        bail!("callgrind counted no decode instructions: the markers were not found in this build (was it built with inlining across them?)");
+    }
+    let results = child["results"].clone();
+    let n_prefill = p.w.prompt.len() as u64;
+    let n_decode = results["generated_count"].as_u64().unwrap_or(0).max(1);
+    let decode_per_token = decode.get("Ir") as f64 / n_decode as f64;
+
+    let mut errors = Vec::new();
+    let comparison = match &baseline {
+        Some(b) => {
+            let change = (decode_per_token - b.per_token) / b.per_token * 100.0;
+            if change > max {
+                errors.push(format!(
+                    "decode runs {change:.2}% more instructions per token than the baseline ({:.0} against {:.0}; allowed: {max}%)",
+                    decode_per_token, b.per_token
+                ));
+            }
+            Some(
+                json!({"decode_instructions_per_token": finite(b.per_token)?, "change_pct": finite(change)?}),
+            )
+        }
+        None => None,
+    };
+    let phase = |c: &Costs, n: u64| -> anyhow::Result<Value> {
+        Ok(json!({
+            "tokens": n,
+            "instructions": c.get("Ir"),
+            "instructions_per_token": finite(c.get("Ir") as f64 / n.max(1) as f64)?,
+            "estimated_cycles": c.estimated_cycles(),
+            "estimated_cycles_per_token": finite(c.estimated_cycles() as f64 / n.max(1) as f64)?,
+            "events": c.0.iter().map(|(e, v)| (e.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        }))
+    };
+    let measurements = json!({
+        "instructions": {
+            "source": format!("{version} callgrind"),
+            "caches": CACHES.join(" "),
+            "cycles_formula": CYCLES_FORMULA,
+            "prefill": phase(prefill, n_prefill)?,
+            "decode": phase(decode, n_decode)?,
+        },
+        "baseline": comparison,
+    });
+    let inputs = p.inputs(
+        opts,
+        baseline
+            .as_ref()
+            .map(|b| json!({"file": b.file, "max_regression_pct": max})),
+        None,
+    );
+    for e in &errors {
+        crate::github::annotate(
+            env,
+            crate::github::Level::Error,
+            &p.path.display().to_string(),
+            None,
+            perf_smoke::PROGRAM,
+            e,
+        );
+    }
+    let body = Body {
+        inputs,
+        results,
+        measurements,
+        verdict: Verdict::from_findings(errors, Vec::new()),
+    };
+    let table = render(&p.path.display().to_string(), &body);
+    let m = &body.measurements["instructions"];
+    let measures = json!({
+        "decode-instructions-per-token": {"value": m["decode"]["instructions_per_token"]},
+        "decode-estimated-cycles-per-token": {"value": m["decode"]["estimated_cycles_per_token"]},
+        "prefill-instructions-per-token": {"value": m["prefill"]["instructions_per_token"]},
+    });
+    let name = perf_smoke::bmf_name(p.preset, &p.path, 1);
+    perf_smoke::report(opts, env, body, table, name, measures)
+}
+
+struct Baseline {
+    file: FileInput,
+    per_token: f64,
+}
+
+/// An instruction-count receipt of the same workload (model, prompt,
+/// tokens), else exit 2 naming what differs.
+fn read_baseline(path: &Path, p: &Prepared) -> anyhow::Result<Baseline> {
+    let shown = path.display();
+    let report = parci_core::verify::verify_file(path, Some("parci.perf-smoke"))
+        .with_context(|| format!("{shown}: cannot read the baseline receipt"))?;
+    if let Some(f) = report.errors.first() {
+        bail!(
+            "{shown}: not a valid perf-smoke receipt ({} {}); pass a receipt perf-smoke wrote",
+            f.pointer,
+            f.message
+        );
+    }
+    let doc: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+    let Some(per_token) =
+        doc["measurements"]["instructions"]["decode"]["instructions_per_token"].as_f64()
+    else {
+        bail!("{shown}: a wall-clock receipt; compare instruction counts with a receipt of perf-smoke --measure instructions");
+    };
+    let i = &doc["inputs"];
+    if i["model"]["sha256"] != p.model_sha.as_str() {
+        bail!(
+            "{shown}: the baseline ran another model (sha256 {}); compare runs of the same model",
+            i["model"]["sha256"]
+        );
+    }
+    if i["prompt"] != json!(p.w.prompt) || i["tokens"] != json!(p.w.tokens) {
+        bail!("{shown}: the baseline ran another prompt or token count; pass the same --prompt-tokens/--prompt/--text and --tokens");
+    }
+    Ok(Baseline {
+        file: report.file,
+        per_token,
+    })
+}
+
+fn render(path: &str, body: &Body) -> String {
+    let m = &body.measurements;
+    let i = &m["instructions"];
+    let mi = |v: &Value| v.as_f64().unwrap_or(f64::NAN) / 1e6;
+    let mut out = header(path, body, 1);
+    for phase in ["prefill", "decode"] {
+        out += &format!(
+            "  {phase:<12} {:.3} M instructions/token   est. {:.3} M cycles/token\n",
+            mi(&i[phase]["instructions_per_token"]),
+            mi(&i[phase]["estimated_cycles_per_token"]),
+        );
+    }
+    out += &format!("  counted by   {}\n", i["source"].as_str().unwrap_or("?"));
+    if m["baseline"].is_object() {
+        out += &format!(
+            "  baseline     {:.3} M instructions/token ({:+.2}%)\n",
+            mi(&m["baseline"]["decode_instructions_per_token"]),
+            m["baseline"]["change_pct"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    out + &footer(body)
+}
