@@ -3,6 +3,9 @@
 # .github/workflows/ci.yml, in order, from the repo root, exactly as CI does
 # (every program on its embedded defaults, then verify-receipt over what they
 # wrote), and ends with one table of the receipts. Exit 1 if any step failed.
+# With a base ref (`scripts/ci-local.sh origin/main`), the pull-request path
+# runs too: scripts/perf-compare.sh compares this build with the merge base's
+# (the workflow passes the pull request's base commit as PARCI_BASE_REF).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 workflow=.github/workflows/ci.yml
@@ -15,6 +18,7 @@ mapfile -t steps < <(awk '
 ' "$workflow")
 [ "${#steps[@]}" -gt 0 ] || { echo "ci-local: no run steps found in the gates job of $workflow" >&2; exit 2; }
 if [ "${1:-}" = "--list" ]; then printf '%s\n' "${steps[@]}"; exit 0; fi
+export PARCI_BASE_REF="${1:-}"
 
 rm -rf target/parci
 failed=()

