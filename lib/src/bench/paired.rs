@@ -278,7 +278,14 @@ mod tests {
             p2 * 100.0,
             p5 * 100.0
         );
+        // the minimal detectable regression: the smallest slowdown (in
+        // steps of 0.25%) failed in at least 90% of experiments
+        let mdr = (4..=8)
+            .map(|q| q as f64 * 0.0025)
+            .find(|&s| fail_rate(s, 400, &rule).0 >= 0.90);
+        eprintln!("minimal detectable regression (power >= 90%): {mdr:?}");
         assert!(fa <= 0.01, "false-alarm rate {fa}");
+        assert!(mdr.is_some_and(|m| m <= 0.02), "{mdr:?}");
         assert!(p2 >= 0.90, "power at 2%: {p2}");
         assert!(p5 >= 0.99, "power at 5%: {p5}");
         // a speed-up is never a failure
