@@ -51,10 +51,14 @@ pub(crate) fn run(opts: &Options, env: &Env, p: &Prepared) -> anyhow::Result<Out
     let receipt = scratch.0.join("child.receipt.json");
     let exe = std::env::current_exe().context("cannot find this perf-smoke's path")?;
     let mut cmd = Command::new("valgrind");
+    // --separate-threads: only the main thread's counts are read (the one
+    // that runs the workload on one thread); a pool thread of the graph
+    // builder still spinning down must not count.
     cmd.args([
         "--tool=callgrind",
         "--collect-atstart=no",
         "--cache-sim=yes",
+        "--separate-threads=yes",
     ])
     .args(CACHES)
     .arg(format!("--toggle-collect={PREFILL_MARKER}"))
@@ -63,11 +67,12 @@ pub(crate) fn run(opts: &Options, env: &Env, p: &Prepared) -> anyhow::Result<Out
     .arg(exe)
     .args(p.child_args(1, 0, &receipt));
     let child = child_receipt(cmd, &receipt, "perf-smoke under callgrind")?;
-    let text = std::fs::read_to_string(&out)
-        .with_context(|| format!("{}: callgrind wrote no output", out.display()))?;
+    let main = out.with_file_name("callgrind.out-01");
+    let text = std::fs::read_to_string(&main)
+        .with_context(|| format!("{}: callgrind wrote no output", main.display()))?;
     let strip = |m: &'static str| m.trim_end_matches('*');
     let prof = callgrind::parse(&text, &[strip(PREFILL_MARKER), strip(DECODE_MARKER)])
-        .map_err(|e| anyhow!("{}: {e}", out.display()))?;
+        .map_err(|e| anyhow!("{}: {e}", main.display()))?;
     let prefill = &prof.inclusive[strip(PREFILL_MARKER)];
     let decode = &prof.inclusive[strip(DECODE_MARKER)];
     if decode.get("Ir") == 0 {

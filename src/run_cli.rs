@@ -104,6 +104,7 @@ pub fn summary(o: &Outcome, jobs: usize, log_dir: &Path) -> String {
         o.tasks.iter().filter(|t| t.resumed).count()
     )];
     for (s, what) in [
+        (Status::Cached, "cached"),
         (Status::Failed, "failed"),
         (Status::Skipped, "skipped"),
         (Status::NotRun, "not run"),

@@ -166,6 +166,7 @@ fn outcome(t: &TaskState) -> String {
     let how = match (t.status, t.exit_code, t.signal) {
         _ if t.timed_out => "timed out".to_string(),
         (Status::Succeeded, _, _) => "ok".to_string(),
+        (Status::Cached, _, _) => "cached: restored, not run".to_string(),
         (_, Some(c), _) => format!("exit {c}"),
         (_, _, Some(s)) => format!("signal {s}"),
         _ => t.because.clone().unwrap_or_else(|| "failed".into()),

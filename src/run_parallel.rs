@@ -7,6 +7,7 @@ use crate::cli::{Common, Env, Format};
 use crate::run_console::{Console, Output};
 use crate::{emit, exit, github, plan_cli, run_cli};
 use anyhow::{anyhow, bail};
+use parci_core::plan::cache::{self, key, Mode as CacheMode, Session};
 use parci_core::plan::fsstate::RUN_STATE_FILE;
 use parci_core::plan::run::{self, StateFile};
 use parci_core::plan::worktree::CommitQueue;
@@ -67,6 +68,14 @@ pub struct Options {
     pub grace: f64,
     /// Task logs go to `<runs_dir>/<run id>/`.
     pub runs_dir: PathBuf,
+    /// The task cache's mode; none: `--no-cache`.
+    pub cache: Option<CacheMode>,
+    /// The cache folder; none: `<plan folder>/.parci/cache`.
+    pub cache_dir: Option<PathBuf>,
+    /// Overwrite outputs that differ from a cache hit's.
+    pub force_restore: bool,
+    /// Say what changed in this task's cache key, and do nothing else.
+    pub explain: Option<String>,
     pub format: Format,
     pub common: Common,
 }
@@ -110,6 +119,25 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
             .collect();
         tracing::warn!(?running, "the previous run did not end cleanly (killed?)");
     }
+    let cache_dir = opts
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| l.loc.dir.join(".parci/cache"));
+    let env_var = |k: &str| std::env::var(k).ok();
+    if let Some(id) = &opts.explain {
+        let Some(i) = plan.achievements.iter().position(|a| &a.id == id) else {
+            bail!(
+                "--explain {id}: no such achievement in {}; pass one of its IDs",
+                l.loc.file.display()
+            );
+        };
+        let keys = key::keys(plan, dag, &l.loc.dir, &env_var);
+        let lines = cache::explain(&cache_dir, id, &keys[i]).map_err(|e| anyhow!(e))?;
+        for line in lines {
+            println!("{line}");
+        }
+        return Ok(Outcome::done(exit::PASS));
+    }
     match &opts.action {
         Action::Emit { kind, file } => {
             if kind != "github-actions" {
@@ -129,7 +157,45 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         Action::DryRun => {
             let w = run::weights(plan, previous.as_ref());
             let s = run::simulate(plan, dag, order, &w, opts.jobs, &exclude);
-            print!("{}", plan_cli::schedule_text(plan, &s, opts.jobs));
+            let keys = key::keys(plan, dag, &l.loc.dir, &env_var);
+            let session = opts.cache.map(|m| {
+                Session::new(
+                    m,
+                    cache_dir.clone(),
+                    false,
+                    plan,
+                    dag,
+                    l.loc.dir.clone(),
+                    &env_var,
+                )
+            });
+            let rows: Vec<serde_json::Value> = plan
+                .achievements
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let hit = session
+                        .as_ref()
+                        .filter(|c| c.mode.reads())
+                        .is_some_and(|c| c.key(i).is_some_and(|k| c.local.path(&k).is_file()));
+                    json!({
+                        "id": a.id,
+                        "key": keys[i].as_ref().ok().map(|r| r.key.clone()),
+                        "cached": if a.command.is_none() { None } else { Some(hit) },
+                        "never_cached": keys[i].as_ref().err(),
+                    })
+                })
+                .collect();
+            match opts.format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"jobs": opts.jobs, "tasks": rows}))?
+                ),
+                Format::Text => {
+                    print!("{}", plan_cli::schedule_text(plan, &s, opts.jobs));
+                    print!("{}", cache_text(&rows));
+                }
+            }
             return Ok(Outcome::done(exit::PASS));
         }
         Action::Run => {}
@@ -173,6 +239,17 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         grace: Duration::from_secs_f64(opts.grace),
         interrupt: Some(&run_cli::INTERRUPTS),
         exclude,
+        cache: opts.cache.map(|m| {
+            std::sync::Arc::new(Session::new(
+                m,
+                cache_dir.clone(),
+                opts.force_restore,
+                plan,
+                dag,
+                l.loc.dir.clone(),
+                &env_var,
+            ))
+        }),
     };
     run_cli::catch_interrupts();
     let receipt_on_stdout = matches!(opts.format, Format::Json)
@@ -200,7 +277,22 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let o = o?;
 
     let problems = run::problems(plan, &o);
-    let verdict = Verdict::from_findings(run_cli::clip(&problems, 50), vec![]);
+    let mut warnings = Vec::new();
+    if let Some(c) = &ropts.cache {
+        warnings = c.warnings();
+        let ids: Vec<&str> = plan.achievements.iter().map(|a| a.id.as_str()).collect();
+        if let Err(e) = c.write_records(&ids) {
+            warnings.push(format!(
+                "{}: cannot record the cache keys: {e}",
+                cache_dir.display()
+            ));
+        }
+    }
+    for w in &warnings {
+        eprintln!("run-parallel: warning: {w}");
+    }
+    let verdict =
+        Verdict::from_findings(run_cli::clip(&problems, 50), run_cli::clip(&warnings, 50));
     let body = Body {
         inputs: json!({
             "plan": plan_input,
@@ -218,6 +310,11 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
             "commands": run_cli::commands(plan),
             "worktrees": opts.worktrees,
             "start_commit": start_commit,
+            "cache": ropts.cache.as_ref().map(|c| json!({
+                "mode": c.mode.name(),
+                "dir": c.local.dir.display().to_string(),
+                "force_restore": c.force_restore,
+            })),
         }),
         results: run::results_json(plan, dag, &o),
         measurements: run::measurements_json(plan, dag, order, ropts.jobs, &o)?,
@@ -257,6 +354,35 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     })
 }
 
+/// The dry run's cache lines: each task's key and whether it would hit.
+fn cache_text(rows: &[serde_json::Value]) -> String {
+    let mut out = String::from("cache:\n");
+    for r in rows {
+        let id = r["id"].as_str().unwrap_or("?");
+        let line = match (
+            r["key"].as_str(),
+            r["cached"].as_bool(),
+            r["never_cached"].as_str(),
+        ) {
+            (_, None, _) => continue,
+            (Some(k), Some(hit), _) => format!(
+                "  {id:<20} {}  {}",
+                &k[..k.len().min(19)],
+                if hit {
+                    "hit: restored, not run"
+                } else {
+                    "miss: runs"
+                }
+            ),
+            (None, _, Some(why)) => format!("  {id:<20} {why}"),
+            _ => continue,
+        };
+        out += &line;
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +417,10 @@ mod tests {
             worktrees: false,
             grace: 1.0,
             runs_dir: dir.join("runs"),
+            cache: Some(CacheMode::ReadWrite),
+            cache_dir: None,
+            force_restore: false,
+            explain: None,
             format: Format::Text,
             common: Common::quiet_to(dir.join("run.json")),
         }

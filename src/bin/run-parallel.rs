@@ -6,7 +6,16 @@ use parci::cli::{self, Common, Format};
 use parci::run_cli;
 use parci::run_console::Output;
 use parci::run_parallel::{self, Action, Options, PROGRAM};
+use parci_core::plan::cache::Mode as CacheMode;
 use std::path::PathBuf;
+
+/// `--cache`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum CacheArg {
+    Read,
+    Write,
+    Readwrite,
+}
 
 /// Run the `command` of every achievement of a plan, each as soon as its
 /// dependencies succeeded, up to -j at a time: highest priority first, then
@@ -97,6 +106,24 @@ struct Args {
     /// force-reset; worktrees are removed at the end, also after Ctrl-C.
     #[arg(long)]
     worktrees: bool,
+    /// The task cache: read (restore hits, store nothing), write (run
+    /// everything, store successes) or readwrite. Tasks with `inputs` are
+    /// keyed by their command, env, inputs' contents and dependencies' keys
+    #[arg(long, value_enum, default_value_t = CacheArg::Readwrite, conflicts_with = "no_cache")]
+    cache: CacheArg,
+    /// Neither read nor write the task cache
+    #[arg(long)]
+    no_cache: bool,
+    /// The cache folder [default: <plan folder>/.parci/cache]
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// On a cache hit, overwrite outputs that differ from the cached ones
+    /// (else they are kept, with a warning)
+    #[arg(long)]
+    force_restore: bool,
+    /// Print what changed in task ID's cache key since the last run, and run nothing
+    #[arg(long, value_name = "ID")]
+    explain: Option<String>,
     /// Seconds between SIGTERM and SIGKILL (timeouts, Ctrl-C)
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = run_cli::parse_secs)]
     grace: f64,
@@ -131,6 +158,14 @@ impl Args {
             worktrees: self.worktrees,
             grace: self.grace,
             runs_dir: PathBuf::from("target/parci/runs"),
+            cache: (!self.no_cache).then_some(match self.cache {
+                CacheArg::Read => CacheMode::Read,
+                CacheArg::Write => CacheMode::Write,
+                CacheArg::Readwrite => CacheMode::ReadWrite,
+            }),
+            cache_dir: self.cache_dir,
+            force_restore: self.force_restore,
+            explain: self.explain,
             format: self.format,
             common: self.common,
         }

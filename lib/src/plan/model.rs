@@ -110,6 +110,13 @@ pub struct Achievement {
     pub timeout_s: Option<f64>,
     pub retries: Option<u64>,
     pub exclusive: bool,
+    /// Cache key inputs: globs of files, relative to the plan folder (none:
+    /// the task is never cached).
+    pub inputs: Vec<String>,
+    /// What a cache entry stores and restores: globs, relative to the plan folder.
+    pub outputs: Vec<String>,
+    /// Environment variables whose values count in the cache key.
+    pub env_keys: Vec<String>,
     /// Fields this model does not know, kept as written.
     pub extra: Map<String, Value>,
 }
@@ -383,6 +390,15 @@ impl PlanDoc {
                 .remove("exclusive")
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false);
+            let mut strings = |k: &str| match m.remove(k) {
+                Some(Value::Array(a)) => a
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let (inputs, outputs, env_keys) =
+                (strings("inputs"), strings("outputs"), strings("env_keys"));
             achievements.push(Achievement {
                 id,
                 title,
@@ -396,6 +412,9 @@ impl PlanDoc {
                 timeout_s,
                 retries,
                 exclusive,
+                inputs,
+                outputs,
+                env_keys,
                 extra: m,
             });
         }

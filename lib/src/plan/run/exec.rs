@@ -99,6 +99,37 @@ impl Exec<'_> {
             .collect()
     }
 
+    /// Serves task `i` from the cache when its key hits: outputs restored,
+    /// log written to `log_path`, status `cached`, dependents released.
+    fn cached(&mut self, i: u32, log_path: &std::path::Path) -> bool {
+        let Some(c) = &self.opts.cache else {
+            return false;
+        };
+        let a = &self.plan.achievements[i as usize];
+        let start = unix_ms();
+        let t0 = Instant::now();
+        c.refresh(self.plan, self.dag, i);
+        let Some(log) = c.hit(i as usize, &a.id) else {
+            return false;
+        };
+        let t = &mut self.tasks[i as usize];
+        t.status = Status::Cached;
+        t.log = Some(log_path.to_string_lossy().into_owned());
+        t.start_ms = Some(start);
+        self.hooks.started(i as usize, a, &self.tasks[i as usize]);
+        if let Err(e) = std::fs::write(log_path, &log) {
+            tracing::warn!(task = %a.id, "cannot replay the cached log: {e}");
+        }
+        let t = &mut self.tasks[i as usize];
+        t.end_ms = Some(unix_ms());
+        t.duration_ms = Some(t0.elapsed().as_secs_f64() * 1e3);
+        self.dirty.push(i);
+        self.completion.push(i);
+        self.release(i);
+        self.hooks.ended(i as usize, a, &self.tasks[i as usize]);
+        true
+    }
+
     /// Starts task `i`; a process that cannot be started is a recorded failure.
     fn start(&mut self, i: u32) -> Result<(), RunError> {
         let plan = self.plan;
@@ -113,6 +144,9 @@ impl Exec<'_> {
         };
         let log_path = self.opts.log_dir.join(format!("{}.log", a.id));
         let first = self.tasks[i as usize].attempts == 0;
+        if first && self.cached(i, &log_path) {
+            return Ok(());
+        }
         let logs = self.logs.as_ref().expect("logs live while tasks start");
         let log = logs.open(i, &log_path, first).map_err(|e| {
             RunError::Io(format!(
@@ -235,6 +269,9 @@ impl Exec<'_> {
         } else {
             match self.hooks.succeeded(i, a) {
                 After::Done => {
+                    if let (Some(c), Some(log)) = (&self.opts.cache, &t.log) {
+                        c.save(i, &a.id, &a.outputs, std::path::Path::new(log));
+                    }
                     self.completion.push(d.i);
                     self.succeed(d.i);
                 }
@@ -263,7 +300,7 @@ impl Exec<'_> {
         };
         for t in &self.tasks {
             match t.status {
-                Status::Succeeded | Status::Excluded => p.finished += 1,
+                Status::Succeeded | Status::Excluded | Status::Cached => p.finished += 1,
                 Status::Failed | Status::Interrupted => {
                     p.finished += 1;
                     p.failed += 1

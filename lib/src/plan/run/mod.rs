@@ -86,6 +86,8 @@ pub struct Options {
     pub interrupt: Option<&'static std::sync::atomic::AtomicU32>,
     /// Per task (plan order): left out of this run. Empty: none.
     pub exclude: Vec<bool>,
+    /// The task cache (docs/run-parallel.md, "Cache"); none: `--no-cache`.
+    pub cache: Option<std::sync::Arc<crate::plan::cache::Session>>,
 }
 
 impl Options {
@@ -107,6 +109,7 @@ impl Options {
             grace: Duration::from_secs(5),
             interrupt: None,
             exclude: Vec::new(),
+            cache: None,
         }
     }
 }
@@ -134,9 +137,12 @@ impl Outcome {
 
     /// Every task succeeded (or was left out of the run).
     pub fn all_succeeded(&self) -> bool {
-        self.tasks
-            .iter()
-            .all(|t| matches!(t.status, Status::Succeeded | Status::Excluded))
+        self.tasks.iter().all(|t| {
+            matches!(
+                t.status,
+                Status::Succeeded | Status::Excluded | Status::Cached
+            )
+        })
     }
 }
 
@@ -145,7 +151,7 @@ impl Outcome {
 pub struct Progress {
     pub total: usize,
     pub running: usize,
-    /// Succeeded (also resumed and milestones), failed, skipped or excluded.
+    /// Succeeded (also resumed, cached and milestones), failed, skipped or excluded.
     pub finished: usize,
     pub failed: usize,
     pub skipped: usize,

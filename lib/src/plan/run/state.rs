@@ -29,10 +29,13 @@ pub enum Status {
     /// Left out of this run (`--skip`, or outside `--only`); counts as done
     /// for its dependents.
     Excluded,
+    /// Not run: its cache key matched a stored artifact, whose outputs were
+    /// restored and whose log was replayed; counts as succeeded.
+    Cached,
 }
 
 impl Status {
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::Queued,
         Status::Running,
         Status::Succeeded,
@@ -41,6 +44,7 @@ impl Status {
         Status::NotRun,
         Status::Interrupted,
         Status::Excluded,
+        Status::Cached,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +57,7 @@ impl Status {
             Status::NotRun => "not_run",
             Status::Interrupted => "interrupted",
             Status::Excluded => "excluded",
+            Status::Cached => "cached",
         }
     }
 }
