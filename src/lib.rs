@@ -15,6 +15,7 @@ pub mod github;
 pub mod parity;
 #[cfg(feature = "llama-cpp")]
 pub mod parity_llama;
+pub mod perf_common;
 pub mod perf_instructions;
 pub mod perf_paired;
 pub mod perf_smoke;

@@ -12,7 +12,9 @@
 //! results.isa records it.
 
 use crate::cli::Env;
-use crate::perf_smoke::{self, child_receipt, footer, header, Options, Outcome, Prepared, Scratch};
+use crate::perf_common::{
+    self as perf_smoke, child_receipt, footer, header, Options, Outcome, Prepared, Scratch,
+};
 use anyhow::{anyhow, bail, Context};
 use parci_core::bench::callgrind::{self, Costs, CYCLES_FORMULA};
 use parci_core::model::workload::{DECODE_MARKER, PREFILL_MARKER};

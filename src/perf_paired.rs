@@ -9,8 +9,8 @@
 //! things are not compared.
 
 use crate::cli::Env;
-use crate::perf_smoke::{
-    self, child_receipt, footer, header, median, Options, Outcome, Prepared, Scratch,
+use crate::perf_common::{
+    self as perf_smoke, child_receipt, footer, header, median, Options, Outcome, Prepared, Scratch,
 };
 use anyhow::{bail, Context};
 use parci_core::bench::paired::{self, pct, Pair, Rule, Verdict as Decided};

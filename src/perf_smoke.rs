@@ -3,10 +3,13 @@
 //! table, step summary, annotations, Bencher Metric Format). The program in
 //! `src/bin/perf-smoke.rs` only turns its flags into [`Options`].
 
-use crate::cli::{self, Common, Env, Format};
-use crate::{emit, exit, github, perf_instructions, perf_paired};
+use crate::cli::{self, Env};
+use crate::perf_common::{bmf_name, footer, header, median, report, Prepared};
+pub use crate::perf_common::{
+    Debug, Measure, OnOff, Options, Outcome, Prompt, PROGRAM, WARN_REGRESSION_PCT,
+};
+use crate::{github, perf_instructions, perf_paired};
 use anyhow::{anyhow, bail, Context};
-use clap::ValueEnum;
 use parci_core::bench::paired;
 use parci_core::gguf::fixture::{self, Preset};
 use parci_core::gguf::{Gguf, MappedFile};
@@ -14,120 +17,12 @@ use parci_core::graph::{self, ExecutionPlan};
 use parci_core::model::smoke;
 use parci_core::model::workload::{self, Pass, Workload};
 use parci_core::model::Model;
-use parci_core::receipt::{self, canonical::finite, Body, FileInput, Receipt, Verdict};
+use parci_core::receipt::{self, canonical::finite, Body, FileInput, Verdict};
 use parci_core::tokenizer::Tokenizer;
 use serde_json::{json, Value};
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-pub const PROGRAM: &str = "perf-smoke";
-/// Without `max_regression`, a decode this much slower than the baseline warns.
-pub const WARN_REGRESSION_PCT: f64 = 5.0;
-
-/// `--parallel-graph on|off`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OnOff {
-    On,
-    Off,
-}
-
-/// `--parallel-debug`: how much the graph builder logs.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Debug {
-    None,
-    Basic,
-    Verbose,
-    All,
-}
-
-impl Debug {
-    /// The logging directives this level adds.
-    pub fn directives(self) -> &'static [&'static str] {
-        match self {
-            Debug::None => &[],
-            Debug::Basic => &["parci_core::graph=info"],
-            Debug::Verbose => &["parci_core::graph=debug"],
-            Debug::All => &["trace"],
-        }
-    }
-}
-
-/// `--measure`: what the run measures.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Measure {
-    /// Wall-clock rates of timed repeats.
-    Wall,
-    /// Instructions (and estimated cycles) per token under callgrind.
-    Instructions,
-}
-
-impl Measure {
-    pub fn name(self) -> &'static str {
-        match self {
-            Measure::Wall => "wall",
-            Measure::Instructions => "instructions",
-        }
-    }
-}
-
-/// The prompt of the workload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Prompt {
-    /// This many tokens drawn from the vocabulary with the seed.
-    Drawn(u64),
-    /// Exactly these token ids.
-    Ids(Vec<u32>),
-    /// This text, tokenized by the model's tokenizer (checked to be UTF-8).
-    Text(OsString),
-}
-
-/// Everything one perf-smoke run needs, as values.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// A llama GGUF file; `None` runs the `preset` fixture.
-    pub model: Option<PathBuf>,
-    pub preset: Preset,
-    /// Where fixtures are generated and cached.
-    pub models_dir: PathBuf,
-    /// Seed of the fixture and of a drawn prompt.
-    pub seed: u64,
-    pub prompt: Prompt,
-    /// End decoding at an end-of-generation token.
-    pub stop_at_eog: bool,
-    /// Tokens to decode, at most.
-    pub tokens: u64,
-    pub repeats: u64,
-    pub warmup: u64,
-    /// Compute threads; `None`: physical cores.
-    pub threads: Option<u64>,
-    /// A previous perf-smoke receipt to compare decode tok/s with.
-    pub baseline: Option<PathBuf>,
-    /// Fail when decode is more than this many percent slower than the baseline.
-    pub max_regression: Option<f64>,
-    /// Also write Bencher Metric Format here.
-    pub bmf: Option<PathBuf>,
-    /// What to measure: wall-clock rates, or instructions under callgrind.
-    pub measure: Measure,
-    /// Another build's perf-smoke to compare with in paired runs.
-    pub against: Option<PathBuf>,
-    /// Pairs at most for `against` (the sample budget).
-    pub pairs: u64,
-    pub parallel_graph: bool,
-    /// Graph builder threads; `None`: logical CPUs.
-    pub parallel_threads: Option<u64>,
-    pub parallel_progress: bool,
-    pub format: Format,
-    pub common: Common,
-}
-
-/// What a run produced: its exit code, the sealed receipt and the table.
-pub struct Outcome {
-    pub code: u8,
-    pub receipt: Receipt,
-    pub table: String,
-}
 
 /// The model file and, for fixtures, what it was generated from.
 fn resolve_model(opts: &Options) -> anyhow::Result<(PathBuf, Option<(Preset, u64)>)> {
@@ -181,17 +76,6 @@ fn build_plan(
         finished.store(true, Ordering::Release);
         Ok((plan?, elapsed))
     })
-}
-
-pub(crate) fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
 }
 
 /// Nearest-rank percentile of sorted `v`.
@@ -553,163 +437,6 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     )
 }
 
-/// A resolved workload, for the modes that run perf-smoke processes
-/// (`--measure instructions`, `--against`) as well as for the in-process one.
-pub(crate) struct Prepared {
-    pub path: PathBuf,
-    pub preset: Option<(Preset, u64)>,
-    pub model_input: Value,
-    pub model_sha: String,
-    /// The `--text` prompt.
-    pub text: Option<String>,
-    pub tokenizer: Option<Value>,
-    pub w: Workload,
-    pub graph_threads: usize,
-}
-
-impl Prepared {
-    /// The receipt's `inputs`.
-    pub fn inputs(&self, opts: &Options, baseline: Option<Value>, against: Option<Value>) -> Value {
-        json!({
-            "model": self.model_input,
-            "prompt": self.w.prompt,
-            "text": self.text,
-            "tokenizer": self.tokenizer,
-            "stop_at_eog": opts.stop_at_eog,
-            "tokens": self.w.tokens,
-            "threads": self.w.threads,
-            "kernel_mode": self.w.mode.name(),
-            "seed": opts.seed,
-            "repeats": opts.repeats,
-            "warmup": opts.warmup,
-            "parallel_graph": {"enabled": opts.parallel_graph, "threads": self.graph_threads},
-            "baseline": baseline,
-            "measure": opts.measure.name(),
-            "against": against,
-        })
-    }
-
-    /// perf-smoke's arguments for this workload in another process: the
-    /// resolved model and prompt ids (flags every perf-smoke build takes),
-    /// `repeats` timed passes after `warmup`, the receipt to `receipt`.
-    pub fn child_args(&self, repeats: u64, warmup: u64, receipt: &Path) -> Vec<OsString> {
-        let ids: Vec<String> = self.w.prompt.iter().map(u32::to_string).collect();
-        let mut a: Vec<OsString> = vec![
-            "--model".into(),
-            self.path.clone().into(),
-            "--prompt".into(),
-            ids.join(",").into(),
-            "--tokens".into(),
-            self.w.tokens.to_string().into(),
-            "--threads".into(),
-            self.w.threads.to_string().into(),
-            "--repeats".into(),
-            repeats.to_string().into(),
-            "--warmup".into(),
-            warmup.to_string().into(),
-            "--quiet".into(),
-            "--receipt".into(),
-            receipt.into(),
-        ];
-        if !self.w.stop.is_empty() {
-            a.push("--stop-at-eog".into());
-        }
-        a
-    }
-}
-
-/// Runs `cmd` (a perf-smoke, possibly under a wrapper) that writes its
-/// receipt to `receipt`, and reads that receipt. A child's failure is an
-/// error naming `what` with the child's last stderr line. GitHub Actions
-/// variables are removed: the parent alone annotates and summarizes.
-pub(crate) fn child_receipt(
-    mut cmd: std::process::Command,
-    receipt: &Path,
-    what: &str,
-) -> anyhow::Result<Value> {
-    cmd.env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let _ = std::fs::remove_file(receipt);
-    let out = cmd
-        .output()
-        .with_context(|| format!("{what}: cannot start {:?}", cmd.get_program()))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        bail!("{what} failed ({}): {last}", out.status);
-    }
-    let bytes = std::fs::read(receipt)
-        .with_context(|| format!("{what}: wrote no receipt at {}", receipt.display()))?;
-    serde_json::from_slice(&bytes)
-        .with_context(|| format!("{what}: {} is not JSON", receipt.display()))
-}
-
-/// A scratch directory for child receipts, removed when dropped.
-pub(crate) struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new() -> anyhow::Result<Scratch> {
-        let d = std::env::temp_dir().join(format!("parci-perf-smoke-{}", std::process::id()));
-        std::fs::create_dir_all(&d)
-            .with_context(|| format!("{}: cannot create a scratch directory", d.display()))?;
-        Ok(Scratch(d))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Step summary, BMF file, receipt, stdout: in that order. `measures` is
-/// the run's Bencher Metric Format measures, under the benchmark `name`.
-pub(crate) fn report(
-    opts: &Options,
-    env: &Env,
-    body: Body,
-    table: String,
-    name: String,
-    measures: Value,
-) -> anyhow::Result<Outcome> {
-    let failed = body.verdict.status == receipt::Status::Fail;
-    github::append_summary(env, &format!("### {PROGRAM}\n\n```\n{table}```\n\n"))?;
-    if let Some(out) = &opts.bmf {
-        let text = serde_json::to_string_pretty(&json!({ name: measures }))?;
-        parci_core::fsutil::write_atomic(out, text.as_bytes())
-            .with_context(|| format!("{}: cannot write the BMF file", out.display()))?;
-    }
-    let written = emit::write_receipt(PROGRAM, &opts.common, env, body)?;
-    match opts.format {
-        Format::Text if !opts.common.quiet => print!("{table}"),
-        Format::Json => written.echo(),
-        _ => {}
-    }
-    Ok(Outcome {
-        code: exit::gate(failed),
-        receipt: written.receipt,
-        table,
-    })
-}
-
-/// The BMF benchmark name: `perf-smoke/<model>/threads-<T>`.
-pub(crate) fn bmf_name(preset: Option<(Preset, u64)>, path: &Path, threads: u64) -> String {
-    let model = match preset {
-        Some((p, s)) => format!("{}-seed{s}", p.name()),
-        None => path
-            .file_stem()
-            .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
-    };
-    format!("perf-smoke/{model}/threads-{threads}")
-}
-
 /// Bencher Metric Format measures of a wall-clock run:
 /// `{measure: {value, lower_value, upper_value}}`.
 fn bmf(body: &Body, runs: &[f64]) -> Value {
@@ -766,53 +493,11 @@ fn render(path: &str, body: &Body, threads: u64) -> String {
     out + &footer(body)
 }
 
-/// The table's first lines: file, model, kernels and workload.
-pub(crate) fn header(path: &str, body: &Body, threads: u64) -> String {
-    let (i, r) = (&body.inputs, &body.results);
-    let types: Vec<String> = i["model"]["tensor_types"]
-        .as_object()
-        .map(|o| o.iter().map(|(k, v)| format!("{k}×{v}")).collect())
-        .unwrap_or_default();
-    format!(
-        "perf-smoke  {path}\n  model        {:.1}M params ({})\n  kernels      {} on {threads} thread{}, {} prompt + {} decode tokens\n",
-        i["model"]["parameters"].as_f64().unwrap_or(f64::NAN) / 1e6,
-        types.join(" "),
-        r["isa"].as_str().unwrap_or("?"),
-        if threads == 1 { "" } else { "s" },
-        i["prompt"].as_array().map_or(0, Vec::len),
-        i["tokens"],
-    )
-}
-
-/// The table's last lines: text, continuation, output digest, verdict.
-pub(crate) fn footer(body: &Body) -> String {
-    let (i, r) = (&body.inputs, &body.results);
-    let mut out = String::new();
-    if let Some(t) = i["text"].as_str() {
-        out += &format!("  text         {t:?}\n");
-    }
-    if let Some(t) = r["text"].as_str() {
-        out += &format!("  continuation {t:?}\n");
-    }
-    let stop = match r["stop"]["token"].as_u64() {
-        Some(id) => format!(", stopped at end-of-generation token {id}"),
-        None => String::new(),
-    };
-    out += &format!(
-        "  output       {}  ({} tokens{stop})\n  verdict      {}\n",
-        r["output_digest"].as_str().unwrap_or("?"),
-        r["generated_count"],
-        body.verdict.status.as_str()
-    );
-    for reason in &body.verdict.reasons {
-        out += &format!("    - {reason}\n");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Common, Format};
+    use crate::exit;
 
     fn opts(dir: &Path, receipt: &str) -> Options {
         Options {
