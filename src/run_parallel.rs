@@ -76,6 +76,8 @@ pub struct Options {
     pub force_restore: bool,
     /// Say what changed in this task's cache key, and do nothing else.
     pub explain: Option<String>,
+    /// Write the run as a Chrome trace (Perfetto, chrome://tracing) here.
+    pub trace: Option<PathBuf>,
     pub format: Format,
     pub common: Common,
 }
@@ -276,6 +278,12 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     }
     let o = o?;
 
+    if let Some(path) = &opts.trace {
+        let trace = run::trace::chrome(plan, &o, &l.loc.file.display().to_string());
+        let text = serde_json::to_string(&trace)?;
+        parci_core::fsutil::write_atomic(path, text.as_bytes())
+            .map_err(|e| anyhow!("{}: cannot write the trace: {e}", path.display()))?;
+    }
     let problems = run::problems(plan, &o);
     let mut warnings = Vec::new();
     if let Some(c) = &ropts.cache {
@@ -421,6 +429,7 @@ mod tests {
             cache_dir: None,
             force_restore: false,
             explain: None,
+            trace: None,
             format: Format::Text,
             common: Common::quiet_to(dir.join("run.json")),
         }

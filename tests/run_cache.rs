@@ -3,6 +3,8 @@
 //! reruns exactly that task and its dependents; --explain names the file;
 //! a damaged entry is a miss with a warning, never a failure.
 
+mod common;
+
 use assert_cmd::Command;
 use serde_json::Value as J;
 use std::path::Path;
@@ -167,4 +169,46 @@ fn a_damaged_entry_is_a_miss_with_a_warning_and_edited_outputs_are_kept() {
         std::fs::read_to_string(d.join("out/upper.txt")).unwrap(),
         "ALPHA\n"
     );
+}
+
+/// --trace writes the run in the Chrome trace event format: checked by
+/// check-jsonschema against the format's documented shape, one complete
+/// event per task, cache hits in category `cached`.
+#[test]
+fn trace_is_chrome_trace_event_format() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    plan(d);
+    assert_eq!(run(d, &["-q", "--trace", "t1.json"]).0, 0);
+    assert_eq!(run(d, &["-q", "--trace", "t2.json"]).0, 0);
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/chrome-trace.schema.json");
+    for f in ["t1.json", "t2.json"] {
+        let o = std::process::Command::new(common::venv_bin("check-jsonschema"))
+            .arg("--schemafile")
+            .arg(&schema)
+            .arg(d.join(f))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let j: J = serde_json::from_str(&std::fs::read_to_string(d.join("t2.json")).unwrap()).unwrap();
+    let spans: Vec<&J> = j["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .collect();
+    assert_eq!(
+        spans.len(),
+        3,
+        "the three tasks (the milestone has no span)"
+    );
+    assert!(spans
+        .iter()
+        .all(|e| e["cat"] == "cached" && e["args"]["cached"] == true));
 }

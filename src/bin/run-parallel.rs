@@ -124,6 +124,10 @@ struct Args {
     /// Print what changed in task ID's cache key since the last run, and run nothing
     #[arg(long, value_name = "ID")]
     explain: Option<String>,
+    /// Write the run as a Chrome trace: each task a span on its worker lane,
+    /// cache hits marked; open it in ui.perfetto.dev or chrome://tracing
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
     /// Seconds between SIGTERM and SIGKILL (timeouts, Ctrl-C)
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = run_cli::parse_secs)]
     grace: f64,
@@ -166,6 +170,7 @@ impl Args {
             cache_dir: self.cache_dir,
             force_restore: self.force_restore,
             explain: self.explain,
+            trace: self.trace,
             format: self.format,
             common: self.common,
         }

@@ -41,6 +41,7 @@ mod schedule;
 mod state;
 #[cfg(test)]
 mod tests;
+pub mod trace;
 
 pub use exec::run;
 pub use process::check_dirs;
