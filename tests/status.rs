@@ -315,3 +315,80 @@ fn two_runs_give_identical_receipts_apart_from_measurements() {
     };
     assert_eq!(strip(&a.out), strip(&b.out));
 }
+
+/// `status --format json` lists every achievement with its level, and the
+/// levels are networkx's topological generations of the same graph (a
+/// 300-achievement random DAG, dependencies drawn from earlier ones).
+#[test]
+fn every_achievements_level_is_networkx_topological_generation() {
+    let t = tempfile::tempdir().unwrap();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let n = 300;
+    let achievements: Vec<Value> = (0..n)
+        .map(|i| {
+            let k = if i == 0 { 0 } else { next() % 4 };
+            let mut deps: Vec<String> = (0..k).map(|_| format!("a{}", next() % i.max(1))).collect();
+            deps.sort();
+            deps.dedup();
+            json!({"achievement_id": format!("a{i}"), "title": format!("step {i}"), "dependencies": deps, "estimated_hours": (i % 5 + 1) as f64})
+        })
+        .collect();
+    let dir = t.path().join("p");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("parallel.json"),
+        serde_json::to_string(&json!({"plan_name": "random", "achievements": achievements}))
+            .unwrap(),
+    )
+    .unwrap();
+    let r = status(t.path(), &["p", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let doc: Value = serde_json::from_str(&r.out).unwrap();
+    let rows = doc["results"]["achievements"].as_array().unwrap();
+    assert_eq!(rows.len(), n as usize);
+    assert_eq!(rows[0]["id"], "a0");
+    assert_eq!(rows[0]["title"], "step 0");
+    assert_eq!(rows[0]["hours"], json!({"min": 1.0, "max": 1.0}));
+    let ours: serde_json::Map<String, Value> = rows
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r["level"].clone()))
+        .collect();
+    let script = r#"
+import json, sys
+import networkx as nx
+plan = json.load(open(sys.argv[1]))
+g = nx.DiGraph()
+for a in plan["achievements"]:
+    g.add_node(a["achievement_id"])
+    for d in a["dependencies"]:
+        g.add_edge(d, a["achievement_id"])
+levels = {v: i for i, gen in enumerate(nx.topological_generations(g)) for v in gen}
+print(json.dumps(levels))
+"#;
+    let o = std::process::Command::new(common::venv_bin("python"))
+        .args(["-c", script])
+        .arg(dir.join("parallel.json"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let theirs: serde_json::Map<String, Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(ours, theirs);
+    // blocked_by: nothing is done, so every dependency blocks
+    let a = rows
+        .iter()
+        .find(|r| !r["blocked_by"].as_array().unwrap().is_empty())
+        .unwrap();
+    assert!(a["blocked_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d.as_str().unwrap().starts_with('a')));
+    assert!(rows.iter().any(|r| r["on_critical_path"] == true));
+    verify_receipt(&t.path().join("r.json"));
+}

@@ -114,6 +114,25 @@ pub struct Report {
     pub remaining_critical_path: PathReport,
     pub parallelization: Parallelization,
     pub batches: Vec<BatchStat>,
+    /// One record per achievement, in plan order: what the table shows of it.
+    pub achievements: Vec<AchievementRow>,
+}
+
+/// An achievement as `status --format json` lists it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AchievementRow {
+    pub id: String,
+    pub title: Option<String>,
+    pub status: &'static str,
+    /// Dependency level: 0 without dependencies, else 1 + the highest level
+    /// of its dependencies.
+    pub level: u32,
+    /// `estimated_hours` as a range, or null.
+    pub hours: Option<HoursRange>,
+    /// Its dependencies that are not complete or skipped.
+    pub blocked_by: Vec<String>,
+    /// On the plan's critical path (the longest path by upper estimate).
+    pub on_critical_path: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -331,6 +350,29 @@ pub fn report(
             None => unestimated += 1,
         }
     }
+    let mut on_path = vec![false; n];
+    for &v in &whole {
+        on_path[v as usize] = true;
+    }
+    let achievements = (0..n)
+        .map(|i| {
+            let a = &plan.achievements[i];
+            AchievementRow {
+                id: a.id.clone(),
+                title: a.title.clone(),
+                status: states[i].as_str(),
+                level: level_of[i],
+                hours: a.hours.map(Into::into),
+                blocked_by: dag
+                    .deps(i as u32)
+                    .iter()
+                    .filter(|&&d| !states[d as usize].is_done())
+                    .map(|&d| plan.achievements[d as usize].id.clone())
+                    .collect(),
+                on_critical_path: on_path[i],
+            }
+        })
+        .collect();
     Report {
         plan_name: plan.name.clone(),
         total: n as u32,
@@ -371,6 +413,7 @@ pub fn report(
         },
         parallelization,
         batches,
+        achievements,
     }
 }
 
