@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 . scripts/tools.sh
 ensure_venv
 ensure_actionlint
+ensure_remote_cache
 ensure_nextest
 ensure_valgrind
 bash scripts/models.sh

