@@ -82,6 +82,9 @@ pub struct Options {
     pub remote_cache: Option<String>,
     /// The remote cache's team slug; none: `TURBO_TEAM`.
     pub remote_team: Option<String>,
+    /// Run only the tasks whose inputs changed since this git revision,
+    /// and their dependents.
+    pub affected: Option<String>,
     pub format: Format,
     pub common: Common,
 }
@@ -111,8 +114,16 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         c.dag.as_ref().expect("valid"),
     );
     let order = c.order.as_ref().expect("a valid plan is acyclic");
-    let exclude = run::selection(plan, dag, opts.only.as_deref(), &opts.skip)
+    let mut exclude = run::selection(plan, dag, opts.only.as_deref(), &opts.skip)
         .map_err(|e| anyhow!("{e}; IDs are those of {}", l.loc.file.display()))?;
+    if let Some(base) = &opts.affected {
+        let hit = parci_core::plan::affected::affected(plan, dag, &l.loc.dir, base)
+            .map_err(|e| anyhow!(e))?;
+        exclude.resize(plan.achievements.len(), false);
+        for (x, h) in exclude.iter_mut().zip(hit) {
+            *x |= !h;
+        }
+    }
     if let Err(bad) = run::check_dirs(plan, &l.loc.dir) {
         bail!("{}: {}", l.loc.file.display(), bad.join("; "));
     }
@@ -324,6 +335,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
             "timeout_s": opts.timeout,
             "only": opts.only,
             "skip": opts.skip,
+            "affected": opts.affected,
             "commands": run_cli::commands(plan),
             "worktrees": opts.worktrees,
             "start_commit": start_commit,
@@ -483,6 +495,7 @@ mod tests {
             trace: None,
             remote_cache: None,
             remote_team: None,
+            affected: None,
             format: Format::Text,
             common: Common::quiet_to(dir.join("run.json")),
         }

@@ -212,3 +212,61 @@ fn trace_is_chrome_trace_event_format() {
         .iter()
         .all(|e| e["cat"] == "cached" && e["args"]["cached"] == true));
 }
+
+/// --affected BASE runs the tasks whose inputs changed since BASE (here an
+/// uncommitted edit) and their dependents; the rest are excluded.
+#[test]
+fn affected_runs_changed_tasks_and_their_dependents() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    plan(d);
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .current_dir(d)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(
+        d.join(".gitignore"),
+        "out/\n.parci/\nruns.log\ntarget/\n*.json\n!parallel.json\n",
+    )
+    .unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "base"]);
+    // a first full run leaves the outputs (ignored by git) in place
+    assert_eq!(run(d, &["-q", "--no-cache"]).0, 0);
+    ran(d);
+    // nothing changed: nothing runs
+    let (code, out, err) = run(d, &["-q", "--no-cache", "--affected", "HEAD"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(ran(d), Vec::<String>::new());
+    // b.txt edited: count and its dependent join run, upper does not
+    std::fs::write(d.join("src/b.txt"), "beta beta\n").unwrap();
+    let (code, out, err) = run(
+        d,
+        &["--no-cache", "--affected", "HEAD", "--receipt", "a.json"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(ran(d), ["count", "join"]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("out/join.txt")).unwrap(),
+        "ALPHA\n10\n"
+    );
+    let r: J = serde_json::from_str(&std::fs::read_to_string(d.join("a.json")).unwrap()).unwrap();
+    assert_eq!(r["results"]["tasks"]["upper"]["status"], "excluded");
+    assert_eq!(r["inputs"]["affected"], "HEAD");
+    let (code, _, err) = run(d, &["--affected", "no-such-branch"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a commit of this repository"), "{err}");
+}

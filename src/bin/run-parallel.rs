@@ -137,6 +137,11 @@ struct Args {
     /// The remote cache's team slug [default: TURBO_TEAM]
     #[arg(long, value_name = "SLUG")]
     remote_team: Option<String>,
+    /// Run only the tasks whose inputs match a file changed between BASE (a
+    /// branch, tag or commit) and the working tree, and their dependents;
+    /// tasks without inputs count as changed. The others are excluded
+    #[arg(long, value_name = "BASE")]
+    affected: Option<String>,
     /// Seconds between SIGTERM and SIGKILL (timeouts, Ctrl-C)
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = run_cli::parse_secs)]
     grace: f64,
@@ -182,6 +187,7 @@ impl Args {
             trace: self.trace,
             remote_cache: self.remote_cache,
             remote_team: self.remote_team,
+            affected: self.affected,
             format: self.format,
             common: self.common,
         }

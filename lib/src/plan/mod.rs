@@ -16,6 +16,7 @@
 //!
 //! The three programs share all of this; they only parse arguments and print.
 
+pub mod affected;
 pub mod cache;
 pub mod dag;
 pub mod emit_gha;

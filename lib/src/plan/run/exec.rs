@@ -520,6 +520,12 @@ pub fn run(
             };
             let i = ex.by_rank[r as usize];
             let a = &plan.achievements[i as usize];
+            // Excluded after it became ready (its dependencies were
+            // excluded before it in the first pass): never start it.
+            if ex.tasks[i as usize].status != Status::Queued {
+                ex.ready.pop();
+                continue;
+            }
             if a.command.is_none() {
                 ex.ready.pop();
                 ex.completion.push(i);
