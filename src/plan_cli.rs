@@ -442,6 +442,87 @@ pub fn status_gha_matrix(r: &Report, plan: &plan::Plan) -> String {
     format!("{}\n", json!({ "include": include }))
 }
 
+/// `status --format prompt`: a Markdown prompt asking an assistant to
+/// propose a `parallel.json` for the plan document `doc` (a `PLAN_*.md`
+/// beside the plan, when there is one), with the independence checklist,
+/// the three parallelization levels of context-manager's discovery, the
+/// fields parci reads, and the plan's current graph.
+pub fn status_prompt(r: &Report, plan: &plan::Plan, doc: Option<&std::path::Path>) -> String {
+    let mut out = String::from(
+        "# Find the parallel work in this plan
+
+",
+    );
+    out += &match doc {
+        Some(d) => format!(
+            "Read the plan document `{}` and propose a `parallel.json` for it: which achievements \
+             can be worked on at the same time, and what each one must wait for.\n\n",
+            d.display()
+        ),
+        None => "Read the plan below and propose an improved `parallel.json` for it: which achievements \
+                 can be worked on at the same time, and what each one must wait for.\n\n"
+            .to_string(),
+    };
+    out += "## Three levels of parallelism\n\n\
+        1. **Level 1, one achievement, several executions**: the same achievement split into parts \
+        that separate people or agents can do at once (one test file per module, one kernel per format).\n\
+        2. **Level 2, achievements of the same priority**: achievements of one priority band that \
+        do not depend on each other.\n\
+        3. **Level 3, across priorities**: a later achievement that needs nothing from the earlier \
+        ones and can start now.\n\n\
+        Say which level each parallel group is, and set `parallelization_level` to the highest one used \
+        (`level_1`, `level_2` or `level_3`).\n\n";
+    out += "## Two achievements are independent only if all of these hold\n\n\
+        - **Technical**: neither needs code, data, an interface or a decision the other produces; \
+        they do not edit the same files or the same functions.\n\
+        - **Testing**: each can be tested on its own, without the other being finished, and their \
+        tests do not share state (fixtures, ports, databases, files).\n\
+        - **Mergeability**: their changes can be merged in either order without conflicts, and \
+        neither changes a shared configuration, schema or build file the other relies on.\n\n\
+        When in doubt, add the dependency: a missing edge breaks a build, an extra one only costs time.\n\n";
+    out += "## What to write\n\n\
+        A JSON object: `plan_name`, `parallelization_level`, and `achievements`, each with \
+        `achievement_id`, `title`, `dependencies` (IDs it must wait for), `estimated_hours` \
+        (a number or `\"low-high\"`), and where it helps `priority`, `command`, `inputs` and `outputs`. \
+        No cycles. Then explain each dependency in one line. `validate-parallel` checks the result.\n\n";
+    out += &format!(
+        "## The current graph ({} achievements, {} levels)\n\n| level | ID | title | depends on | hours | status |\n|---|---|---|---|---|---|\n",
+        r.total,
+        r.levels.len()
+    );
+    let idx = parci_core::plan::dag::id_index(plan);
+    let mut rows: Vec<&parci_core::plan::status::AchievementRow> = r.achievements.iter().collect();
+    rows.sort_by_key(|a| (a.level, idx[a.id.as_str()]));
+    for a in rows {
+        let deps = &plan.achievements[idx[a.id.as_str()] as usize].dependencies;
+        let hours = a.hours.as_ref().map_or("?".to_string(), |h| {
+            if h.min == h.max {
+                format!("{}", h.max)
+            } else {
+                format!("{}-{}", h.min, h.max)
+            }
+        });
+        out += &format!(
+            "| {} | {} | {} | {} | {hours} | {} |\n",
+            a.level,
+            a.id,
+            a.title.as_deref().unwrap_or("").replace('|', "\\|"),
+            if deps.is_empty() {
+                "-".to_string()
+            } else {
+                deps.join(", ")
+            },
+            a.status
+        );
+    }
+    out += &format!(
+        "\nCritical path: {} ({} h at most).\n",
+        r.critical_path.ids.join(" → "),
+        r.critical_path.hours.max
+    );
+    out
+}
+
 /// Milliseconds as people read a duration: `850 ms`, `12.5 s`, `3.25 h`.
 pub fn human_ms(ms: f64) -> String {
     if ms < 1e3 {

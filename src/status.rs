@@ -30,6 +30,10 @@ pub enum Output {
     Mermaid,
     /// The next batch as a GitHub Actions matrix: {"include":[{"id":…,"title":…}]}
     GhaMatrix,
+    /// A Markdown prompt asking an assistant to propose parallel.json for
+    /// the plan document, with the independence checklist, the three
+    /// parallelization levels and the current graph
+    Prompt,
 }
 
 /// Everything one status run needs, as values.
@@ -114,6 +118,11 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         Output::Dot => Some(plan_cli::status_dot(&r, plan)),
         Output::Mermaid => Some(plan_cli::status_mermaid(&r, plan)),
         Output::GhaMatrix => Some(plan_cli::status_gha_matrix(&r, plan)),
+        Output::Prompt => Some(plan_cli::status_prompt(
+            &r,
+            plan,
+            plan_document(&l.loc.dir).as_deref(),
+        )),
     };
     if let Some(t) = &text {
         print!("{t}");
@@ -124,6 +133,23 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         receipt: written.receipt,
         text,
     })
+}
+
+/// The plan document beside the plan: the first `PLAN_*.md` (context-manager's
+/// naming) in the plan folder, by name.
+fn plan_document(dir: &std::path::Path) -> Option<PathBuf> {
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("PLAN_") && n.ends_with(".md"))
+        })
+        .collect();
+    docs.sort();
+    docs.into_iter().next()
 }
 
 #[cfg(test)]

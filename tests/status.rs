@@ -392,3 +392,40 @@ print(json.dumps(levels))
     assert!(rows.iter().any(|r| r["on_critical_path"] == true));
     verify_receipt(&t.path().join("r.json"));
 }
+
+/// `--format prompt`: the discovery prompt names the plan document, the
+/// three levels, the independence checklist and every achievement of the
+/// current graph with its level and dependencies.
+#[test]
+fn prompt_format_asks_for_parallel_json_with_the_checklist_and_the_graph() {
+    let t = team();
+    let dir = t.path().join("team");
+    std::fs::write(dir.join("PLAN_INFERENCE-CI.md"), "# PLAN\n").unwrap();
+    let r = status(t.path(), &["team", "--format", "prompt"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("PLAN_INFERENCE-CI.md"), "{}", r.out);
+    for needle in [
+        "Level 1",
+        "Level 2",
+        "Level 3",
+        "**Technical**",
+        "**Testing**",
+        "**Mergeability**",
+        "parallelization_level",
+    ] {
+        assert!(r.out.contains(needle), "{needle} missing:\n{}", r.out);
+    }
+    let doc = receipt(t.path());
+    let rows = doc["results"]["achievements"].as_array().unwrap();
+    for a in rows {
+        let line = format!("| {} | {} |", a["level"], a["id"].as_str().unwrap());
+        assert!(r.out.contains(&line), "{line} missing");
+    }
+    assert_eq!(
+        r.out
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| level"))
+            .count(),
+        rows.len()
+    );
+}
