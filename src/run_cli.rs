@@ -29,6 +29,14 @@ pub fn parse_secs(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A non-negative amount (`--cpus`, `--memory`, `-l`).
+pub fn parse_amount(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=1e12).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a number >= 0")),
+    }
+}
+
 /// Ctrl-C and SIGTERM requests: the first stops the run gracefully, a second
 /// kills the running tasks at once (plan::run polls this).
 pub static INTERRUPTS: AtomicU32 = AtomicU32::new(0);

@@ -85,6 +85,12 @@ pub struct Options {
     /// Run only the tasks whose inputs changed since this git revision,
     /// and their dependents.
     pub affected: Option<String>,
+    /// CPUs the tasks' declared `cpus` may add up to; none: the machine's.
+    pub cpus: Option<f64>,
+    /// MB the tasks' declared `memory_mb` may add up to; none: the machine's.
+    pub memory: Option<f64>,
+    /// `-l`: hold new tasks while the load average is at least this.
+    pub max_load: Option<f64>,
     pub format: Format,
     pub common: Common,
 }
@@ -126,6 +132,15 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     }
     if let Err(bad) = run::check_dirs(plan, &l.loc.dir) {
         bail!("{}: {}", l.loc.file.display(), bad.join("; "));
+    }
+    let machine = run::resources::Budget::machine();
+    let budget = run::resources::Budget {
+        cpus: opts.cpus.unwrap_or(machine.cpus),
+        memory_mb: opts.memory.unwrap_or(machine.memory_mb),
+    };
+    let too_large = run::resources::too_large(&plan.achievements, &budget);
+    if let Some(first) = too_large.first() {
+        bail!("{}: {first}", l.loc.file.display());
     }
     let state_path = l.loc.dir.join(RUN_STATE_FILE);
     let previous = StateFile::load(&state_path).map_err(|e| anyhow!(e))?;
@@ -173,7 +188,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         }
         Action::DryRun => {
             let w = run::weights(plan, previous.as_ref());
-            let s = run::simulate(plan, dag, order, &w, opts.jobs, &exclude);
+            let s = run::simulate(plan, dag, order, &w, opts.jobs, &exclude, &budget);
             let keys = key::keys(plan, dag, &l.loc.dir, &env_var);
             let session = opts.cache.map(|m| {
                 Session::new(
@@ -256,6 +271,8 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         grace: Duration::from_secs_f64(opts.grace),
         interrupt: Some(&run_cli::INTERRUPTS),
         exclude,
+        budget,
+        max_load: opts.max_load,
         cache: match opts.cache {
             Some(m) => {
                 let mut s = Session::new(
@@ -336,6 +353,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
             "only": opts.only,
             "skip": opts.skip,
             "affected": opts.affected,
+            "budget": {"cpus": finite_or_null(budget.cpus), "memory_mb": finite_or_null(budget.memory_mb), "max_load": opts.max_load},
             "commands": run_cli::commands(plan),
             "worktrees": opts.worktrees,
             "start_commit": start_commit,
@@ -425,6 +443,15 @@ fn remote(opts: &Options) -> anyhow::Result<Option<cache::remote::Remote>> {
     Ok(Some(cache::remote::Remote::new(&url, &team, token, key)))
 }
 
+/// A budget as JSON: a number, or null when unlimited.
+fn finite_or_null(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        json!(x)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
 /// The dry run's cache lines: each task's key and whether it would hit.
 fn cache_text(rows: &[serde_json::Value]) -> String {
     let mut out = String::from("cache:\n");
@@ -496,6 +523,9 @@ mod tests {
             remote_cache: None,
             remote_team: None,
             affected: None,
+            cpus: None,
+            memory: None,
+            max_load: None,
             format: Format::Text,
             common: Common::quiet_to(dir.join("run.json")),
         }

@@ -270,3 +270,52 @@ fn affected_runs_changed_tasks_and_their_dependents() {
     assert_eq!(code, 2);
     assert!(err.contains("not a commit of this repository"), "{err}");
 }
+
+/// Resource budgets: three tasks that each need 2 CPUs run one at a time
+/// under --cpus 2 at -j 3 (each holds a lock directory and fails if another
+/// holds it: an overlap fails the run, whatever the timing); the dry run
+/// simulates the same rule; a task larger than the budget is refused before
+/// anything runs.
+#[test]
+fn tasks_start_only_when_their_declared_resources_fit() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let task = |id: &str| {
+        format!(
+            r#"{{"achievement_id": "{id}", "dependencies": [], "cpus": 2, "memory_mb": 100, "estimated_hours": 1,
+                "command": "mkdir held || exit 9; sleep 0.2; echo {id} >> runs.log; rmdir held"}}"#
+        )
+    };
+    std::fs::write(
+        d.join("parallel.json"),
+        format!(
+            r#"{{"plan_name": "res", "achievements": [{}, {}, {}]}}"#,
+            task("x"),
+            task("y"),
+            task("z")
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(d, &["-q", "-j", "3", "--cpus", "2", "--receipt", "r.json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(ran(d), ["x", "y", "z"]);
+    let r: J = serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    assert_eq!(r["inputs"]["budget"]["cpus"], 2.0);
+    // the dry run: one at a time under the budget, all at once without
+    let (_, one, _) = run(d, &["--dry-run", "-j", "3", "--cpus", "2"]);
+    let (_, all, _) = run(d, &["--dry-run", "-j", "3", "--cpus", "6"]);
+    let makespan = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("makespan"))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_ne!(makespan(&one), makespan(&all), "{one}\n{all}");
+    // larger than the whole budget: refused, nothing runs
+    let (code, _, err) = run(d, &["-q", "--cpus", "1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("x needs 2 CPUs"), "{err}");
+    assert_eq!(ran(d), Vec::<String>::new());
+    let (code, _, err) = run(d, &["-q", "--memory", "50"]);
+    assert_eq!(code, 2, "{err}");
+}

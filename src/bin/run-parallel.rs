@@ -142,6 +142,16 @@ struct Args {
     /// tasks without inputs count as changed. The others are excluded
     #[arg(long, value_name = "BASE")]
     affected: Option<String>,
+    /// CPUs the running tasks' declared `cpus` may add up to [default: the machine's]
+    #[arg(long, value_name = "N", value_parser = run_cli::parse_amount)]
+    cpus: Option<f64>,
+    /// MB the running tasks' declared `memory_mb` may add up to [default: the machine's]
+    #[arg(long, value_name = "MB", value_parser = run_cli::parse_amount)]
+    memory: Option<f64>,
+    /// Start no new task while the 1-minute load average is at least LOAD
+    /// and a task is running (as make -l and ninja -l)
+    #[arg(short = 'l', long = "load-average", value_name = "LOAD", value_parser = run_cli::parse_amount)]
+    load_average: Option<f64>,
     /// Seconds between SIGTERM and SIGKILL (timeouts, Ctrl-C)
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = run_cli::parse_secs)]
     grace: f64,
@@ -188,6 +198,9 @@ impl Args {
             remote_cache: self.remote_cache,
             remote_team: self.remote_team,
             affected: self.affected,
+            cpus: self.cpus,
+            memory: self.memory,
+            max_load: self.load_average,
             format: self.format,
             common: self.common,
         }

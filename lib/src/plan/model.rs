@@ -117,6 +117,10 @@ pub struct Achievement {
     pub outputs: Vec<String>,
     /// Environment variables whose values count in the cache key.
     pub env_keys: Vec<String>,
+    /// CPUs the command needs of `--cpus` while it runs (none: 0).
+    pub cpus: Option<f64>,
+    /// Memory the command needs of `--memory`, MB (none: 0).
+    pub memory_mb: Option<f64>,
     /// Fields this model does not know, kept as written.
     pub extra: Map<String, Value>,
 }
@@ -399,6 +403,8 @@ impl PlanDoc {
             };
             let (inputs, outputs, env_keys) =
                 (strings("inputs"), strings("outputs"), strings("env_keys"));
+            let cpus = m.remove("cpus").and_then(|v| v.as_f64());
+            let memory_mb = m.remove("memory_mb").and_then(|v| v.as_f64());
             achievements.push(Achievement {
                 id,
                 title,
@@ -415,6 +421,8 @@ impl PlanDoc {
                 inputs,
                 outputs,
                 env_keys,
+                cpus,
+                memory_mb,
                 extra: m,
             });
         }

@@ -7,6 +7,7 @@
 use super::journal::{Header, Journal};
 use super::logs::Logs;
 use super::process::{unix_ms, Done, Launch, Supervisor};
+use super::resources::{self, Budget};
 use super::retry::{backoff, jittered, random_unit};
 use super::schedule::{ranks, weights};
 use super::state::{Attempt, StateFile, Status, TaskState};
@@ -30,6 +31,8 @@ struct Exec<'a> {
     ready: BinaryHeap<Reverse<u32>>,
     completion: Vec<u32>,
     running: usize,
+    /// Resources held by the running tasks.
+    used: Budget,
     exclusive_running: bool,
     failed: bool,
     /// Tasks changed since the last batch went to the journal.
@@ -184,6 +187,7 @@ impl Exec<'_> {
         match spawned {
             Ok(()) => {
                 self.running += 1;
+                self.used.add(resources::need(a));
                 self.exclusive_running |= a.exclusive;
             }
             Err(msg) => {
@@ -213,6 +217,7 @@ impl Exec<'_> {
         use std::os::unix::process::ExitStatusExt;
         let i = d.i as usize;
         self.running -= 1;
+        self.used.sub(resources::need(&self.plan.achievements[i]));
         let started = self.procs.started_at(d.i);
         self.procs.ended(d.i);
         if self.plan.achievements[i].exclusive {
@@ -418,6 +423,10 @@ pub fn run(
         ready: BinaryHeap::new(),
         completion: Vec::new(),
         running: 0,
+        used: Budget {
+            cpus: 0.0,
+            memory_mb: 0.0,
+        },
         exclusive_running: false,
         failed: false,
         dirty: Vec::new(),
@@ -511,6 +520,7 @@ pub fn run(
                 k += 1;
             }
         }
+        let mut load_held = false;
         loop {
             if ex.stopping || (ex.failed && !opts.keep_going) {
                 break;
@@ -535,6 +545,18 @@ pub fn run(
             if ex.exclusive_running || ex.running >= opts.jobs || (a.exclusive && ex.running > 0) {
                 break;
             }
+            // the top task waits for room (never overtaken: no starvation)
+            if ex.running > 0 && !opts.budget.fits(ex.used, resources::need(a)) {
+                break;
+            }
+            if ex.running > 0 {
+                if let Some(l) = opts.max_load {
+                    if resources::load_average().is_some_and(|x| x >= l) {
+                        load_held = true;
+                        break;
+                    }
+                }
+            }
             ex.ready.pop();
             ex.start(i)?;
         }
@@ -551,6 +573,10 @@ pub fn run(
             d.saturating_duration_since(now)
         });
         wait = wait.min(wait_cap);
+        if load_held {
+            // look at the load again soon
+            wait = wait.min(Duration::from_millis(250));
+        }
         match rx.recv_timeout(wait) {
             Ok(d) => ex.finish(d),
             Err(mpsc::RecvTimeoutError::Timeout) => continue,

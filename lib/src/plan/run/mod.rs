@@ -36,6 +36,7 @@ mod logs;
 mod process;
 pub mod replay;
 mod report;
+pub mod resources;
 mod retry;
 mod schedule;
 mod state;
@@ -87,6 +88,10 @@ pub struct Options {
     pub interrupt: Option<&'static std::sync::atomic::AtomicU32>,
     /// Per task (plan order): left out of this run. Empty: none.
     pub exclude: Vec<bool>,
+    /// What may run at once (`--cpus`, `--memory`).
+    pub budget: resources::Budget,
+    /// `-l`: start nothing new while the load average is at least this and a task runs.
+    pub max_load: Option<f64>,
     /// The task cache (docs/run-parallel.md, "Cache"); none: `--no-cache`.
     pub cache: Option<std::sync::Arc<crate::plan::cache::Session>>,
 }
@@ -110,6 +115,8 @@ impl Options {
             grace: Duration::from_secs(5),
             interrupt: None,
             exclude: Vec::new(),
+            budget: resources::Budget::UNLIMITED,
+            max_load: None,
             cache: None,
         }
     }

@@ -104,6 +104,7 @@ pub fn simulate(
     weight: &[f64],
     jobs: usize,
     exclude: &[bool],
+    budget: &super::resources::Budget,
 ) -> Schedule {
     let n = plan.achievements.len();
     let out = |i: usize| exclude.get(i).copied().unwrap_or(false);
@@ -128,6 +129,11 @@ pub fn simulate(
     let mut running: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::new();
     let mut slots = Vec::with_capacity(n);
     let (mut now, mut exclusive) = (0.0f64, false);
+    let need = |i: u32| super::resources::need(&plan.achievements[i as usize]);
+    let mut used = super::resources::Budget {
+        cpus: 0.0,
+        memory_mb: 0.0,
+    };
     let mut done = |i: u32, ready: &mut BinaryHeap<Reverse<u32>>| {
         for &d in dag.dependents(i) {
             waiting[d as usize] -= 1;
@@ -151,7 +157,11 @@ pub fn simulate(
             if exclusive || running.len() >= jobs || (a.exclusive && !running.is_empty()) {
                 break;
             }
+            if !running.is_empty() && !budget.fits(used, need(i)) {
+                break;
+            }
             ready.pop();
+            used.add(need(i));
             exclusive |= a.exclusive;
             let end = now + dur(i as usize);
             slots.push((i, now, end));
@@ -161,6 +171,7 @@ pub fn simulate(
             break;
         };
         now = now.max(end as f64 / 1e3);
+        used.sub(need(i));
         if plan.achievements[i as usize].exclusive {
             exclusive = false;
         }
@@ -181,6 +192,7 @@ pub fn simulate(
 mod tests {
     use super::*;
     use crate::plan::dag::id_index;
+    use crate::plan::run::resources::Budget;
     use crate::plan::run::tests::plan;
 
     #[test]
@@ -198,7 +210,7 @@ mod tests {
         let order = dag.topo_order().unwrap();
         let w = weights(&p, None);
         let h = 3.6e6;
-        let s = simulate(&p, &dag, &order, &w, 2, &[]);
+        let s = simulate(&p, &dag, &order, &w, 2, &[], &Budget::UNLIMITED);
         assert!((s.makespan_ms - 3.0 * h).abs() < 1.0, "{s:?}");
         assert!((s.sequential_ms - 5.0 * h).abs() < 1.0);
         let ids: Vec<&str> = s
@@ -207,10 +219,18 @@ mod tests {
             .map(|&i| p.achievements[i as usize].id.as_str())
             .collect();
         assert_eq!(ids, ["a", "b", "m"]);
-        let s1 = simulate(&p, &dag, &order, &w, 1, &[]);
+        let s1 = simulate(&p, &dag, &order, &w, 1, &[], &Budget::UNLIMITED);
         assert!((s1.makespan_ms - 5.0 * h).abs() < 1.0);
         // --skip b: b takes no time and no slot.
-        let s = simulate(&p, &dag, &order, &w, 1, &[false, true, false, false]);
+        let s = simulate(
+            &p,
+            &dag,
+            &order,
+            &w,
+            1,
+            &[false, true, false, false],
+            &Budget::UNLIMITED,
+        );
         assert!((s.makespan_ms - 3.0 * h).abs() < 1.0, "{s:?}");
         assert!(s.slots.iter().all(|x| x.0 != 1), "{s:?}");
     }
