@@ -190,26 +190,42 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
             let w = run::weights(plan, previous.as_ref());
             let s = run::simulate(plan, dag, order, &w, opts.jobs, &exclude, &budget);
             let keys = key::keys(plan, dag, &l.loc.dir, &env_var);
-            let session = opts.cache.map(|m| {
-                Session::new(
-                    m,
-                    cache_dir.clone(),
-                    false,
-                    plan,
-                    dag,
-                    l.loc.dir.clone(),
-                    &env_var,
-                )
-            });
+            let session = match opts.cache {
+                Some(m) => {
+                    let mut s = Session::new(
+                        m,
+                        cache_dir.clone(),
+                        false,
+                        plan,
+                        dag,
+                        l.loc.dir.clone(),
+                        &env_var,
+                    );
+                    s.remote = remote(opts)?;
+                    Some(s)
+                }
+                None => None,
+            };
             let rows: Vec<serde_json::Value> = plan
                 .achievements
                 .iter()
                 .enumerate()
                 .map(|(i, a)| {
+                    // local file, else the remote's HEAD
                     let hit = session
                         .as_ref()
                         .filter(|c| c.mode.reads())
-                        .is_some_and(|c| c.key(i).is_some_and(|k| c.local.path(&k).is_file()));
+                        .is_some_and(|c| {
+                            c.key(i).is_some_and(|k| {
+                                c.local.path(&k).is_file()
+                                    || c.remote.as_ref().is_some_and(|r| {
+                                        r.exists(cache::store::hex_of(&k)).unwrap_or_else(|e| {
+                                            eprintln!("run-parallel: warning: {e}");
+                                            false
+                                        })
+                                    })
+                            })
+                        });
                     json!({
                         "id": a.id,
                         "key": keys[i].as_ref().ok().map(|r| r.key.clone()),

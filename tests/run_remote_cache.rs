@@ -121,6 +121,32 @@ fn a_fresh_clone_gets_every_task_from_the_remote_and_a_wrong_signature_is_a_miss
     assert_eq!(ran(&a), ["count", "join", "upper"]);
     assert!(err.is_empty(), "{err}");
 
+    // the dry run of another checkout sees the remote's artifacts (HEAD)
+    let o = Command::cargo_bin("run-parallel")
+        .unwrap()
+        .current_dir(&b)
+        .env("PARCI_REMOTE_CACHE_TOKEN", TOKEN)
+        .args([
+            "--dry-run",
+            "--format",
+            "json",
+            "--remote-cache",
+            &server.url,
+            "--remote-team",
+            "parci",
+        ])
+        .output()
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        j["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["cached"] == true),
+        "{j}"
+    );
+
     // another checkout, empty local cache: nothing runs, outputs identical
     let (code, err) = run(&b, &server.url, "k3y", &["--receipt", "r.json"]);
     assert_eq!(code, 0, "{err}");

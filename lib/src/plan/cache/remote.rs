@@ -151,6 +151,24 @@ impl Remote {
         Ok(Fetched::Hit(body))
     }
 
+    /// Whether the remote holds artifact `hash` (`HEAD`), for the dry run.
+    /// `Err`: the remote failed (now down).
+    pub fn exists(&self, hash: &str) -> Result<bool, String> {
+        if self.is_down() {
+            return Ok(false);
+        }
+        let mut req = self.agent.head(&self.url(hash));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let resp = req.call().map_err(|e| self.failed("HEAD", e))?;
+        match resp.status().as_u16() {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            s => Err(self.failed("HEAD", format!("HTTP {s}"))),
+        }
+    }
+
     /// Whether `tag` is `body`'s tag (constant time).
     fn verify(&self, hash: &str, body: &[u8], tag: Option<&str>) -> bool {
         let (Some(key), Some(tag)) = (&self.key, tag) else {
