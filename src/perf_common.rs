@@ -232,6 +232,23 @@ pub(crate) fn child_receipt(
         .with_context(|| format!("{what}: {} is not JSON", receipt.display()))
 }
 
+/// A baseline receipt: verified as a perf-smoke receipt (else exit 2
+/// naming the first problem) and parsed.
+pub(crate) fn read_baseline_receipt(path: &Path) -> anyhow::Result<(receipt::FileInput, Value)> {
+    let shown = path.display();
+    let report = parci_core::verify::verify_file(path, Some("parci.perf-smoke"))
+        .with_context(|| format!("{shown}: cannot read the baseline receipt"))?;
+    if let Some(f) = report.errors.first() {
+        bail!(
+            "{shown}: not a valid perf-smoke receipt ({} {}); pass a receipt perf-smoke wrote",
+            f.pointer,
+            f.message
+        );
+    }
+    let doc: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+    Ok((report.file, doc))
+}
+
 /// A scratch directory for child receipts, removed when dropped.
 pub(crate) struct Scratch(pub PathBuf);
 

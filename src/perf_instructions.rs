@@ -164,16 +164,7 @@ struct Baseline {
 /// tokens), else exit 2 naming what differs.
 fn read_baseline(path: &Path, p: &Prepared) -> anyhow::Result<Baseline> {
     let shown = path.display();
-    let report = parci_core::verify::verify_file(path, Some("parci.perf-smoke"))
-        .with_context(|| format!("{shown}: cannot read the baseline receipt"))?;
-    if let Some(f) = report.errors.first() {
-        bail!(
-            "{shown}: not a valid perf-smoke receipt ({} {}); pass a receipt perf-smoke wrote",
-            f.pointer,
-            f.message
-        );
-    }
-    let doc: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+    let (file, doc) = crate::perf_common::read_baseline_receipt(path)?;
     let Some(per_token) =
         doc["measurements"]["instructions"]["decode"]["instructions_per_token"].as_f64()
     else {
@@ -189,10 +180,7 @@ fn read_baseline(path: &Path, p: &Prepared) -> anyhow::Result<Baseline> {
     if i["prompt"] != json!(p.w.prompt) || i["tokens"] != json!(p.w.tokens) {
         bail!("{shown}: the baseline ran another prompt or token count; pass the same --prompt-tokens/--prompt/--text and --tokens");
     }
-    Ok(Baseline {
-        file: report.file,
-        per_token,
-    })
+    Ok(Baseline { file, per_token })
 }
 
 fn render(path: &str, body: &Body) -> String {

@@ -97,16 +97,7 @@ struct Baseline {
 /// and thread count, else exit 2 naming what differs.
 fn read_baseline(path: &Path, model_sha: &str, threads: u64) -> anyhow::Result<Baseline> {
     let shown = path.display();
-    let report = parci_core::verify::verify_file(path, Some("parci.perf-smoke"))
-        .with_context(|| format!("{shown}: cannot read the baseline receipt"))?;
-    if let Some(f) = report.errors.first() {
-        bail!(
-            "{shown}: not a valid perf-smoke receipt ({} {}); pass a receipt perf-smoke wrote",
-            f.pointer,
-            f.message
-        );
-    }
-    let doc: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+    let (file, doc) = crate::perf_common::read_baseline_receipt(path)?;
     let base_sha = doc["inputs"]["model"]["sha256"].as_str().unwrap_or("");
     if base_sha != model_sha {
         bail!(
@@ -122,10 +113,7 @@ fn read_baseline(path: &Path, model_sha: &str, threads: u64) -> anyhow::Result<B
     let decode_tok_s = doc["measurements"]["decode_tok_s"]
         .as_f64()
         .ok_or_else(|| anyhow!("{shown}: no measurements.decode_tok_s"))?;
-    Ok(Baseline {
-        file: report.file,
-        decode_tok_s,
-    })
+    Ok(Baseline { file, decode_tok_s })
 }
 
 /// The prompt token ids: given ones checked against the vocabulary, drawn,
@@ -333,17 +321,18 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         mode,
         stop: smoke::stop_ids(tok.as_ref(), opts.stop_at_eog),
     };
+    let p = Prepared {
+        path: path.clone(),
+        preset,
+        model_input,
+        model_sha,
+        text: text.map(str::to_string),
+        tokenizer: tok.as_ref().map(Tokenizer::summary),
+        w,
+        graph_threads,
+    };
+    let w = &p.w;
     if opts.against.is_some() || opts.measure == Measure::Instructions {
-        let p = Prepared {
-            path,
-            preset,
-            model_input,
-            model_sha,
-            text: text.map(str::to_string),
-            tokenizer: tok.as_ref().map(Tokenizer::summary),
-            w,
-            graph_threads,
-        };
         return match &opts.against {
             Some(other) => perf_paired::run(opts, env, &p, other),
             None => perf_instructions::run(opts, env, &p),
@@ -351,7 +340,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     }
     let (plan, graph_time) = build_plan(
         &g,
-        workload::n_ctx(&w) as u64,
+        workload::n_ctx(w) as u64,
         opts.parallel_graph,
         graph_threads,
         opts.parallel_progress,
@@ -363,18 +352,18 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     load += t_model.elapsed();
 
     for i in 0..opts.warmup {
-        workload::run(&model, &w).map_err(|e| anyhow!("{shown}: {e}"))?;
+        workload::run(&model, w).map_err(|e| anyhow!("{shown}: {e}"))?;
         tracing::info!(pass = i, "warm-up done");
     }
     let passes: Vec<Pass> = (0..opts.repeats)
-        .map(|_| workload::run(&model, &w).map_err(|e| anyhow!("{shown}: {e}")))
+        .map(|_| workload::run(&model, w).map_err(|e| anyhow!("{shown}: {e}")))
         .collect::<anyhow::Result<_>>()?;
     if let (Some(id), true) = (passes[0].stopped_by, passes[0].tokens.is_empty()) {
         bail!("{shown}: the model predicts end-of-generation token {id} right after the prompt, so nothing was decoded to time; pass another prompt or drop --stop-at-eog");
     }
     let (mut errors, mut warnings) = check_passes(&passes, &plan);
 
-    let stats = Stats::of(&passes, &w);
+    let stats = Stats::of(&passes, w);
     let decode_tok_s = stats.decode_tok_s;
     let comparison = baseline.as_ref().map(|b| {
         let change = (decode_tok_s - b.decode_tok_s) / b.decode_tok_s * 100.0;
@@ -394,16 +383,6 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let results = smoke::results(&passes[0], isa, &plan, tok.as_ref())
         .map_err(|e| anyhow!("{shown}: {e}"))?;
     let measurements = stats.measurements(load, tokenizer_load, graph_time, comparison)?;
-    let p = Prepared {
-        path: path.clone(),
-        preset,
-        model_input,
-        model_sha,
-        text: text.map(str::to_string),
-        tokenizer: tok.as_ref().map(Tokenizer::summary),
-        w,
-        graph_threads,
-    };
     let inputs = p.inputs(
         opts,
         baseline
