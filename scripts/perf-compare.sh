@@ -41,7 +41,8 @@ out=target/compare
 mkdir -p "$out" target/parci
 failed=()
 instructions_failed=0
-if "$base" --help | grep -q -- '--measure'; then
+"$base" --help > "$out/base-help.txt" 2>&1 || true
+if grep -q -- '--measure' "$out/base-help.txt"; then
   "$base" --measure instructions --quiet --receipt "$out/base-instructions.receipt.json"
   if ! "$head" --measure instructions --baseline "$out/base-instructions.receipt.json" \
       --receipt target/parci/perf-smoke-instructions-vs-base.receipt.json; then
