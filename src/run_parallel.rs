@@ -289,7 +289,9 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         exclude,
         budget,
         max_load: opts.max_load,
-        cache: match opts.cache {
+        // --worktrees: a task's outputs become a commit in its own worktree,
+        // not files in the plan folder the cache restores into: no cache.
+        cache: match opts.cache.filter(|_| !opts.worktrees) {
             Some(m) => {
                 let mut s = Session::new(
                     m,
