@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail};
 use parci_core::plan::scaffold::{self, Action, Mode, Refusal, Selection, Template};
 use parci_core::plan::{self, status};
 use parci_core::receipt::{canonical::finite, Body, FileInput, Receipt, Verdict};
+use parci_core::text::count;
 use serde_json::{json, Value};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -231,10 +232,15 @@ fn confirm(yes: bool, n: usize, dir: &std::path::Path) -> anyhow::Result<bool> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         bail!(
-            "stdin is not a terminal, so nobody can confirm: pass --yes to create the {n} files listed above (or --dry-run to only preview)"
+            "stdin is not a terminal, so nobody can confirm: pass --yes to create the {} listed above (or --dry-run to only preview)",
+            count(n as u64, "file")
         );
     }
-    eprint!("Create {n} files in {}? [y/N] ", dir.display());
+    eprint!(
+        "Create {} in {}? [y/N] ",
+        count(n as u64, "file"),
+        dir.display()
+    );
     std::io::stderr().flush()?;
     let mut line = String::new();
     stdin.lock().read_line(&mut line)?;

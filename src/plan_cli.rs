@@ -9,6 +9,7 @@ use parci_core::plan::status::Report;
 use parci_core::plan::validate::{self, Checked, Finding, Severity};
 use parci_core::plan::{self, Location, PlanDoc, RunState};
 use parci_core::receipt::FileInput;
+use parci_core::text::count;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -154,8 +155,10 @@ pub fn status_table(r: &Report, plan: &plan::Plan, env: &Env) -> String {
     let mut o = String::new();
     let done: u32 = r.counts["complete"] + r.counts["skipped"];
     o.push_str(&format!(
-        "plan {}: {} achievements, {done} done ({}%)\n",
-        r.plan_name, r.total, r.percent_complete
+        "plan {}: {}, {done} done ({}%)\n",
+        r.plan_name,
+        count(r.total, "achievement"),
+        r.percent_complete
     ));
     let counts: Vec<String> = r
         .counts
@@ -261,14 +264,14 @@ pub fn status_table(r: &Report, plan: &plan::Plan, env: &Env) -> String {
         }
     };
     o.push_str(&format!(
-        "critical path ({} achievements{}): {}\n",
-        r.critical_path.ids.len(),
+        "critical path ({}{}): {}\n",
+        count(r.critical_path.ids.len() as u64, "achievement"),
         hours(&r.critical_path.hours),
         some(&r.critical_path.ids, SHOW).replace(", ", " -> ")
     ));
     o.push_str(&format!(
-        "remaining critical path ({} achievements{}): {}\n",
-        r.remaining_critical_path.ids.len(),
+        "remaining critical path ({}{}): {}\n",
+        count(r.remaining_critical_path.ids.len() as u64, "achievement"),
         hours(&r.remaining_critical_path.hours),
         some(&r.remaining_critical_path.ids, SHOW).replace(", ", " -> ")
     ));
@@ -289,10 +292,9 @@ pub fn status_table(r: &Report, plan: &plan::Plan, env: &Env) -> String {
             .iter()
             .map(|b| {
                 format!(
-                    "{} worker{}: {} batches, {}{unit}",
-                    b.workers,
-                    if b.workers == 1 { "" } else { "s" },
-                    b.batches,
+                    "{}: {}, {}{unit}",
+                    count(b.workers as u64, "worker"),
+                    count(b.batches as u64, "batch"),
                     plan::model::fmt_hours(b.hours)
                 )
             })
@@ -306,9 +308,9 @@ pub fn status_table(r: &Report, plan: &plan::Plan, env: &Env) -> String {
 pub fn status_markdown(r: &Report, plan: &plan::Plan) -> String {
     let done: u32 = r.counts["complete"] + r.counts["skipped"];
     let mut o = format!(
-        "### Plan {}\n\n{done} of {} achievements done (**{}%**)",
+        "### Plan {}\n\n{done} of {} done (**{}%**)",
         github::cell(&r.plan_name),
-        r.total,
+        count(r.total, "achievement"),
         r.percent_complete
     );
     match (&r.stalled, r.next_batch.is_empty()) {
@@ -347,9 +349,9 @@ pub fn status_markdown(r: &Report, plan: &plan::Plan) -> String {
         o.push_str(&format!("\n… {} more rows\n", rows.len() - 500));
     }
     o.push_str(&format!(
-        "\nCritical path remaining: {} ({} achievements); recommended workers: {}\n\n",
+        "\nCritical path remaining: {} ({}); recommended workers: {}\n\n",
         github::cell(&some(&r.remaining_critical_path.ids, SHOW).replace(", ", " → ")),
-        r.remaining_critical_path.ids.len(),
+        count(r.remaining_critical_path.ids.len() as u64, "achievement"),
         r.parallelization.recommended_workers
     ));
     o
@@ -407,8 +409,11 @@ pub fn status_mermaid(r: &Report, plan: &plan::Plan) -> String {
     let mut o = String::from("flowchart LR\n");
     let idx = parci_core::plan::dag::id_index(plan);
     for (i, a) in plan.achievements.iter().enumerate() {
-        let label =
-            format!("{}<br/>{}", a.id, a.title.as_deref().unwrap_or("")).replace('"', "#quot;");
+        let label = match a.title.as_deref() {
+            Some(t) if !t.trim().is_empty() => format!("{}<br/>{t}", a.id),
+            _ => a.id.clone(),
+        }
+        .replace('"', "#quot;");
         o.push_str(&format!("  n{i}[\"{label}\"]:::{}\n", r.statuses[&a.id]));
     }
     for (i, a) in plan.achievements.iter().enumerate() {
@@ -486,9 +491,9 @@ pub fn status_prompt(r: &Report, plan: &plan::Plan, doc: Option<&std::path::Path
         (a number or `\"low-high\"`), and where it helps `priority`, `command`, `inputs` and `outputs`. \
         No cycles. Then explain each dependency in one line. `validate-parallel` checks the result.\n\n";
     out += &format!(
-        "## The current graph ({} achievements, {} levels)\n\n| level | ID | title | depends on | hours | status |\n|---|---|---|---|---|---|\n",
-        r.total,
-        r.levels.len()
+        "## The current graph ({}, {})\n\n| level | ID | title | depends on | hours | status |\n|---|---|---|---|---|---|\n",
+        count(r.total, "achievement"),
+        count(r.levels.len() as u64, "level")
     );
     let idx = parci_core::plan::dag::id_index(plan);
     let mut rows: Vec<&parci_core::plan::status::AchievementRow> = r.achievements.iter().collect();
@@ -540,8 +545,8 @@ pub fn schedule_text(plan: &plan::Plan, s: &plan::run::Schedule, jobs: usize) ->
     use std::fmt::Write;
     let id = |i: u32| plan.achievements[i as usize].id.as_str();
     let mut out = format!(
-        "dry run: {} tasks at -j {jobs}, nothing started\n{:>10}  {:>10}  id\n",
-        plan.achievements.len(),
+        "dry run: {} at -j {jobs}, nothing started\n{:>10}  {:>10}  id\n",
+        count(plan.achievements.len() as u64, "task"),
         "start",
         "end"
     );
@@ -604,8 +609,8 @@ pub fn schedule_text(plan: &plan::Plan, s: &plan::run::Schedule, jobs: usize) ->
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 1.0 };
     let _ = writeln!(
         out,
-        "batch statistics: {} batches, {:.1} tasks per batch (widest {widest}), slot use {:.0}% of {jobs}, makespan {:.2}x the lower bound {}",
-        batches.len(),
+        "batch statistics: {}, {:.1} tasks per batch (widest {widest}), slot use {:.0}% of {jobs}, makespan {:.2}x the lower bound {}",
+        count(batches.len() as u64, "batch"),
         ratio(tasks as f64, batches.len() as f64),
         100.0 * ratio(s.sequential_ms, s.makespan_ms * jobs as f64),
         ratio(s.makespan_ms, bound),

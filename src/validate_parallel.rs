@@ -6,6 +6,7 @@ use crate::cli::{Common, Env, Format};
 use crate::{emit, exit, github, plan_cli};
 use parci_core::plan::validate::Severity;
 use parci_core::receipt::{canonical::finite, Body, Receipt, Verdict};
+use parci_core::text::count;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -81,15 +82,23 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     };
     let summary = match (errors, warnings) {
         (0, 0) => format!(
-            "{PROGRAM}: {}: valid: {} achievements, {} dependencies, {} levels",
+            "{PROGRAM}: {}: valid: {}, {}, {}",
             l.loc.file.display(),
-            body.results["achievements"],
-            body.results["dependencies"],
-            body.results["levels"]
+            count(
+                body.results["achievements"].as_u64().unwrap_or(0),
+                "achievement"
+            ),
+            count(
+                body.results["dependencies"].as_u64().unwrap_or(0),
+                "dependency"
+            ),
+            count(body.results["levels"].as_u64().unwrap_or(0), "level")
         ),
         _ => format!(
-            "{PROGRAM}: {}: {errors} errors, {warnings} warnings",
-            l.loc.file.display()
+            "{PROGRAM}: {}: {}, {}",
+            l.loc.file.display(),
+            count(errors as u64, "error"),
+            count(warnings as u64, "warning")
         ),
     };
     let mut md = format!("### {PROGRAM}\n\n{}\n\n", github::cell(&summary));

@@ -288,7 +288,7 @@ fn an_injected_failure_midway_leaves_no_file_behind() {
     assert_eq!(r.code, 2, "{}{}", r.out, r.err);
     assert!(r.err.contains(".SUBPLAN_e.md.parci-tmp: a temporary file of an earlier, interrupted run is in the way"), "{}", r.err);
     assert!(
-        r.err.contains("rolled back: removed the 2 files"),
+        r.err.contains("rolled back: removed the 2 paths"),
         "{}",
         r.err
     );
@@ -392,4 +392,43 @@ fn commit_holds_exactly_the_created_files() {
         assert!(r.err.contains("not in a git work tree"), "{}", r.err);
         assert!(!u.path().join("p/subplans/SUBPLAN_b.md").exists());
     }
+}
+
+#[test]
+fn an_empty_plan_says_it_has_no_levels() {
+    let t = tempfile::tempdir().unwrap();
+    write_tree(
+        t.path(),
+        &[(
+            "p/parallel.json",
+            r#"{"plan_name": "E", "achievements": []}"#,
+        )],
+    );
+    let r = bc(t.path(), &["--subplans", "p", "--level", "0", "--yes"]);
+    assert_eq!(r.code, 2, "{}{}", r.out, r.err);
+    assert!(
+        r.err
+            .contains("--level 0: the plan has no achievements, so no levels"),
+        "{}",
+        r.err
+    );
+    assert!(!r.err.contains("0 to -"), "{}", r.err);
+}
+
+#[test]
+fn one_file_is_one_file() {
+    let t = tempfile::tempdir().unwrap();
+    write_tree(
+        t.path(),
+        &[("p/parallel.json", &plan_text("O", &[("a", &[], "")]))],
+    );
+    // No terminal to confirm on: the refusal counts the files right.
+    let r = bc(t.path(), &["--subplans", "p"]);
+    assert_eq!(r.code, 2, "{}{}", r.out, r.err);
+    assert!(
+        r.err
+            .contains("pass --yes to create the 1 file listed above"),
+        "{}",
+        r.err
+    );
 }

@@ -178,7 +178,7 @@ fn stalled_plans_say_why_and_in_flight_work_is_not_all_complete() {
     let r = status(t.path(), &["p"]);
     assert!(
         r.out.contains(
-            "stalled: nothing can start: 1 achievements remain; waiting on 1 in progress (c)"
+            "stalled: nothing can start: 1 achievement remains; waiting on 1 in progress (c)"
         ),
         "{}",
         r.out
@@ -428,4 +428,23 @@ fn prompt_format_asks_for_parallel_json_with_the_checklist_and_the_graph() {
             .count(),
         rows.len()
     );
+}
+
+#[test]
+fn mermaid_labels_of_untitled_achievements_have_no_empty_line() {
+    let t = tempfile::tempdir().unwrap();
+    write_tree(
+        t.path(),
+        &[(
+            "p/parallel.json",
+            &plan_text("U", &[("a", &[], ""), ("b", &["a"], "\"title\": \"Bee\"")]),
+        )],
+    );
+    let mm = status(t.path(), &["p", "--format", "mermaid"]).out;
+    assert!(mm.contains("  n0[\"a\"]:::not_started\n"), "{mm}");
+    assert!(mm.contains("  n1[\"b<br/>Bee\"]:::not_started\n"), "{mm}");
+    assert!(!mm.contains("<br/>\""), "{mm}");
+    let text = status(t.path(), &["p"]).out;
+    assert!(text.contains("plan U: 2 achievements, 0 done"), "{text}");
+    assert!(text.contains("critical path (2 achievements"), "{text}");
 }

@@ -303,3 +303,104 @@ fn github_annotations_at_the_line_and_a_step_summary() {
         "{md}"
     );
 }
+
+#[test]
+fn compact_json_keeps_line_and_column_on_every_finding() {
+    // No spaces at all: findings inside /achievements/N after a nested
+    // object, and on a top-level key after the array, still get a place.
+    let text = r#"{"plan_name":"K","achievements":[{"achievement_id":"a","dependencies":[],"x":{"y":[1,{"z":"s,}"}]}},{"achievement_id":"b","dependencies":["zz"]}],"extra":{"k":1}}"#;
+    let col = text.find(r#""zz""#).unwrap() + 1;
+    expect_error(text, &format!("1:{col}"), "unknown-dependency", "\"zz\"");
+}
+
+#[test]
+fn schema_and_graph_findings_come_in_one_pass() {
+    // An invalid status (schema) and an unknown dependency (graph): both.
+    let text = plan_text(
+        "O",
+        &[
+            ("a", &[], "\"status\": \"done\""),
+            ("b", &["a", "nope"], ""),
+        ],
+    );
+    let t = plan_dir(&text, &[]);
+    let r = vp(t.path(), &["p"]);
+    assert_eq!(r.code, 1, "{}{}", r.out, r.err);
+    assert!(r.out.contains("error[schema]"), "{}", r.out);
+    assert!(r.out.contains("error[unknown-dependency]"), "{}", r.out);
+    assert!(r.out.contains("2 errors, 0 warnings"), "{}", r.out);
+    // The enum finding lists every allowed value and says how to mend it.
+    let line = r.out.lines().find(|l| l.contains("error[schema]")).unwrap();
+    for v in [
+        "not_started",
+        "subplan_created",
+        "execution_created",
+        "in_progress",
+        "complete",
+        "failed",
+        "skipped",
+    ] {
+        assert!(line.contains(&format!("\"{v}\"")), "{v}: {line}");
+    }
+    assert!(!line.contains("other candidates"), "{line}");
+    assert!(line.ends_with("write one of these values"), "{line}");
+    let rec = receipt(t.path());
+    assert_eq!(rec["results"]["counts"]["schema"], 1);
+    assert_eq!(rec["results"]["counts"]["unknown-dependency"], 1);
+    let (code, out) = verify_receipt(&t.path().join("r.json"));
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn schema_findings_say_how_to_mend_them() {
+    for (text, hint) in [
+        (
+            r#"{"plan_name": "H", "achievements": [{"achievement_id": "a"}]}"#.to_string(),
+            "add \"dependencies\": []",
+        ),
+        (
+            plan_text("H", &[("a b", &[], "")]),
+            "an ID is 1-64 letters, digits",
+        ),
+        (
+            plan_text("H", &[("a", &[], "\"estimated_hours\": \"soon\"")]),
+            "write a number >= 0 or a range such as \"4-6\"",
+        ),
+        (
+            r#"{"plan_name": "", "achievements": []}"#.to_string(),
+            "write a non-empty string",
+        ),
+    ] {
+        let t = plan_dir(&text, &[]);
+        let r = vp(t.path(), &["p"]);
+        let line = r.out.lines().find(|l| l.contains("error[schema]"));
+        assert!(line.is_some_and(|l| l.contains(hint)), "{hint}: {}", r.out);
+    }
+}
+
+#[test]
+fn did_you_mean_never_proposes_the_achievement_itself() {
+    // "2.2" is one edit from both "1.2" (the dependent) and "2.1".
+    let text = plan_text("M", &[("1.2", &["2.2"], ""), ("2.1", &[], "")]);
+    let t = plan_dir(&text, &[]);
+    let r = vp(t.path(), &["p"]);
+    let line = r
+        .out
+        .lines()
+        .find(|l| l.contains("error[unknown-dependency]"))
+        .unwrap_or_else(|| panic!("{}", r.out));
+    assert!(!line.contains("did you mean \"1.2\""), "{line}");
+    assert!(line.contains("did you mean \"2.1\"?"), "{line}");
+    // With no other candidate there is no suggestion at all.
+    let text = plan_text("M", &[("1.2", &["2.2"], "")]);
+    let t = plan_dir(&text, &[]);
+    let r = vp(t.path(), &["p"]);
+    assert!(!r.out.contains("did you mean"), "{}", r.out);
+    assert!(
+        r.out
+            .contains("add it to the plan or remove the dependency"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("1 error, 0 warnings"), "{}", r.out);
+}

@@ -162,7 +162,9 @@ impl Scanner<'_> {
             }
         }
     }
-    /// Skips one value without recursion: brackets are counted, strings skipped.
+    /// Skips one value without recursion: brackets are counted, strings
+    /// skipped, and inside a container the separators `:` and `,` and white
+    /// space are stepped over, so spacing does not matter.
     fn skip_value(&mut self) -> Option<()> {
         let mut depth = 0usize;
         loop {
@@ -176,26 +178,26 @@ impl Scanner<'_> {
                     depth = depth.checked_sub(1)?;
                     self.pos += 1;
                 }
+                b':' | b',' | b' ' | b'\t' | b'\n' | b'\r' if depth > 0 => {
+                    self.pos += 1;
+                    continue;
+                }
                 _ => {
+                    // A number, true, false or null.
                     let start = self.pos;
-                    while !matches!(
+                    while matches!(
                         self.peek(),
-                        None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                        Some(b'a'..=b'z' | b'0'..=b'9' | b'-' | b'+' | b'.' | b'E')
                     ) {
                         self.pos += 1;
                     }
                     if self.pos == start {
-                        self.pos += 1; // a lone ':' or other separator
+                        return None;
                     }
                 }
             }
             if depth == 0 {
                 return Some(());
-            }
-            self.ws();
-            if self.peek() == Some(b',') {
-                self.pos += 1;
-                self.ws();
             }
         }
     }
@@ -239,6 +241,114 @@ mod tests {
         assert_eq!(line_col(t, items[2]), locate(t, "/a/2").unwrap());
         assert_eq!(array_items(t, "/b"), None);
         assert_eq!(array_items(b"[]", ""), Some(vec![]));
+    }
+
+    /// The byte offset of every value in `text`, by pointer, as serde_json's
+    /// own parser places them (a borrowed `RawValue` is a slice of the input).
+    fn parser_offsets(text: &str) -> Vec<(String, usize)> {
+        use serde_json::value::RawValue;
+        fn walk(text: &str, raw: &RawValue, ptr: String, out: &mut Vec<(String, usize)>) {
+            let at = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+            out.push((ptr.clone(), at));
+            let s = raw.get();
+            if s.starts_with('{') {
+                let m: std::collections::BTreeMap<String, &RawValue> =
+                    serde_json::from_str(s).unwrap();
+                for (k, v) in m {
+                    walk(text, v, format!("{ptr}/{}", escape_token(&k)), out);
+                }
+            } else if s.starts_with('[') {
+                let a: Vec<&RawValue> = serde_json::from_str(s).unwrap();
+                for (i, v) in a.into_iter().enumerate() {
+                    walk(text, v, format!("{ptr}/{i}"), out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let root: &RawValue = serde_json::from_str(text.trim()).unwrap();
+        let lead = text.len() - text.trim_start().len();
+        // from_str on the trimmed text: shift by the leading space.
+        let mut inner = Vec::new();
+        walk(text.trim(), root, String::new(), &mut inner);
+        out.extend(inner.into_iter().map(|(p, at)| (p, at + lead)));
+        out
+    }
+
+    /// A random document written with random spacing: none, spaces, tabs or
+    /// newlines around every token, and strings holding JSON's own punctuation.
+    fn random_doc(rng: &mut crate::gguf::fixture::SplitMix64, depth: u32, out: &mut String) {
+        let space = |rng: &mut crate::gguf::fixture::SplitMix64, out: &mut String| {
+            for _ in 0..rng.next_u64() % 3 {
+                out.push([' ', '\n', '\t', ' '][(rng.next_u64() % 4) as usize]);
+            }
+        };
+        let strings = ["a", "x:y", "s,]}\"", "{\"q\":1}", "é/~", "", "\\\"", "1.1"];
+        let pick = rng.next_u64() % if depth == 0 { 4 } else { 6 };
+        match pick {
+            0 => out.push_str(
+                ["0", "-1.5e3", "true", "null", "false", "12"][(rng.next_u64() % 6) as usize],
+            ),
+            1 => out
+                .push_str(&serde_json::to_string(strings[(rng.next_u64() % 8) as usize]).unwrap()),
+            2 | 4 => {
+                out.push('[');
+                let n = rng.next_u64() % 4;
+                for i in 0..n {
+                    space(rng, out);
+                    random_doc(rng, depth.saturating_sub(1), out);
+                    space(rng, out);
+                    if i + 1 < n {
+                        out.push(',');
+                    }
+                }
+                space(rng, out);
+                out.push(']');
+            }
+            _ => {
+                out.push('{');
+                let n = rng.next_u64() % 4;
+                for i in 0..n {
+                    space(rng, out);
+                    let key = format!("{}{i}", strings[(rng.next_u64() % 8) as usize]);
+                    out.push_str(&serde_json::to_string(&key).unwrap());
+                    space(rng, out);
+                    out.push(':');
+                    space(rng, out);
+                    random_doc(rng, depth.saturating_sub(1), out);
+                    space(rng, out);
+                    if i + 1 < n {
+                        out.push(',');
+                    }
+                }
+                space(rng, out);
+                out.push('}');
+            }
+        }
+    }
+
+    #[test]
+    fn every_value_of_randomly_spaced_documents_is_where_the_parser_puts_it() {
+        let mut rng = crate::gguf::fixture::SplitMix64::new(19);
+        let mut checked = 0;
+        for _ in 0..400 {
+            let mut text = String::new();
+            random_doc(&mut rng, 4, &mut text);
+            for (ptr, at) in parser_offsets(&text) {
+                assert_eq!(offset(text.as_bytes(), &ptr), Some(at), "{ptr} in {text}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 2000, "{checked}");
+        // The compact form the issue found: values after a nested object.
+        let compact =
+            br#"{"achievements":[{"a":{"b":[1,{"c":"x,}"}]},"id":"q"},{"id":"r"}],"k":{"z":2}}"#;
+        assert_eq!(locate(compact, "/achievements/0/id"), Some((1, 50)));
+        assert_eq!(locate(compact, "/achievements/1/id"), Some((1, 61)));
+        assert_eq!(locate(compact, "/k/z"), Some((1, 76)));
+        assert_eq!(
+            array_items(compact, "/achievements").map(|v| v.len()),
+            Some(2)
+        );
     }
 
     #[test]

@@ -22,5 +22,6 @@ pub mod plan;
 pub mod profile;
 pub mod quant;
 pub mod receipt;
+pub mod text;
 pub mod tokenizer;
 pub mod verify;

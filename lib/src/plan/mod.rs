@@ -26,6 +26,7 @@ pub mod gates;
 pub mod model;
 pub mod run;
 pub mod scaffold;
+mod schema_findings;
 pub mod status;
 pub mod validate;
 pub mod worktree;

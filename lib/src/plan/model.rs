@@ -285,57 +285,90 @@ impl PlanDoc {
     }
 
     /// Strict JSON, the schema, then the typed plan. `Err` holds every
-    /// finding of the first step that failed (JSON or schema, capped at
-    /// [`MAX_SCHEMA_FINDINGS`]) or of the typed step (estimate ranges).
+    /// finding: of the JSON step when it failed, else the schema's (capped at
+    /// [`MAX_SCHEMA_FINDINGS`]) and the typed step's (estimate ranges).
     pub fn parse(&self) -> Result<Plan, Vec<Finding>> {
-        let value = canonical::parse_strict(&self.bytes).map_err(|e| {
-            let msg = e.to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            vec![Finding::new(
-                Rule::Json,
-                String::new(),
-                (e.line() > 0).then(|| (e.line() as u64, e.column() as u64)),
-                format!("not valid JSON: {msg}; fix the syntax at this place"),
-            )]
-        })?;
-        let errs: Vec<Finding> = VALIDATOR
+        let r = self.read_all();
+        match r.plan {
+            Some(p) if r.findings.is_empty() => Ok(p),
+            _ => Err(r.findings),
+        }
+    }
+
+    /// Everything that could be read, with every finding: a plan that fails
+    /// the schema is still read as far as it can be (achievements without a
+    /// string ID left out, fields of the wrong type ignored), so the graph
+    /// rules can run on it in the same pass. `plan` is `None` only when the
+    /// text is not JSON or not an object.
+    pub fn read_all(&self) -> PlanRead {
+        let value = match canonical::parse_strict(&self.bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                let msg = e.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                return PlanRead {
+                    plan: None,
+                    source: Vec::new(),
+                    findings: vec![Finding::new(
+                        Rule::Json,
+                        String::new(),
+                        (e.line() > 0).then(|| (e.line() as u64, e.column() as u64)),
+                        format!("not valid JSON: {msg}; fix the syntax at this place"),
+                    )],
+                };
+            }
+        };
+        let mut findings: Vec<Finding> = VALIDATOR
             .iter_errors(&value)
             .take(MAX_SCHEMA_FINDINGS)
             .map(|e| {
                 let ptr = e.instance_path().as_str().to_string();
-                let msg = crate::findings::clip(&e.to_string(), 200);
-                self.finding(Rule::Schema, ptr, format!("schema: {msg}"))
+                self.finding(Rule::Schema, ptr, super::schema_findings::message(&e))
             })
             .collect();
-        if !errs.is_empty() {
-            return Err(errs);
+        let (plan, source, typed) = self.typed(value);
+        for f in typed {
+            if !findings.iter().any(|s| s.pointer == f.pointer) {
+                findings.push(f);
+            }
         }
-        self.typed(value)
+        PlanRead {
+            plan,
+            source,
+            findings,
+        }
     }
 
-    fn typed(&self, value: Value) -> Result<Plan, Vec<Finding>> {
+    /// The typed plan from JSON, leniently: see [`PlanDoc::read_all`].
+    /// Returns the plan, the array index of each achievement read, and the
+    /// findings of the typed step.
+    fn typed(&self, value: Value) -> (Option<Plan>, Vec<usize>, Vec<Finding>) {
         let Value::Object(mut top) = value else {
-            unreachable!("the schema requires an object")
+            return (None, Vec::new(), Vec::new());
         };
         let name = match top.remove("plan_name") {
             Some(Value::String(s)) => s,
-            _ => unreachable!("the schema requires plan_name"),
+            _ => String::new(),
         };
         let list = match top.remove("achievements") {
             Some(Value::Array(a)) => a,
-            _ => unreachable!("the schema requires achievements"),
+            _ => Vec::new(),
         };
+        let mut source = Vec::with_capacity(list.len());
         let mut bad = Vec::new();
         let mut achievements = Vec::with_capacity(list.len());
         for (i, item) in list.into_iter().enumerate() {
             let Value::Object(mut m) = item else {
-                unreachable!("the schema requires objects")
+                continue;
             };
             let mut take_str = |k: &str| match m.remove(k) {
                 Some(Value::String(s)) => Some(s),
                 _ => None,
             };
-            let id = take_str("achievement_id").unwrap_or_default();
+            let Some(id) = take_str("achievement_id") else {
+                continue;
+            };
+            source.push(i);
             let title = take_str("title");
             let declared_status = take_str("status");
             let command = match m.remove("command") {
@@ -426,15 +459,23 @@ impl PlanDoc {
                 extra: m,
             });
         }
-        if !bad.is_empty() {
-            return Err(bad);
-        }
-        Ok(Plan {
+        let plan = Plan {
             name,
             achievements,
             extra: top,
-        })
+        };
+        (Some(plan), source, bad)
     }
+}
+
+/// What [`PlanDoc::read_all`] could read.
+pub struct PlanRead {
+    /// The plan as far as it could be read.
+    pub plan: Option<Plan>,
+    /// For each achievement of `plan`, its index in the file's array.
+    pub source: Vec<usize>,
+    /// Every finding of the JSON, schema and typed steps.
+    pub findings: Vec<Finding>,
 }
 
 /// At most this many schema findings are reported for one plan.

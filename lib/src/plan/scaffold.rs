@@ -222,12 +222,22 @@ pub fn select(
     match sel {
         Selection::Next => Ok(next.iter().map(|id| index[id.as_str()]).collect()),
         Selection::Level(l) => {
-            let top = level_of.iter().copied().max();
-            if top.is_none_or(|t| *l > t) {
-                return Err(format!(
-                    "--level {l}: the plan has levels 0 to {}; pick one of those",
-                    top.map_or("-".into(), |t| t.to_string())
-                ));
+            match level_of.iter().copied().max() {
+                None => {
+                    return Err(format!(
+                        "--level {l}: the plan has no achievements, so no levels; \
+                         add achievements to parallel.json first"
+                    ))
+                }
+                Some(0) if *l > 0 => {
+                    return Err(format!("--level {l}: the plan has only level 0; pick 0"))
+                }
+                Some(t) if *l > t => {
+                    return Err(format!(
+                        "--level {l}: the plan has levels 0 to {t}; pick one of those"
+                    ))
+                }
+                Some(_) => {}
             }
             Ok((0..plan.achievements.len() as u32)
                 .filter(|&i| level_of[i as usize] == *l && !states[i as usize].is_done())
@@ -409,10 +419,10 @@ impl std::fmt::Display for ApplyError {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(
             f,
-            "{}: {}; rolled back: removed the {} files and folders this run had created",
+            "{}: {}; rolled back: removed the {} this run had created",
             self.path.display(),
             self.error,
-            self.rolled_back
+            crate::text::count(self.rolled_back as u64, "path")
         )?;
         if !self.left_behind.is_empty() {
             write!(

@@ -279,7 +279,9 @@ pub fn report(
             ));
         }
         format!(
-            "nothing can start: {remaining} achievements remain; {}",
+            "nothing can start: {} {}; {}",
+            crate::text::count(remaining as u64, "achievement"),
+            if remaining == 1 { "remains" } else { "remain" },
             why.join("; ")
         )
     });

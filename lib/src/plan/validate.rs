@@ -64,17 +64,19 @@ pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io
         markers,
         states: Vec::new(),
     };
-    let plan = match doc.parse() {
-        Ok(p) => p,
-        Err(f) => {
-            out.findings = f;
-            finish(&mut out, strict);
-            return Ok(out);
-        }
+    // Every rule runs in one pass: the graph rules on whatever could be read,
+    // even when the schema failed (then nothing else is reported on).
+    let read = doc.read_all();
+    out.findings = read.findings;
+    let readable = out.findings.is_empty();
+    let Some(plan) = read.plan else {
+        finish(&mut out, strict);
+        return Ok(out);
     };
+    let source = read.source;
     let f = &mut out.findings;
     let index = dag::id_index(&plan);
-    let at = |i: usize, tail: &str| format!("/achievements/{i}/{tail}");
+    let at = |i: usize, tail: &str| format!("/achievements/{}/{tail}", source[i]);
 
     // Duplicate IDs and IDs that collide by case.
     let mut lower: HashMap<Cow<str>, usize> = HashMap::with_capacity(plan.achievements.len());
@@ -85,8 +87,8 @@ pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io
                 Rule::DuplicateId,
                 at(i, "achievement_id"),
                 format!(
-                    "duplicate ID {:?}: achievement {first} has it already; give each achievement its own ID",
-                    a.id
+                    "duplicate ID {:?}: achievement {} has it already; give each achievement its own ID",
+                    a.id, source[first]
                 ),
             ));
             continue;
@@ -101,9 +103,9 @@ pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io
                 Rule::CaseCollision,
                 at(i, "achievement_id"),
                 format!(
-                    "ID {:?} differs from {:?} (achievement {j}) only by case; their files collide \
+                    "ID {:?} differs from {:?} (achievement {}) only by case; their files collide \
                      on case-insensitive file systems: rename one",
-                    a.id, plan.achievements[j].id
+                    a.id, plan.achievements[j].id, source[j]
                 ),
             )),
             None => {
@@ -126,7 +128,7 @@ pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io
                     ),
                 ));
             } else if !index.contains_key(d.as_str()) {
-                let hint = match closest(d, &plan, &mut budget) {
+                let hint = match closest(d, &a.id, &plan, &mut budget) {
                     Some(s) => format!("did you mean {s:?}?"),
                     None => "add it to the plan or remove the dependency".to_string(),
                 };
@@ -233,10 +235,12 @@ pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io
             f.push(fd);
         }
     }
-    out.states = states;
-    out.order = order;
-    out.dag = Some(g);
-    out.plan = Some(plan);
+    if readable {
+        out.states = states;
+        out.order = order;
+        out.dag = Some(g);
+        out.plan = Some(plan);
+    }
     finish(&mut out, strict);
     Ok(out)
 }
@@ -259,7 +263,9 @@ fn finish(out: &mut Checked, strict: bool) {
 
 /// The existing ID closest to `missing`: equal ignoring case, else the smallest
 /// edit distance up to a third of its length (at most 3), first in file order.
-fn closest(missing: &str, plan: &Plan, budget: &mut usize) -> Option<String> {
+/// Never `own`, the ID of the achievement that has the dependency: following
+/// that suggestion would make a self-dependency.
+fn closest(missing: &str, own: &str, plan: &Plan, budget: &mut usize) -> Option<String> {
     let limit = (missing.chars().count() / 3).clamp(1, 3);
     let mut best: Option<(usize, &str)> = None;
     for a in &plan.achievements {
@@ -267,6 +273,9 @@ fn closest(missing: &str, plan: &Plan, budget: &mut usize) -> Option<String> {
             break;
         }
         *budget -= 1;
+        if a.id == own {
+            continue;
+        }
         if a.id.eq_ignore_ascii_case(missing) {
             return Some(a.id.clone());
         }
