@@ -23,6 +23,9 @@ pub struct Options {
     pub plan: Option<PathBuf>,
     /// SUBPLANs or first EXECUTIONs.
     pub mode: Mode,
+    /// Marker-file layout (`Auto`: the layout the plan already uses, parci's for a new plan).
+    pub layout: plan_cli::LayoutArg,
+
     /// Which achievements.
     pub selection: Selection,
     /// Preview only: nothing is written to the plan folder.
@@ -50,7 +53,7 @@ pub struct Outcome {
 pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let t0 = Instant::now();
     let (mode, sel) = (opts.mode, &opts.selection);
-    let l = plan_cli::load_valid(opts.plan.as_deref())?;
+    let l = plan_cli::load_valid(opts.plan.as_deref(), opts.layout)?;
     let c = &l.checked;
     let (p, dag) = (
         c.plan.as_ref().expect("valid"),
@@ -61,12 +64,13 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         scaffold::select(p, &r.level_of, &c.states, &r.next_batch, sel).map_err(|e| anyhow!(e))?;
     let template = Template::load(mode, opts.template_dir.as_deref()).map_err(|e| anyhow!(e))?;
     let show = |rel: &str| plan::shown(&l.loc.dir, rel);
-    let (docs, refused) =
-        match scaffold::plan_documents(p, &l.loc.dir, &chosen, mode, &template, &c.markers) {
-            Ok(d) => (d, vec![]),
-            Err(Refusal::Unsafe(e)) => bail!(e),
-            Err(Refusal::NoSubplan(ids)) => (vec![], ids),
-        };
+    let (docs, refused) = match scaffold::plan_documents(
+        p, &l.loc.dir, &chosen, mode, &template, &c.markers, &c.naming,
+    ) {
+        Ok(d) => (d, vec![]),
+        Err(Refusal::Unsafe(e)) => bail!(e),
+        Err(Refusal::NoSubplan(ids)) => (vec![], ids),
+    };
     let to_create: Vec<(String, Vec<u8>)> = docs
         .iter()
         .filter_map(|d| match &d.action {
@@ -195,6 +199,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         inputs: json!({
             "plan": plan_cli::plan_input(&l),
             "markers": plan_cli::markers_input(&l),
+            "layout": l.checked.naming.layout.as_str(),
             "mode": mode.as_str(),
             "selection": selection,
             "template": template_input,
@@ -263,6 +268,7 @@ mod tests {
 
     fn opts(dir: &Path, mode: Mode, selection: Selection) -> Options {
         Options {
+            layout: plan_cli::LayoutArg::Auto,
             plan: Some(dir.to_path_buf()),
             mode,
             selection,

@@ -5,6 +5,7 @@
 use crate::cli::Env;
 use crate::github;
 use anyhow::{anyhow, bail};
+use parci_core::plan::layout::Layout;
 use parci_core::plan::status::Report;
 use parci_core::plan::validate::{self, Checked, Finding, Severity};
 use parci_core::plan::{self, Location, PlanDoc, RunState};
@@ -12,6 +13,29 @@ use parci_core::receipt::FileInput;
 use parci_core::text::count;
 use serde_json::{json, Value};
 use std::path::Path;
+
+/// `--layout`: whose marker-file names to read (batch-create writes them too).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayoutArg {
+    /// The layout of the files present; parci's for a plan without any
+    #[default]
+    Auto,
+    /// subplans/SUBPLAN_<ID>.md, executions/, reviews/ (docs/plans.md)
+    Parci,
+    /// subplans/SUBPLAN_<PLAN>_<NN>.md, execution/, execution/feedbacks/
+    ContextManager,
+}
+
+impl LayoutArg {
+    /// The layout asked for; `None`: detect it.
+    pub fn layout(self) -> Option<Layout> {
+        match self {
+            LayoutArg::Auto => None,
+            LayoutArg::Parci => Some(Layout::Parci),
+            LayoutArg::ContextManager => Some(Layout::ContextManager),
+        }
+    }
+}
 
 /// A plan that was read and checked.
 pub struct Loaded {
@@ -22,7 +46,12 @@ pub struct Loaded {
 }
 
 /// Reads and checks the plan at `arg` (folder or file). I/O problems are errors.
-pub fn load(arg: Option<&Path>, strict: bool, with_run_state: bool) -> anyhow::Result<Loaded> {
+pub fn load(
+    arg: Option<&Path>,
+    strict: bool,
+    with_run_state: bool,
+    layout: LayoutArg,
+) -> anyhow::Result<Loaded> {
     let loc = plan::locate(arg).map_err(|e| anyhow!(e))?;
     let doc = PlanDoc::read(&loc.file).map_err(|e| {
         anyhow!(
@@ -35,7 +64,7 @@ pub fn load(arg: Option<&Path>, strict: bool, with_run_state: bool) -> anyhow::R
     } else {
         RunState::default()
     };
-    let checked = validate::check(&doc, &loc.dir, &run, strict)
+    let checked = validate::check(&doc, &loc.dir, &run, strict, layout.layout())
         .map_err(|e| anyhow!("{}: cannot read the marker files: {e}", loc.dir.display()))?;
     Ok(Loaded {
         loc,
@@ -47,8 +76,8 @@ pub fn load(arg: Option<&Path>, strict: bool, with_run_state: bool) -> anyhow::R
 
 /// [`load`], and an error (exit 2) unless the plan is valid: the first error,
 /// where it is, and how many more validate-parallel would show.
-pub fn load_valid(arg: Option<&Path>) -> anyhow::Result<Loaded> {
-    let l = load(arg, false, true)?;
+pub fn load_valid(arg: Option<&Path>, layout: LayoutArg) -> anyhow::Result<Loaded> {
+    let l = load(arg, false, true, layout)?;
     let errors: Vec<&Finding> = l.checked.errors().collect();
     if let Some(first) = errors.first() {
         let more = match errors.len() {
@@ -135,7 +164,7 @@ pub fn markers_input(l: &Loaded) -> Value {
         .markers
         .files
         .iter()
-        .map(|f| plan::shown(&l.loc.dir, f))
+        .map(|(f, _)| plan::shown(&l.loc.dir, f))
         .collect::<Vec<_>>())
 }
 

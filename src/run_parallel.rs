@@ -113,7 +113,7 @@ impl Outcome {
 /// Runs, dry-runs or emits the plan (see [`Action`]): prints what
 /// `opts.format` asks for, keeps the state file, writes the receipt.
 pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
-    let l = plan_cli::load_valid(opts.plan.as_deref())?;
+    let l = plan_cli::load_valid(opts.plan.as_deref(), plan_cli::LayoutArg::Auto)?;
     let c = &l.checked;
     let (plan, dag) = (
         c.plan.as_ref().expect("valid"),

@@ -44,6 +44,8 @@ pub struct Options {
     pub format: Output,
     /// Cap the recommended worker count (and the batch statistics).
     pub max_workers: Option<u32>,
+    /// Marker-file layout (`Auto`: detected from the files).
+    pub layout: plan_cli::LayoutArg,
     pub common: Common,
 }
 
@@ -58,7 +60,7 @@ pub struct Outcome {
 /// the receipt, returns the exit code (0: a report is not a gate).
 pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let t0 = Instant::now();
-    let l = plan_cli::load_valid(opts.plan.as_deref())?;
+    let l = plan_cli::load_valid(opts.plan.as_deref(), opts.layout)?;
     let c = &l.checked;
     let (plan, dag) = (
         c.plan.as_ref().expect("valid"),
@@ -84,6 +86,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         inputs: json!({
             "plan": plan_cli::plan_input(&l),
             "markers": plan_cli::markers_input(&l),
+            "layout": l.checked.naming.layout.as_str(),
             "run_state": run_state,
             "run_state_journal": run_state_journal,
             "max_workers": opts.max_workers,
@@ -171,6 +174,7 @@ mod tests {
 
     fn opts(dir: &Path, format: Output) -> Options {
         Options {
+            layout: plan_cli::LayoutArg::Auto,
             plan: Some(dir.to_path_buf()),
             format,
             max_workers: None,

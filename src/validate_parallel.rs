@@ -23,6 +23,8 @@ pub struct Options {
     /// Warnings fail too.
     pub strict: bool,
     pub format: Format,
+    /// Marker-file layout (`Auto`: detected from the files).
+    pub layout: plan_cli::LayoutArg,
     pub common: Common,
 }
 
@@ -36,7 +38,7 @@ pub struct Outcome {
 /// the receipt, returns the exit code.
 pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let t0 = Instant::now();
-    let l = plan_cli::load(opts.plan.as_deref(), opts.strict, false)?;
+    let l = plan_cli::load(opts.plan.as_deref(), opts.strict, false, opts.layout)?;
     let elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
     let c = &l.checked;
     let errors = c.errors().count();
@@ -63,6 +65,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         inputs: json!({
             "plan": plan_cli::plan_input(&l),
             "markers": plan_cli::markers_input(&l),
+            "layout": l.checked.naming.layout.as_str(),
             "strict": opts.strict,
         }),
         results: json!({
@@ -145,6 +148,7 @@ mod tests {
 
     fn opts(dir: &Path) -> Options {
         Options {
+            layout: plan_cli::LayoutArg::Auto,
             plan: Some(dir.to_path_buf()),
             strict: false,
             format: Format::Text,

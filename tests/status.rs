@@ -158,7 +158,7 @@ fn stalled_plans_say_why_and_in_flight_work_is_not_all_complete() {
     let r = status(t.path(), &["p"]);
     assert_eq!(r.code, 0);
     assert!(
-        r.out.contains("stalled: nothing can start: 3 achievements remain; waiting on 1 in progress (c); 1 failed and need a fix (reviews/FIX_<ID>.md): a\n"),
+        r.out.contains("stalled: nothing can start: 3 achievements remain; waiting on 1 in progress (c); 1 failed and need a fix (a review asked for one in a FIX file): a\n"),
         "{}",
         r.out
     );

@@ -4,6 +4,7 @@
 use clap::{ArgGroup, Parser};
 use parci::batch_create::{self, Options, PROGRAM};
 use parci::cli::{self, Common, Format};
+use parci::plan_cli::LayoutArg;
 use parci_core::plan::scaffold::{Mode, Selection};
 use std::path::PathBuf;
 
@@ -26,10 +27,12 @@ Examples:
 #[command(group(ArgGroup::new("mode").required(true).args(["subplans", "executions"])))]
 #[command(group(ArgGroup::new("which").args(["level", "next", "ids"])))]
 struct Args {
-    /// Create subplans/SUBPLAN_<ID>.md
+    /// Create SUBPLAN documents: subplans/SUBPLAN_<ID>.md (context-manager's
+    /// layout: subplans/SUBPLAN_<PLAN>_<NN>.md)
     #[arg(long)]
     subplans: bool,
-    /// Create executions/EXECUTION_<ID>_1.md (each needs its SUBPLAN)
+    /// Create first EXECUTION documents: executions/EXECUTION_<ID>_1.md
+    /// (context-manager's: execution/EXECUTION_TASK_<PLAN>_<NN>_01.md); each needs its SUBPLAN
     #[arg(long)]
     executions: bool,
     /// The plan folder (holding parallel.json) or the plan file [default: .]
@@ -58,6 +61,10 @@ struct Args {
     /// What to print: the preview for people, or this run's receipt
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Marker-file names to write: the layout the plan already uses (auto;
+    /// parci's for a plan without any), parci's or context-manager's (docs/plans.md)
+    #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
+    layout: LayoutArg,
     #[command(flatten)]
     common: Common,
 }
@@ -87,6 +94,7 @@ impl Args {
             template_dir: self.template_dir,
             commit: self.commit,
             format: self.format,
+            layout: self.layout,
             common: self.common,
         }
     }

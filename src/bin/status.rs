@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use parci::cli::{self, Common};
+use parci::plan_cli::LayoutArg;
 use parci::status::{self, Options, Output, PROGRAM};
 use std::path::PathBuf;
 
@@ -13,7 +14,9 @@ use std::path::PathBuf;
 /// Status per achievement: reviews/APPROVED_<ID>.md complete, SKIPPED skipped,
 /// running in .parci/run-state.json in_progress, FIX (without a later APPROVED)
 /// failed, executions/EXECUTION_<ID>_<N>.md execution_created,
-/// subplans/SUBPLAN_<ID>.md subplan_created, else not_started.
+/// subplans/SUBPLAN_<ID>.md subplan_created, else not_started. A plan in
+/// context-manager's layout (execution/feedbacks/APPROVED_<NN>.md, ...) is read
+/// in its names, detected from the files present (--layout).
 ///
 /// Exit status: 0 reported (a stalled plan is verdict warn), 2 the plan is not
 /// valid (run validate-parallel) or a usage or I/O error.
@@ -33,6 +36,11 @@ struct Args {
     /// Cap the recommended worker count (and the batch statistics) at N
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_workers: Option<u32>,
+    /// Marker-file names to read: those of the files present (auto), parci's
+    /// (subplans/, executions/, reviews/) or context-manager's (subplans/SUBPLAN_<PLAN>_<NN>.md,
+    /// execution/, execution/feedbacks/; <NN> is the ID without its dots)
+    #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
+    layout: LayoutArg,
     #[command(flatten)]
     common: Common,
 }
@@ -49,6 +57,7 @@ impl Args {
             plan: self.plan,
             format: self.format,
             max_workers: self.max_workers,
+            layout: self.layout,
             common: self.common,
         }
     }

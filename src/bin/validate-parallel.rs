@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use parci::cli::{self, Common, Format};
+use parci::plan_cli::LayoutArg;
 use parci::validate_parallel::{self, Options, PROGRAM};
 use std::path::PathBuf;
 
@@ -27,6 +28,10 @@ struct Args {
     /// What to print: findings for people, or this run's receipt
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Marker-file names to check: those of the files present (auto), parci's
+    /// or context-manager's (docs/plans.md, "Marker layouts")
+    #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
+    layout: LayoutArg,
     #[command(flatten)]
     common: Common,
 }
@@ -43,6 +48,7 @@ impl Args {
             plan: self.plan,
             strict: self.strict,
             format: self.format,
+            layout: self.layout,
             common: self.common,
         }
     }

@@ -1,10 +1,12 @@
 //! Status from the file system. The plan's documents are the truth: marker
 //! files beside `parallel.json` say how far each achievement got, and
 //! run-parallel's state file says what is running now. Nothing is written back.
+//! Where the files are and what they are called is the layout's business
+//! ([`super::layout`]); the rules are the same for every layout:
 //!
-//! | file (relative to the plan folder)      | status |
+//! | marker (parci's layout)                 | status |
 //! |---|---|
-//! | `reviews/APPROVED_<ID>.md`              | complete (unless a FIX is newer) |
+//! | `reviews/APPROVED_<ID>.md`              | complete (unless a FIX is newer, where the layout says so) |
 //! | `reviews/SKIPPED_<ID>.md`               | skipped |
 //! | `.parci/run-state.json` says `running`  | in_progress (its journal replayed over it) |
 //! | `reviews/FIX_<ID>.md`                   | failed |
@@ -14,7 +16,8 @@
 //!
 //! The first row that applies wins.
 
-use super::model::{is_valid_id, Plan};
+use super::layout::{Layout, Marker, Naming};
+use super::model::Plan;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io;
@@ -81,125 +84,56 @@ impl State {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MarkerSet {
     pub subplan: bool,
-    /// Execution indices present (`EXECUTION_<ID>_<N>.md`), sorted.
+    /// Execution attempts present, sorted.
     pub executions: Vec<u64>,
-    /// Modification time of `APPROVED_<ID>.md`, when present.
+    /// Modification time of the APPROVED file, when present.
     pub approved: Option<SystemTime>,
     pub fix: Option<SystemTime>,
     pub skipped: bool,
 }
 
 /// The marker files found in a plan folder.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Markers {
+    /// The layout they were read in.
+    pub layout: Layout,
     pub by_id: HashMap<String, MarkerSet>,
-    /// Every marker file, relative to the plan folder, sorted.
-    pub files: Vec<String>,
+    /// Every marker file, relative to the plan folder, sorted, with what it is.
+    pub files: Vec<(String, Marker)>,
 }
 
-/// What kind of marker a file name is, and for which ID.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Marker {
-    Subplan(String),
-    Execution(String, u64),
-    Approved(String),
-    Fix(String),
-    Skipped(String),
-}
-
-impl Marker {
-    /// Reads a marker from its folder (`subplans`, `executions`, `reviews`)
-    /// and file name; `None` for files that are not markers.
-    pub fn parse(folder: &str, name: &str) -> Option<Marker> {
-        let stem = name.strip_suffix(".md")?;
-        let id_ok = |id: &str| is_valid_id(id).then(|| id.to_string());
-        match folder {
-            "subplans" => Some(Marker::Subplan(id_ok(stem.strip_prefix("SUBPLAN_")?)?)),
-            "executions" => {
-                let rest = stem.strip_prefix("EXECUTION_")?;
-                let (id, n) = rest.rsplit_once('_')?;
-                if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || n.len() > 9 {
-                    return None;
-                }
-                Some(Marker::Execution(id_ok(id)?, n.parse().ok()?))
-            }
-            "reviews" => {
-                if let Some(id) = stem.strip_prefix("APPROVED_") {
-                    Some(Marker::Approved(id_ok(id)?))
-                } else if let Some(id) = stem.strip_prefix("FIX_") {
-                    Some(Marker::Fix(id_ok(id)?))
-                } else {
-                    Some(Marker::Skipped(id_ok(stem.strip_prefix("SKIPPED_")?)?))
-                }
-            }
-            _ => None,
+impl Default for Markers {
+    fn default() -> Markers {
+        Markers {
+            layout: Layout::Parci,
+            by_id: HashMap::new(),
+            files: Vec::new(),
         }
     }
-
-    pub fn id(&self) -> &str {
-        match self {
-            Marker::Subplan(i)
-            | Marker::Execution(i, _)
-            | Marker::Approved(i)
-            | Marker::Fix(i)
-            | Marker::Skipped(i) => i,
-        }
-    }
-}
-
-/// The folders that hold markers.
-pub const MARKER_FOLDERS: [&str; 3] = ["subplans", "executions", "reviews"];
-
-/// The file name of a SUBPLAN marker, relative to the plan folder.
-pub fn subplan_path(id: &str) -> String {
-    format!("subplans/SUBPLAN_{id}.md")
-}
-
-/// The file name of an EXECUTION marker, relative to the plan folder.
-pub fn execution_path(id: &str, n: u64) -> String {
-    format!("executions/EXECUTION_{id}_{n}.md")
 }
 
 impl Markers {
-    /// Scans `subplans/`, `executions/` and `reviews/` of a plan folder
-    /// (absent folders are fine; sub-folders and other files are ignored).
-    pub fn scan(dir: &Path) -> io::Result<Markers> {
-        let mut m = Markers::default();
-        for folder in MARKER_FOLDERS {
-            let d = dir.join(folder);
-            let rd = match std::fs::read_dir(&d) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", d.display()))),
-            };
-            for e in rd {
-                let e = e?;
-                let Ok(name) = e.file_name().into_string() else {
-                    continue;
-                };
-                let Some(marker) = Marker::parse(folder, &name) else {
-                    continue;
-                };
-                let meta = std::fs::metadata(e.path())?;
-                if !meta.is_file() {
-                    continue;
-                }
-                let set = m.by_id.entry(marker.id().to_string()).or_default();
-                let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                match marker {
-                    Marker::Subplan(_) => set.subplan = true,
-                    Marker::Execution(_, n) => set.executions.push(n),
-                    Marker::Approved(_) => set.approved = Some(mtime),
-                    Marker::Fix(_) => set.fix = Some(mtime),
-                    Marker::Skipped(_) => set.skipped = true,
-                }
-                m.files.push(format!("{folder}/{name}"));
+    /// Reads the marker files of plan folder `dir` in `naming`'s layout.
+    pub fn scan(dir: &Path, naming: &Naming) -> io::Result<Markers> {
+        let mut m = Markers {
+            layout: naming.layout,
+            ..Markers::default()
+        };
+        for (file, marker, mtime) in naming.scan(dir)? {
+            let set = m.by_id.entry(marker.id().to_string()).or_default();
+            match marker {
+                Marker::Subplan(_) => set.subplan = true,
+                Marker::Execution(_, n) => set.executions.push(n),
+                Marker::Approved(_) => set.approved = Some(mtime),
+                Marker::Fix(_) => set.fix = Some(mtime),
+                Marker::FixResolution(_) => {}
+                Marker::Skipped(_) => set.skipped = true,
             }
+            m.files.push((file, marker));
         }
         for s in m.by_id.values_mut() {
             s.executions.sort_unstable();
         }
-        m.files.sort();
         Ok(m)
     }
 
@@ -286,8 +220,10 @@ impl RunState {
     }
 }
 
-/// The status of one achievement from its markers and whether it is running.
-pub fn derive_one(markers: Option<&MarkerSet>, running: bool) -> State {
+/// The status of one achievement from its markers and whether it is running;
+/// `fix_reopens`: a FIX newer than the APPROVED makes it failed again
+/// ([`Layout::fix_reopens`]).
+pub fn derive_one(markers: Option<&MarkerSet>, running: bool, fix_reopens: bool) -> State {
     let Some(m) = markers else {
         return if running {
             State::InProgress
@@ -296,7 +232,7 @@ pub fn derive_one(markers: Option<&MarkerSet>, running: bool) -> State {
         };
     };
     let fix_is_later = match (m.approved, m.fix) {
-        (Some(a), Some(f)) => f > a,
+        (Some(a), Some(f)) => fix_reopens && f > a,
         _ => false,
     };
     if m.approved.is_some() && !fix_is_later {
@@ -321,7 +257,13 @@ pub fn derive(plan: &Plan, markers: &Markers, run: &RunState) -> Vec<State> {
     let running: std::collections::HashSet<&str> = run.running.iter().map(String::as_str).collect();
     plan.achievements
         .iter()
-        .map(|a| derive_one(markers.get(&a.id), running.contains(a.id.as_str())))
+        .map(|a| {
+            derive_one(
+                markers.get(&a.id),
+                running.contains(a.id.as_str()),
+                markers.layout.fix_reopens(),
+            )
+        })
         .collect()
 }
 
@@ -329,34 +271,6 @@ pub fn derive(plan: &Plan, markers: &Markers, run: &RunState) -> Vec<State> {
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn marker_names() {
-        assert_eq!(
-            Marker::parse("subplans", "SUBPLAN_1.2.md"),
-            Some(Marker::Subplan("1.2".into()))
-        );
-        assert_eq!(
-            Marker::parse("executions", "EXECUTION_a_b_3.md"),
-            Some(Marker::Execution("a_b".into(), 3))
-        );
-        assert_eq!(
-            Marker::parse("reviews", "FIX_x.md"),
-            Some(Marker::Fix("x".into()))
-        );
-        for (f, n) in [
-            ("subplans", "README.md"),
-            ("subplans", "SUBPLAN_.md"),
-            ("executions", "EXECUTION_a.md"),
-            ("executions", "EXECUTION_a_x.md"),
-            ("reviews", "APPROVED_a b.md"),
-            ("reviews", "NOTES.md"),
-            ("other", "SUBPLAN_a.md"),
-            ("subplans", "SUBPLAN_a.txt"),
-        ] {
-            assert_eq!(Marker::parse(f, n), None, "{f}/{n}");
-        }
-    }
 
     #[test]
     fn status_rules_in_order() {
@@ -367,39 +281,41 @@ mod tests {
             f(&mut m);
             m
         };
-        assert_eq!(derive_one(None, false), State::NotStarted);
-        assert_eq!(derive_one(None, true), State::InProgress);
+        assert_eq!(derive_one(None, false, true), State::NotStarted);
+        assert_eq!(derive_one(None, true, true), State::InProgress);
         let sub = set(&|m| m.subplan = true);
-        assert_eq!(derive_one(Some(&sub), false), State::SubplanCreated);
+        assert_eq!(derive_one(Some(&sub), false, true), State::SubplanCreated);
         let exe = set(&|m| {
             m.subplan = true;
             m.executions = vec![1]
         });
-        assert_eq!(derive_one(Some(&exe), false), State::ExecutionCreated);
-        assert_eq!(derive_one(Some(&exe), true), State::InProgress);
+        assert_eq!(derive_one(Some(&exe), false, true), State::ExecutionCreated);
+        assert_eq!(derive_one(Some(&exe), true, true), State::InProgress);
         let fix = set(&|m| m.fix = Some(t0));
-        assert_eq!(derive_one(Some(&fix), false), State::Failed);
-        assert_eq!(derive_one(Some(&fix), true), State::InProgress);
+        assert_eq!(derive_one(Some(&fix), false, true), State::Failed);
+        assert_eq!(derive_one(Some(&fix), true, true), State::InProgress);
         let later_fix = set(&|m| {
             m.approved = Some(t0);
             m.fix = Some(t1)
         });
-        assert_eq!(derive_one(Some(&later_fix), false), State::Failed);
+        assert_eq!(derive_one(Some(&later_fix), false, true), State::Failed);
         let later_ok = set(&|m| {
             m.approved = Some(t1);
             m.fix = Some(t0)
         });
-        assert_eq!(derive_one(Some(&later_ok), true), State::Complete);
+        assert_eq!(derive_one(Some(&later_ok), true, true), State::Complete);
+        // context-manager's layout: APPROVED wins whatever the times.
+        assert_eq!(derive_one(Some(&later_fix), false, false), State::Complete);
         let same = set(&|m| {
             m.approved = Some(t0);
             m.fix = Some(t0)
         });
-        assert_eq!(derive_one(Some(&same), false), State::Complete);
+        assert_eq!(derive_one(Some(&same), false, true), State::Complete);
         let skip = set(&|m| {
             m.skipped = true;
             m.fix = Some(t0)
         });
-        assert_eq!(derive_one(Some(&skip), true), State::Skipped);
+        assert_eq!(derive_one(Some(&skip), true, true), State::Skipped);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!   then a typed [`model::Plan`]); `estimated_hours` as a number or a range.
 //! - [`dag`]: the dependency graph in compressed rows and every algorithm on it,
 //!   linear in nodes + edges and iterative (a 1 000 000-deep chain is fine).
+//! - [`layout`]: where marker files live and what they are called (parci's or
+//!   context-manager's names), detected from the files present.
 //! - [`fsstate`]: marker files and the run-parallel state file → [`State`].
 //! - [`validate`]: every rule validate-parallel checks, as findings.
 //! - [`status`]: the status report (levels, next batch, blocked, critical path,
@@ -23,6 +25,7 @@ pub mod emit_gha;
 pub mod finding;
 pub mod fsstate;
 pub mod gates;
+pub mod layout;
 pub mod model;
 pub mod run;
 pub mod scaffold;

@@ -3,7 +3,8 @@
 //! place; on any failure everything this run created is removed). `--commit`
 //! makes one git commit holding exactly the created files.
 
-use super::fsstate::{execution_path, subplan_path, Markers, State};
+use super::fsstate::{Markers, State};
+use super::layout::Naming;
 use super::model::{is_valid_id, Plan};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -75,7 +76,7 @@ pub const BUILTIN_EXECUTION: &str = "\
 # EXECUTION {{id}} #{{index}}: {{title}}
 
 - Plan: {{plan_name}}
-- SUBPLAN: [SUBPLAN_{{id}}.md](../subplans/SUBPLAN_{{id}}.md)
+- SUBPLAN: {{subplan_link}}
 - Depends on: {{dependencies}}
 - Estimate: {{estimate}}
 
@@ -89,13 +90,14 @@ pub const BUILTIN_EXECUTION: &str = "\
 ";
 
 /// Placeholders a template may use.
-pub const PLACEHOLDERS: [&str; 6] = [
+pub const PLACEHOLDERS: [&str; 7] = [
     "plan_name",
     "id",
     "title",
     "dependencies",
     "estimate",
     "index",
+    "subplan_link",
 ];
 
 /// A template: its text and where it came from (`None` = built in).
@@ -315,8 +317,9 @@ pub fn plan_documents(
     mode: Mode,
     template: &Template,
     markers: &Markers,
+    naming: &Naming,
 ) -> Result<Vec<Planned>, Refusal> {
-    let folder = mode.as_str();
+    let folder = naming.folder(mode == Mode::Executions);
     check_folder(dir, folder).map_err(Refusal::Unsafe)?;
     if mode == Mode::Executions {
         let missing: Vec<String> = chosen
@@ -334,8 +337,8 @@ pub fn plan_documents(
     for &i in chosen {
         let a = &plan.achievements[i as usize];
         let rel = match mode {
-            Mode::Subplans => subplan_path(&a.id),
-            Mode::Executions => execution_path(&a.id, 1),
+            Mode::Subplans => naming.subplan_path(&a.id),
+            Mode::Executions => naming.execution_path(&a.id, 1),
         };
         if !is_valid_id(&a.id) || !is_contained(&rel) {
             return Err(Refusal::Unsafe(format!(
@@ -349,7 +352,7 @@ pub fn plan_documents(
             Mode::Executions => markers
                 .get(&a.id)
                 .and_then(|m| m.executions.first())
-                .map(|&n| execution_path(&a.id, n)),
+                .map(|&n| naming.execution_path(&a.id, n)),
             Mode::Subplans => None,
         };
         let action = if fs::symlink_metadata(&target).is_ok() {
@@ -373,6 +376,12 @@ pub fn plan_documents(
                     .hours
                     .map_or("not estimated".into(), |h| format!("{} h", h.text())),
                 "index" => "1".into(),
+                "subplan_link" => {
+                    // Both layouts keep SUBPLAN and EXECUTION folders side by side.
+                    let sub = naming.subplan_path(&a.id);
+                    let name = sub.rsplit('/').next().unwrap_or(&sub);
+                    format!("[{name}](../{sub})")
+                }
                 _ => String::new(),
             });
             Action::Create(text.into_bytes())
@@ -717,7 +726,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("SUBPLAN.md"), "# {{id}}\n\n{{ owner }}\n").unwrap();
         let e = Template::load(Mode::Subplans, Some(d.path())).unwrap_err();
-        assert!(e.ends_with("SUBPLAN.md:3: unknown placeholder {{owner}}; use one of {{plan_name}}, {{id}}, {{title}}, {{dependencies}}, {{estimate}}, {{index}}"), "{e}");
+        assert!(e.ends_with("SUBPLAN.md:3: unknown placeholder {{owner}}; use one of {{plan_name}}, {{id}}, {{title}}, {{dependencies}}, {{estimate}}, {{index}}, {{subplan_link}}"), "{e}");
         let e = Template::load(Mode::Executions, Some(d.path())).unwrap_err();
         assert!(e.contains("--template-dir needs EXECUTION.md"), "{e}");
         // Values are not rescanned.
@@ -753,7 +762,15 @@ mod tests {
         let t = Template::load(Mode::Subplans, None).unwrap();
         for bad in ["../../etc/x", "/abs", "a/b", ".."] {
             p.achievements[0].id = bad.into();
-            let r = plan_documents(&p, d.path(), &[0], Mode::Subplans, &t, &Markers::default());
+            let r = plan_documents(
+                &p,
+                d.path(),
+                &[0],
+                Mode::Subplans,
+                &t,
+                &Markers::default(),
+                &Naming::new(crate::plan::layout::Layout::Parci, &p),
+            );
             assert!(matches!(r, Err(Refusal::Unsafe(_))), "{bad}: {r:?}");
         }
         assert!(fs::read_dir(d.path()).unwrap().next().is_none());

@@ -273,7 +273,7 @@ pub fn report(
         }
         if !failed.is_empty() {
             why.push(format!(
-                "{} failed and need a fix (reviews/FIX_<ID>.md): {}",
+                "{} failed and need a fix (a review asked for one in a FIX file): {}",
                 failed.len(),
                 list(&failed)
             ));
@@ -617,7 +617,10 @@ mod tests {
         let why = r.stalled.unwrap();
         assert!(why.contains("3 achievements remain"), "{why}");
         assert!(why.contains("in progress (b)"), "{why}");
-        assert!(why.contains("need a fix (reviews/FIX_<ID>.md): c"), "{why}");
+        assert!(
+            why.contains("need a fix (a review asked for one in a FIX file): c"),
+            "{why}"
+        );
         let all = report(&p, &g, &o, &[Complete, Skipped, Complete, Complete], None);
         assert!(all.stalled.is_none() && all.next_batch.is_empty());
         assert_eq!(all.percent_complete, 100.0);

@@ -3,6 +3,7 @@
 
 use super::dag::{self, Dag};
 use super::fsstate::{self, Markers, RunState, State};
+use super::layout::{Layout, Naming};
 use super::model::{Plan, PlanDoc};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -23,6 +24,8 @@ pub struct Checked {
     /// Findings, sorted by place.
     pub findings: Vec<Finding>,
     pub markers: Markers,
+    /// The marker layout, bound to the plan (parci's when the plan is unreadable).
+    pub naming: Naming,
     /// Status of each achievement, from the markers and the run state.
     pub states: Vec<State>,
 }
@@ -51,24 +54,41 @@ impl Checked {
 /// plan with thousands of unknown IDs stays fast (later ones get no suggestion).
 const SUGGESTION_BUDGET: usize = 2_000_000;
 
-/// Checks a plan read from `doc`, its folder `dir` (for marker files) and the
-/// run state. `Err` is an I/O error reading the markers.
-pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io::Result<Checked> {
-    let markers = Markers::scan(dir)?;
+/// Checks a plan read from `doc`, its folder `dir` (for marker files, in
+/// `layout`, or the layout detected from the files when `None`) and the run
+/// state. `Err` is an I/O error reading the markers.
+pub fn check(
+    doc: &PlanDoc,
+    dir: &Path,
+    run: &RunState,
+    strict: bool,
+    layout: Option<Layout>,
+) -> std::io::Result<Checked> {
+    // Every rule runs in one pass: the graph rules on whatever could be read,
+    // even when the schema failed (then nothing else is reported on).
+    let read = doc.read_all();
+    let readable = read.findings.is_empty();
+    let empty = super::model::Plan {
+        name: String::new(),
+        achievements: Vec::new(),
+        extra: Default::default(),
+    };
+    let naming = match (layout, &read.plan) {
+        (Some(l), p) => Naming::new(l, p.as_ref().unwrap_or(&empty)),
+        (None, Some(p)) => Naming::detect(dir, p)?,
+        (None, None) => Naming::new(Layout::Parci, &empty),
+    };
+    let markers = Markers::scan(dir, &naming)?;
     let mut out = Checked {
         plan: None,
         dag: None,
         order: None,
         cycles: Vec::new(),
-        findings: Vec::new(),
+        findings: read.findings,
         markers,
+        naming,
         states: Vec::new(),
     };
-    // Every rule runs in one pass: the graph rules on whatever could be read,
-    // even when the schema failed (then nothing else is reported on).
-    let read = doc.read_all();
-    out.findings = read.findings;
-    let readable = out.findings.is_empty();
     let Some(plan) = read.plan else {
         finish(&mut out, strict);
         return Ok(out);
@@ -112,6 +132,20 @@ pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io
                 lower.insert(key, i);
             }
         }
+    }
+
+    // IDs whose marker files would have one name in the layout.
+    for (first, second) in &out.naming.collisions {
+        let i = index[second.as_str()] as usize;
+        f.push(doc.finding(
+            Rule::CaseCollision,
+            at(i, "achievement_id"),
+            format!(
+                "IDs {first:?} and {second:?} both name their files {:?} in context-manager's \
+                 layout (which drops the dots), so their marker files collide: rename one",
+                out.naming.key(second)
+            ),
+        ));
     }
 
     // Unknown and self dependencies.
@@ -195,7 +229,7 @@ pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io
         |i: usize| states[i].is_done() || matches!(declared(i), Some("complete" | "skipped"));
     for (i, a) in plan.achievements.iter().enumerate() {
         let claim = if states[i] == State::Complete {
-            format!("has reviews/APPROVED_{}.md", a.id)
+            format!("has {}", out.naming.review_path("APPROVED", &a.id))
         } else if declared(i) == Some("complete") {
             "is marked \"complete\" in the plan".to_string()
         } else {
@@ -218,17 +252,21 @@ pub fn check(doc: &PlanDoc, dir: &Path, run: &RunState, strict: bool) -> std::io
             }
         }
     }
-    for file in &out.markers.files {
-        let (folder, name) = file.split_once('/').expect("folder/name");
-        let marker = fsstate::Marker::parse(folder, name).expect("scanned markers parse");
+    for (file, marker) in &out.markers.files {
         if !index.contains_key(marker.id()) {
+            let whose = match out.naming.layout {
+                Layout::Parci => format!("{:?}", marker.id()),
+                Layout::ContextManager => format!(
+                    "achievement number {:?} (an ID without its dots)",
+                    marker.id()
+                ),
+            };
             let mut fd = Finding::new(
                 Rule::OrphanMarker,
                 String::new(),
                 None,
                 format!(
-                    "{file} is for {:?}, which is not in the plan; delete or rename the file, or add the achievement",
-                    marker.id()
+                    "{file} is for {whose}, which is not in the plan; delete or rename the file, or add the achievement"
                 ),
             );
             fd.file = Some(file.clone());
