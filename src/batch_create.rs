@@ -140,9 +140,14 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         }
     }
     let summary = format!(
-        "{PROGRAM}: {} {}: {} to create, {} skipped{}{}",
-        chosen.len(),
-        mode.as_str(),
+        "{PROGRAM}: {}: {} to create, {} skipped{}{}",
+        count(
+            chosen.len() as u64,
+            match mode {
+                Mode::Subplans => "subplan",
+                Mode::Executions => "execution",
+            }
+        ),
         to_create.len(),
         docs.len() - to_create.len(),
         if opts.dry_run {

@@ -191,7 +191,7 @@ fn selection_by_level_ids_and_next() {
         "{}",
         r.out
     );
-    assert!(r.out.contains("1 subplans: 1 to create"), "{}", r.out);
+    assert!(r.out.contains("1 subplan: 1 to create"), "{}", r.out);
     let r = bc(
         t.path(),
         &["--subplans", "p", "--ids", "d,e,d", "--dry-run"],
