@@ -177,12 +177,14 @@ def main():
     def percent_off(r):
         r["results"]["profiles"][0]["top_self"][0]["percent"] += 1
 
-    mutate_flame("flamegraph-zero-samples", "/results/profiles/0/samples",
-                 lambda r: r["results"]["profiles"][0].update(samples=0))
+    mutate_flame("flamegraph-zero-weight", "/results/profiles/0/weight",
+                 lambda r: r["results"]["profiles"][0].update(weight=0))
     mutate_flame("flamegraph-percent-over-100", "/results/profiles/0/top_inclusive/0/percent",
                  lambda r: r["results"]["profiles"][0]["top_inclusive"][0].update(percent=100.5))
-    mutate_flame("flamegraph-self-sum-over-100", "self shares sum to 200", self_rows_repeated)
-    mutate_flame("flamegraph-percent-inconsistent", "samples is 25.000000", percent_off)
+    mutate_flame("flamegraph-self-sum-over-100", "a stack has one leaf, so they sum to at most 100", self_rows_repeated)
+    top = flame["results"]["profiles"][0]
+    mutate_flame("flamegraph-percent-inconsistent",
+                 f'{top["top_self"][0]["weight"]} of {top["weight"]} {top["weight_unit"]} is', percent_off)
 
     files = {"invalid-utf8.json": raw, "invalid-utf8.expect": b"not valid JSON\n"}
     for name, (body, expect) in cases.items():

@@ -8,6 +8,7 @@ use crate::{emit, exit, flamegraph_text, github};
 use anyhow::bail;
 use clap::ValueEnum;
 use parci_core::gguf::fixture::Preset;
+use parci_core::profile::perf_script::FoldOptions;
 use parci_core::profile::session::{self, Mode, Request, SamplerChoice, WorkloadSpec};
 use parci_core::profile::CallGraph;
 use parci_core::receipt::{self, Body, Receipt, Verdict};
@@ -49,6 +50,46 @@ impl From<SamplerArg> for SamplerChoice {
     }
 }
 
+/// inferno's collapse-perf options, by inferno's names: how perf script
+/// output (read with --from-perf-script, or recorded) is folded.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct FoldArgs {
+    /// Fold only this perf event [default: each event of the script, one profile each]
+    #[arg(long, value_name = "NAME")]
+    pub event: Option<String>,
+    /// Root frame comm-PID: one tower per process
+    #[arg(long)]
+    pub pid: bool,
+    /// Root frame comm-PID/TID: one tower per thread
+    #[arg(long)]
+    pub tid: bool,
+    /// Kernel frames end in _[k]
+    #[arg(long)]
+    pub kernel: bool,
+    /// JIT frames end in _[j]
+    #[arg(long)]
+    pub jit: bool,
+    /// --kernel and --jit
+    #[arg(long)]
+    pub all: bool,
+    /// Refuse perf script lines inferno skips with a warning (naming the line)
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl From<FoldArgs> for FoldOptions {
+    fn from(a: FoldArgs) -> FoldOptions {
+        FoldOptions {
+            event: a.event,
+            pid: a.pid,
+            tid: a.tid,
+            kernel: a.kernel || a.all,
+            jit: a.jit || a.all,
+            strict: a.strict,
+        }
+    }
+}
+
 /// Everything one flamegraph run needs, as values. What is profiled: the
 /// `from_perf_script` file, else the `from_folded` file, else `command`
 /// when not empty, else the perf-smoke workload the first fields describe.
@@ -83,6 +124,8 @@ pub struct Options {
     pub min_width: f64,
     /// Also a differential graph against this folded file.
     pub diff: Option<PathBuf>,
+    /// How perf script output is folded.
+    pub fold: FoldOptions,
     pub format: Format,
     pub common: Common,
 }
@@ -184,6 +227,7 @@ pub fn request(opts: &Options, env: &Env) -> anyhow::Result<Request> {
         diff: opts.diff.clone(),
         receipt_dir,
         cwd: env.cwd.clone(),
+        fold: opts.fold.clone(),
     })
 }
 
@@ -192,6 +236,9 @@ pub fn request(opts: &Options, env: &Env) -> anyhow::Result<Request> {
 pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let req = request(opts, env)?;
     let out = session::run(&req)?;
+    for w in &out.warnings {
+        eprintln!("{PROGRAM}: warning: {w}");
+    }
     for (level, list) in [
         (github::Level::Error, &out.errors),
         (github::Level::Warning, &out.warnings),
@@ -251,6 +298,7 @@ mod tests {
             reverse: false,
             min_width: parci_core::profile::render::DEFAULT_MIN_WIDTH,
             diff: None,
+            fold: FoldOptions::default(),
             format: Format::Text,
             common: Common::quiet_to(dir.join("flamegraph.json")),
         }
@@ -272,7 +320,7 @@ mod tests {
         let r = &out.receipt;
         assert_eq!(r.inputs["mode"], "folded");
         let p = &r.results["profiles"][0];
-        assert_eq!(p["samples"], 100);
+        assert_eq!(p["weight"], 100);
         assert_eq!(p["top_self"][0]["name"], "matvec", "{p}");
         assert_eq!(p["diff"]["grown"][0]["name"], "matvec", "{p}");
         for f in p["files"].as_array().unwrap() {

@@ -15,6 +15,19 @@ fn profiles(body: &Body) -> &[Value] {
         .map_or(&[], Vec::as_slice)
 }
 
+/// `1234567 ns in 42 samples`, `60 samples`: a profile's weight as people read it.
+fn amount(p: &Value) -> String {
+    let unit = p["weight_unit"].as_str().unwrap_or("samples");
+    match (unit, p["samples"].as_u64()) {
+        ("samples", _) | (_, None) => format!("{} {unit}", p["weight"]),
+        (_, Some(n)) => format!(
+            "{} {unit} in {}",
+            p["weight"],
+            parci_core::text::count(n, "sample")
+        ),
+    }
+}
+
 fn file_of(p: &Value, role: &str, dir: &Path) -> String {
     p["files"]
         .as_array()
@@ -43,9 +56,9 @@ pub fn table(body: &Body, dir: &Path) -> String {
     );
     for p in profiles(body) {
         out += &format!(
-            "\n{}: {} samples, {} stacks\n  svg          {}\n  folded       {}\n",
+            "\n{}: {}, {} stacks\n  svg          {}\n  folded       {}\n",
             p["name"].as_str().unwrap_or("?"),
-            p["samples"],
+            amount(p),
             p["stacks"],
             file_of(p, "svg", dir),
             file_of(p, "folded", dir)
@@ -56,19 +69,23 @@ pub fn table(body: &Body, dir: &Path) -> String {
         let k = &p["kernel_share"];
         if k.is_object() {
             out += &format!(
-                "  kernel share {:.1}% of samples",
-                k["percent"].as_f64().unwrap_or(0.0)
+                "  kernel share {:.1}% of {}",
+                k["percent"].as_f64().unwrap_or(0.0),
+                p["weight_unit"].as_str().unwrap_or("samples")
             );
             if let Some(m) = k["perf_smoke_matvec_share_percent"].as_f64() {
                 out += &format!(" (perf-smoke matvec share {m:.1}%)");
             }
             out += "\n";
         }
-        out += "  top self     samples      %  frame\n";
+        out += &format!(
+            "  top self {:>11}      %  frame\n",
+            p["weight_unit"].as_str().unwrap_or("samples")
+        );
         for r in p["top_self"].as_array().into_iter().flatten().take(10) {
             out += &format!(
                 "             {:>8} {:>6.2}  {}\n",
-                r["samples"],
+                r["weight"],
                 r["percent"].as_f64().unwrap_or(0.0),
                 r["name"].as_str().unwrap_or("?")
             );
@@ -108,9 +125,9 @@ pub fn summary(body: &Body, dir: &Path) -> String {
     }
     for p in profiles(body) {
         md += &format!(
-            "**{}** ({} samples, `{}`)\n\n| self % | frame |\n|---:|---|\n",
+            "**{}** ({}, `{}`)\n\n| self % | frame |\n|---:|---|\n",
             github::cell(p["name"].as_str().unwrap_or("?")),
-            p["samples"],
+            amount(p),
             github::cell(&file_of(p, "svg", dir))
         );
         for r in p["top_self"].as_array().into_iter().flatten().take(5) {

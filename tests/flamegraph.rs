@@ -95,8 +95,15 @@ fn same_folded_input_renders_byte_identical_svgs_and_a_valid_receipt() {
     assert_eq!(r["inputs"]["mode"], "folded");
     assert_eq!(r["results"]["sampler"]["name"], "none");
     let p = &r["results"]["profiles"][0];
-    assert_eq!(p["samples"], 100);
+    assert_eq!(p["weight"], 100);
+    assert_eq!(p["weight_unit"], "samples");
+    assert_eq!(
+        p["samples"],
+        Value::Null,
+        "a folded file holds weights only"
+    );
     assert_eq!(p["top_self"][0]["name"], "hot_kernel");
+    assert_eq!(p["top_self"][0]["weight"], 60);
     assert_eq!(p["top_self"][0]["percent"], 60.0);
     assert_eq!(p["top_inclusive"][0]["name"], "main");
     assert_eq!(
@@ -149,7 +156,7 @@ fn diff_renders_a_differential_graph_and_lists_changes() {
     assert!(t.path().join("out/new.diff.svg").is_file());
     let r = receipt(t.path());
     let d = &r["results"]["profiles"][0]["diff"];
-    assert_eq!(d["base_samples"], 100);
+    assert_eq!(d["base_weight"], 100);
     assert_eq!(d["grown"][0]["name"], "a");
     assert_eq!(d["grown"][0]["delta_points"], 30.0);
     assert_eq!(d["grown"][1]["name"], "c");
@@ -161,7 +168,7 @@ fn diff_renders_a_differential_graph_and_lists_changes() {
 }
 
 #[test]
-fn perf_script_is_folded_to_samples_with_demangled_names() {
+fn perf_script_samples_weigh_their_period_with_demangled_names() {
     let t = tempfile::tempdir().unwrap();
     let script = "\
 app 10/10 [000] 1.000000:    1003009 cpu-clock:u: \n\
@@ -177,13 +184,95 @@ app 10/10 [000] 1.001000:    2006018 cpu-clock:u: \n\
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
         fs::read_to_string(t.path().join("out/perf.folded")).unwrap(),
-        "app;main;app::hot 2\n"
+        "app;main;app::hot 3009027\n"
     );
     let r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["inputs"]["mode"], "perf-script");
+    let p = &r["results"]["profiles"][0];
+    assert_eq!(p["weight"], 3009027, "nanoseconds of cpu-clock");
+    assert_eq!(p["weight_unit"], "ns");
+    assert_eq!(p["samples"], 2);
+    let svg = fs::read_to_string(t.path().join("out/perf.svg")).unwrap();
+    assert!(
+        svg.contains("app::hot (3,009,027 ns, 100.00%)"),
+        "the unit is in the SVG"
+    );
+    assert!(
+        svg.contains("3009027 ns in 2 samples"),
+        "and in its subtitle"
+    );
+    assert_eq!(verify(&t.path().join("r.json")).0, 0);
+
+    // Two events: a profile each, named by the event; --event picks one.
+    let two = format!(
+        "{script}\napp 10/10 [000] 1.002000:    7 page-faults:u: \n\t  55f0 main (/x/app)\n"
+    );
+    write(t.path(), "two.txt", &two);
+    let (code, out, err) =
+        run(fg(t.path()).args(["--from-perf-script", "two.txt", "--format", "json"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = r["results"]["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["two-cpu-clock", "two-page-faults"]);
+    assert_eq!(r["results"]["profiles"][1]["weight_unit"], "page-faults");
+    assert_eq!(r["results"]["profiles"][1]["weight"], 7);
+    let (code, out, err) = run(fg(t.path()).args([
+        "--from-perf-script",
+        "two.txt",
+        "--event",
+        "page-faults",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["results"]["profiles"].as_array().unwrap().len(), 1);
+    assert_usage(
+        fg(t.path()).args(["--from-perf-script", "two.txt", "--event", "cycles"]),
+        &[
+            "--event cycles",
+            "it has cpu-clock (2 samples), page-faults (1 sample)",
+        ],
+    );
+}
+
+#[test]
+fn lines_inferno_skips_are_warnings_and_strict_refuses_them() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        "odd.txt",
+        "app 1 1.0: cpu-clock:\n\t55d0 main (/x)\n\nthis is not perf output\n",
+    );
+    let (code, out, err) =
+        run(fg(t.path()).args(["--from-perf-script", "odd.txt", "--pid", "--kernel"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("odd.txt:4: an event line that is not"),
+        "{err}"
+    );
+    let r = receipt(t.path());
+    assert_eq!(r["verdict"]["status"], "warn");
+    assert!(
+        r["verdict"]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("odd.txt:4:"),
+        "{}",
+        r["verdict"]
+    );
     assert_eq!(
-        r["results"]["profiles"][0]["samples"], 2,
-        "samples, not nanoseconds"
+        fs::read_to_string(t.path().join("out/odd.folded")).unwrap(),
+        "app-?;main 1\n"
+    );
+    assert_usage(
+        fg(t.path()).args(["--from-perf-script", "odd.txt", "--strict"]),
+        &["odd.txt:4:", "event line", "--strict"],
     );
 }
 
@@ -209,14 +298,10 @@ fn bad_inputs_give_one_line_and_exit_2() {
         fg(t.path()).args(["--from-perf-script", "empty.txt"]),
         &["empty.txt", "no samples"],
     );
-    write(
-        t.path(),
-        "corrupt.txt",
-        "app 1 1.0: cpu-clock:\n\t55d0 main (/x)\n\nthis is not perf output\n",
-    );
+    write(t.path(), "notperf.txt", "{\"not\": \"perf\"}\n");
     assert_usage(
-        fg(t.path()).args(["--from-perf-script", "corrupt.txt"]),
-        &["corrupt.txt:4:", "event line"],
+        fg(t.path()).args(["--from-perf-script", "notperf.txt"]),
+        &["notperf.txt", "no samples (line 1: an event line"],
     );
     write(t.path(), "base.folded", "main 1 2\n");
     write(t.path(), "ok.folded", FOLDED);

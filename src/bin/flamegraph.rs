@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use parci::cli::{self, Common, Format, PresetArg};
-use parci::flamegraph::{self, CallGraphArg, Options, SamplerArg, PROGRAM};
+use parci::flamegraph::{self, CallGraphArg, FoldArgs, Options, SamplerArg, PROGRAM};
 use parci_core::gguf::fixture;
 use parci_core::profile::render::DEFAULT_MIN_WIDTH;
 use parci_core::profile::DEFAULT_FREQUENCY;
@@ -21,6 +21,7 @@ Examples:
   flamegraph --preset tiny --tokens 10 --reverse
   flamegraph -- target/profiling/perf-smoke --preset tiny
   flamegraph --from-perf-script perf.txt --title 'my run'
+  flamegraph --from-perf-script perf.txt --event cycles --pid --kernel
   flamegraph --from-folded new.folded --diff main.folded")]
 struct Args {
     /// A llama GGUF file for the workload [default: the --preset fixture]
@@ -86,6 +87,8 @@ struct Args {
     /// Also render a differential graph against BASE.folded and list the frames that grew and shrank most
     #[arg(long, value_name = "BASE.folded")]
     diff: Option<PathBuf>,
+    #[command(flatten)]
+    fold: FoldArgs,
     /// What to print on stdout: a table for people, or this run's receipt
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -127,6 +130,7 @@ impl Args {
             reverse: self.reverse,
             min_width: self.min_width,
             diff: self.diff,
+            fold: self.fold.into(),
             format: self.format,
             common: self.common,
         }

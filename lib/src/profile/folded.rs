@@ -105,7 +105,12 @@ impl Folded {
             let Some((stack, count)) = line.rsplit_once(|c: char| c.is_ascii_whitespace()) else {
                 return Err(bad("no sample count"));
             };
-            let stack = stack.trim_end();
+            // Extra spaces before the count are separators, except that a
+            // last frame of one space (perf's symbol-less frame) stays one.
+            let stack = match stack.trim_end() {
+                t if t.ends_with(';') && stack.len() > t.len() => &stack[..t.len() + 1],
+                t => t,
+            };
             let Ok(count) = count.parse::<u64>() else {
                 return Err(bad("the sample count is not a whole number"));
             };
@@ -120,7 +125,10 @@ impl Folded {
                     ));
                 }
             }
-            if stack.split(';').any(|f| f.trim().is_empty()) {
+            // A frame of spaces is a name (perf prints one for a symbol-less
+            // frame, and inferno and stackcollapse-perf.pl keep it); nothing
+            // at all between two `;` is not.
+            if stack.split(';').any(str::is_empty) {
                 return Err(bad("an empty frame between `;`"));
             }
             out.add(stack, count);
@@ -262,6 +270,14 @@ mod tests {
 
     fn parse(s: &str) -> Result<Folded, ProfileError> {
         Folded::parse(s, Path::new("in.folded"))
+    }
+
+    #[test]
+    fn a_last_frame_of_one_space_is_kept() {
+        // inferno folds perf's symbol-less frame as " " (as stackcollapse-perf.pl does).
+        let f = Folded::parse("java;Interpreter;  7\njava;x   2\n", Path::new("f")).unwrap();
+        assert_eq!(f.to_text(), "java;Interpreter;  7\njava;x 2\n");
+        assert_eq!(Folded::parse(&f.to_text(), Path::new("f")).unwrap(), f);
     }
 
     #[test]

@@ -364,7 +364,12 @@ impl AsFdClone for std::io::Stderr {
 /// inlined frames from debug info where it can.
 pub fn script_text(perf: &Perf, data: &Path, inline: bool) -> Result<Vec<u8>, ProfileError> {
     let out = Command::new(&perf.program)
-        .args(["script", "-F", "comm,pid,tid,time,event,ip,sym,dso", "-i"])
+        .args([
+            "script",
+            "-F",
+            "comm,pid,tid,time,period,event,ip,sym,dso",
+            "-i",
+        ])
         .arg(data)
         .arg(if inline { "--inline" } else { "--no-inline" })
         .stdin(Stdio::null())

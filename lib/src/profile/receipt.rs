@@ -18,7 +18,7 @@ fn shares(v: &[FrameShare]) -> Result<Value, ReceiptError> {
         .map(|f| {
             Ok(json!({
                 "name": f.name,
-                "samples": f.samples,
+                "weight": f.samples,
                 "percent": finite(f.percent)?,
             }))
         })
@@ -52,7 +52,7 @@ fn deltas(v: &[FrameDelta]) -> Result<Value, ReceiptError> {
 pub fn changes(now: &Folded, base: &Folded) -> Result<Value, ReceiptError> {
     let (grown, shrunk) = now.self_changes(base, TOP_CHANGES);
     Ok(json!({
-        "base_samples": base.total(),
+        "base_weight": base.total(),
         "grown": deltas(&grown)?,
         "shrunk": deltas(&shrunk)?,
     }))
@@ -62,9 +62,9 @@ pub fn changes(now: &Folded, base: &Folded) -> Result<Value, ReceiptError> {
 const EPS: f64 = 1e-6;
 
 /// Semantic gates of `parci.flamegraph` (after its schema passed): every
-/// profile has samples, each table row's percent is its samples over the
-/// profile's samples, rows never exceed the profile, self shares sum to at
-/// most 100, and the kernel share is consistent with its sample count.
+/// profile has weight, each table row's percent is its weight over the
+/// profile's, rows never exceed the profile, self shares sum to at most 100,
+/// and the kernel share is consistent with its weight.
 pub fn gate_flamegraph(doc: &Value, out: &mut Findings) {
     let profiles = doc["results"]["profiles"]
         .as_array()
@@ -72,11 +72,12 @@ pub fn gate_flamegraph(doc: &Value, out: &mut Findings) {
         .unwrap_or(&[]);
     for (i, p) in profiles.iter().enumerate() {
         let at = format!("/results/profiles/{i}");
-        let total = p["samples"].as_u64().unwrap_or(0);
+        let total = p["weight"].as_u64().unwrap_or(0);
+        let unit = p["weight_unit"].as_str().unwrap_or("samples");
         if total == 0 {
             out.error(
-                format!("{at}/samples"),
-                "the profile has no samples; a flame graph of nothing proves nothing",
+                format!("{at}/weight"),
+                "the profile weighs nothing; a flame graph of nothing proves nothing",
             );
             continue;
         }
@@ -84,21 +85,19 @@ pub fn gate_flamegraph(doc: &Value, out: &mut Findings) {
             let rows = p[table].as_array().map(Vec::as_slice).unwrap_or(&[]);
             let mut sum = 0.0;
             for (j, r) in rows.iter().enumerate() {
-                let samples = r["samples"].as_u64().unwrap_or(0);
+                let weight = r["weight"].as_u64().unwrap_or(0);
                 let percent = r["percent"].as_f64().unwrap_or(f64::NAN);
-                let want = 100.0 * samples as f64 / total as f64;
-                if samples > total {
+                let want = 100.0 * weight as f64 / total as f64;
+                if weight > total {
                     out.error(
-                        format!("{at}/{table}/{j}/samples"),
-                        format!("{samples} samples in one frame but the profile has {total}"),
+                        format!("{at}/{table}/{j}/weight"),
+                        format!("{weight} {unit} in one frame but the profile has {total}"),
                     );
                 }
                 if !(0.0..=100.0).contains(&percent) || (percent - want).abs() > EPS {
                     out.error(
                         format!("{at}/{table}/{j}/percent"),
-                        format!(
-                            "percent is {percent} but {samples} of {total} samples is {want:.6}"
-                        ),
+                        format!("percent is {percent} but {weight} of {total} {unit} is {want:.6}"),
                     );
                 }
                 sum += percent;
@@ -107,21 +106,21 @@ pub fn gate_flamegraph(doc: &Value, out: &mut Findings) {
                 out.error(
                     format!("{at}/top_self"),
                     format!(
-                        "self shares sum to {sum:.6}%; a sample has one leaf, so they sum to at most 100"
+                        "self shares sum to {sum:.6}%; a stack has one leaf, so they sum to at most 100"
                     ),
                 );
             }
         }
         let k = &p["kernel_share"];
         if k.is_object() {
-            let samples = k["samples"].as_u64().unwrap_or(0);
+            let weight = k["weight"].as_u64().unwrap_or(0);
             let percent = k["percent"].as_f64().unwrap_or(f64::NAN);
-            let want = 100.0 * samples as f64 / total as f64;
-            if samples > total || (percent - want).abs() > EPS {
+            let want = 100.0 * weight as f64 / total as f64;
+            if weight > total || (percent - want).abs() > EPS {
                 out.error(
                     format!("{at}/kernel_share/percent"),
                     format!(
-                        "kernel share is {percent}% but {samples} of {total} samples is {want:.6}%"
+                        "kernel share is {percent}% but {weight} of {total} {unit} is {want:.6}%"
                     ),
                 );
             }
@@ -178,7 +177,7 @@ mod tests {
 
     fn doc(total: u64, rows: Value) -> Value {
         json!({"results": {"profiles": [{
-            "samples": total,
+            "weight": total,
             "top_self": rows.clone(),
             "top_inclusive": [],
             "kernel_share": null,
@@ -199,7 +198,7 @@ mod tests {
     fn consistent_tables_pass() {
         let d = doc(
             4,
-            json!([{"name": "a", "samples": 3, "percent": 75.0}, {"name": "b", "samples": 1, "percent": 25.0}]),
+            json!([{"name": "a", "weight": 3, "percent": 75.0}, {"name": "b", "weight": 1, "percent": 25.0}]),
         );
         assert!(errors(&d).is_empty(), "{:?}", errors(&d));
     }
@@ -207,15 +206,15 @@ mod tests {
     #[test]
     fn each_rule_fails_when_broken() {
         let e = errors(&doc(0, json!([])));
-        assert!(e[0].contains("no samples"), "{e:?}");
+        assert!(e[0].contains("weighs nothing"), "{e:?}");
         let e = errors(&doc(
             4,
-            json!([{"name": "a", "samples": 3, "percent": 70.0}]),
+            json!([{"name": "a", "weight": 3, "percent": 70.0}]),
         ));
         assert!(e[0].contains("3 of 4 samples is 75"), "{e:?}");
         let e = errors(&doc(
             4,
-            json!([{"name": "a", "samples": 3, "percent": 75.0}, {"name": "b", "samples": 3, "percent": 75.0}]),
+            json!([{"name": "a", "weight": 3, "percent": 75.0}, {"name": "b", "weight": 3, "percent": 75.0}]),
         ));
         assert!(
             e.iter().any(|m| m.contains("self shares sum to 150")),
@@ -223,14 +222,14 @@ mod tests {
         );
         let e = errors(&doc(
             4,
-            json!([{"name": "a", "samples": 5, "percent": 125.0}]),
+            json!([{"name": "a", "weight": 5, "percent": 125.0}]),
         ));
         assert!(
             e.iter().any(|m| m.contains("5 samples in one frame")),
             "{e:?}"
         );
         let mut d = doc(4, json!([]));
-        d["results"]["profiles"][0]["kernel_share"] = json!({"samples": 2, "percent": 60.0});
+        d["results"]["profiles"][0]["kernel_share"] = json!({"weight": 2, "percent": 60.0});
         assert!(
             errors(&d)[0].contains("kernel share is 60"),
             "{:?}",

@@ -16,6 +16,8 @@ pub struct RenderOptions {
     pub reverse: bool,
     /// Frames narrower than this many pixels are left out.
     pub min_width: f64,
+    /// What a count is, in the tooltips: `samples`, `ns`, `cycles`, …
+    pub count_name: String,
 }
 
 /// Default `min_width` in pixels (FlameGraph's default).
@@ -28,6 +30,7 @@ impl Default for RenderOptions {
             subtitle: None,
             reverse: false,
             min_width: DEFAULT_MIN_WIDTH,
+            count_name: "samples".into(),
         }
     }
 }
@@ -39,7 +42,7 @@ fn options(o: &RenderOptions) -> Options<'static> {
     opt.title = o.title.clone();
     opt.subtitle = o.subtitle.clone();
     opt.min_width = o.min_width;
-    opt.count_name = "samples".into();
+    opt.count_name = o.count_name.clone();
     if o.reverse {
         opt.reverse_stack_order = true;
         opt.direction = Direction::Inverted;

@@ -91,6 +91,8 @@ pub struct Request {
     pub receipt_dir: PathBuf,
     /// Working directory (git source for the subtitle).
     pub cwd: PathBuf,
+    /// How perf script output is folded (inferno's collapse-perf options).
+    pub fold: perf_script::FoldOptions,
 }
 
 /// The receipt blocks and findings of a run.
@@ -109,6 +111,10 @@ struct Profile {
     tokens: Option<u64>,
     title: String,
     folded: Folded,
+    /// What a folded count is: `samples`, or a perf event's unit (`ns`, …).
+    unit: String,
+    /// Samples taken, when the input says (a folded file only has weights).
+    samples: Option<u64>,
     command_status: Option<i32>,
     duration: Option<Duration>,
     fold_time: Duration,
@@ -286,7 +292,12 @@ pub fn run(req: &Request) -> Result<Outcome, ProfileError> {
             existing(
                 req,
                 p,
-                f,
+                vec![Fold {
+                    suffix: None,
+                    folded: f,
+                    unit: "samples".into(),
+                    samples: None,
+                }],
                 t.elapsed(),
                 "folded stacks",
                 "rendered from an existing folded file",
@@ -295,12 +306,23 @@ pub fn run(req: &Request) -> Result<Outcome, ProfileError> {
         Mode::PerfScript(p) => {
             let (bytes, file) = read_file(p, "perf script output")?;
             let t = Instant::now();
-            let (f, _) = perf_script::fold(&bytes, p)?;
+            let (events, stats) = perf_script::fold(&bytes, p, &req.fold)?;
+            warnings.extend(script_warnings(p, &stats));
             source_file = Some(file);
+            let several = events.len() > 1;
+            let folds = events
+                .into_iter()
+                .map(|e| Fold {
+                    suffix: several.then(|| e.event.clone()),
+                    folded: e.folded,
+                    unit: e.unit,
+                    samples: Some(e.samples),
+                })
+                .collect();
             existing(
                 req,
                 p,
-                f,
+                folds,
                 t.elapsed(),
                 "perf script",
                 "folded from existing perf script output",
@@ -510,15 +532,21 @@ pub fn run(req: &Request) -> Result<Outcome, ProfileError> {
     let mut measured = Vec::new();
     for prof in &profiles {
         let total = prof.folded.total();
+        let amount = match (&prof.samples, prof.unit.as_str()) {
+            (_, "samples") => format!("{total} samples"),
+            (Some(n), unit) => format!("{total} {unit} in {}", crate::text::count(*n, "sample")),
+            (None, unit) => format!("{total} {unit}"),
+        };
         let how = match (sampler.name, sampler.frequency) {
-            ("none", _) | (_, None) => format!("{total} samples"),
-            (n, Some(f)) => format!("{total} samples at {f} Hz ({n})"),
+            ("none", _) | (_, None) => amount,
+            (n, Some(f)) => format!("{amount} at {f} Hz ({n})"),
         };
         let opts = RenderOptions {
             title: prof.title.clone(),
             subtitle: Some(format!("{how} · {subtitle_tail}")),
             reverse: req.reverse,
             min_width: req.min_width,
+            count_name: prof.unit.clone(),
         };
         let t = Instant::now();
         let svg = render::svg(&prof.folded, &opts)
@@ -574,7 +602,7 @@ pub fn run(req: &Request) -> Result<Outcome, ProfileError> {
             let smoke = prof.matvec_share.map(|s| 100.0 * s);
             let difference = smoke.map(|s| percent - s);
             json!({
-                "samples": samples,
+                "weight": samples,
                 "percent": finite(percent)?,
                 "perf_smoke_matvec_share_percent": smoke.map(finite).transpose()?,
                 "difference_points": difference.map(finite).transpose()?,
@@ -585,7 +613,9 @@ pub fn run(req: &Request) -> Result<Outcome, ProfileError> {
         results_profiles.push(json!({
             "name": prof.name,
             "tokens": prof.tokens,
-            "samples": total,
+            "weight": total,
+            "weight_unit": prof.unit,
+            "samples": prof.samples,
             "stacks": prof.folded.len(),
             "command_status": prof.command_status,
             "files": files,
@@ -642,34 +672,75 @@ pub fn run(req: &Request) -> Result<Outcome, ProfileError> {
     })
 }
 
-/// The one profile of a run that renders existing data (`what`: the kind of
+/// Folded data read from a file: one per perf event (`suffix` names the
+/// event when there are several).
+struct Fold {
+    suffix: Option<String>,
+    folded: Folded,
+    unit: String,
+    samples: Option<u64>,
+}
+
+/// The profiles of a run that renders existing data (`what`: the kind of
 /// input, for the default title; `why`: what the receipt says of the sampler).
 fn existing(
     req: &Request,
     p: &Path,
-    folded: Folded,
+    folds: Vec<Fold>,
     fold_time: std::time::Duration,
     what: &str,
     why: &str,
 ) -> (SamplerInfo, Vec<Profile>) {
     let name = req.name.clone().unwrap_or_else(|| stem(p));
-    (
-        none_sampler(&format!("{why}; nothing was sampled")),
-        vec![Profile {
-            title: req
-                .title
-                .clone()
-                .unwrap_or_else(|| format!("{} ({what})", p.display())),
-            name: sanitize_name(&name),
+    let title = req
+        .title
+        .clone()
+        .unwrap_or_else(|| format!("{} ({what})", p.display()));
+    let profiles = folds
+        .into_iter()
+        .map(|f| Profile {
+            title: match &f.suffix {
+                Some(e) => format!("{title}: {e}"),
+                None => title.clone(),
+            },
+            name: sanitize_name(&match &f.suffix {
+                Some(e) => format!("{name}-{e}"),
+                None => name.clone(),
+            }),
             tokens: None,
-            folded,
+            folded: f.folded,
+            unit: f.unit,
+            samples: f.samples,
             command_status: None,
             duration: None,
             fold_time,
             perf_data_bytes: None,
             matvec_share: None,
-        }],
+        })
+        .collect();
+    (
+        none_sampler(&format!("{why}; nothing was sampled")),
+        profiles,
     )
+}
+
+/// The checking pass's warnings as the receipt and stderr show them.
+fn script_warnings(file: &Path, stats: &perf_script::ScriptStats) -> Vec<String> {
+    let mut out: Vec<String> = stats
+        .warnings
+        .iter()
+        .map(|w| {
+            format!(
+                "{}:{w} (inferno skips it too; --strict refuses it)",
+                file.display()
+            )
+        })
+        .collect();
+    let more = stats.warnings_total - stats.warnings.len() as u64;
+    if more > 0 {
+        out.push(format!("{}: {} more skipped lines", file.display(), more));
+    }
+    out
 }
 
 fn stem(p: &Path) -> String {
@@ -734,8 +805,8 @@ fn perf_profile(
     let status = rec.status.code();
     let t = Instant::now();
     let text = perf::script_text(p, &data, true)?;
-    let (clean, stats) = perf_script::normalize(&text, &data)?;
-    if stats.events == 0 {
+    let (_, stats) = perf_script::check(&text, &data, false)?;
+    if stats.samples == 0 {
         return Err(ProfileError::Sampler(format!(
             "{shown} exited (status {}) after {:.0} ms before perf took a sample; profile something that runs \
              longer than one sample period (1/{} s) or raise --frequency",
@@ -744,12 +815,16 @@ fn perf_profile(
             req.frequency
         )));
     }
-    let folded = perf_script::fold_normalized(&clean, &stats, &data)?;
+    // parci records one event (perf's own choice, `p.event`); its fold is the profile.
+    let (mut events, _) = perf_script::fold(&text, &data, &req.fold)?;
+    let ev = events.remove(0);
     Ok(Profile {
         name: name.to_string(),
         tokens: None,
         title: shown.to_string(),
-        folded,
+        folded: ev.folded,
+        unit: ev.unit,
+        samples: Some(ev.samples),
         command_status: status,
         duration: Some(rec.wall),
         fold_time: t.elapsed(),
@@ -809,11 +884,14 @@ fn inproc_profile(
             ms(wall)
         )));
     }
+    let samples = folded.total();
     Ok(Profile {
         name: name.to_string(),
         tokens: Some(tokens),
         title: String::new(),
         folded,
+        unit: "samples".into(),
+        samples: Some(samples),
         command_status: None,
         duration: Some(wall),
         fold_time: Duration::ZERO,
