@@ -200,10 +200,10 @@ fn fold_event(
 /// A folded frame with a still-mangled Rust name demangled, inferno's
 /// annotation (`_[k]`, `_[j]`, `_[i]`) kept.
 pub fn demangle_frame(frame: &str) -> Cow<'_, str> {
-    let (name, note) = match frame.len().checked_sub(4).map(|i| frame.split_at(i)) {
-        Some((n, a)) if matches!(a, "_[k]" | "_[j]" | "_[i]") => (n, a),
-        _ => (frame, ""),
-    };
+    let (name, note) = ["_[k]", "_[j]", "_[i]"]
+        .iter()
+        .find_map(|a| frame.strip_suffix(a).map(|n| (n, *a)))
+        .unwrap_or((frame, ""));
     if !(name.starts_with("_ZN") || name.starts_with("_R")) {
         return Cow::Borrowed(frame);
     }
@@ -732,6 +732,10 @@ perf-smoke 10/11 [001] 7305.833690:    1000 cpu-clock:u:
             "C++ stays"
         );
         assert_eq!(demangle_frame("memcpy_[j]"), "memcpy_[j]");
+        // Found by the perf_script fuzz target: a name whose last 4 bytes
+        // start inside a character.
+        assert_eq!(demangle_frame("„"), "„");
+        assert_eq!(demangle_frame("ab„"), "ab„");
     }
 
     #[test]
