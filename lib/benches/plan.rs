@@ -22,7 +22,7 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("validate+status", n), &text, |b, text| {
             b.iter(|| {
                 let doc = PlanDoc::from_bytes(Path::new("parallel.json"), text.as_bytes().to_vec());
-                let ck = validate::check(&doc, &empty, &RunState::default(), false).unwrap();
+                let ck = validate::check(&doc, &empty, &RunState::default(), false, None).unwrap();
                 assert_eq!(ck.errors().count(), 0);
                 let (p, d, o) = (
                     ck.plan.as_ref().unwrap(),

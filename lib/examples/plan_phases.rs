@@ -48,7 +48,7 @@ fn main() {
     );
     let empty = tempfile::tempdir().unwrap();
     let t = Instant::now();
-    let ck = validate::check(&doc, empty.path(), &RunState::default(), false).unwrap();
+    let ck = validate::check(&doc, empty.path(), &RunState::default(), false, None).unwrap();
     println!(
         "check (with parse)  {:>8.1} ms",
         t.elapsed().as_secs_f64() * 1e3

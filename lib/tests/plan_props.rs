@@ -140,7 +140,7 @@ fn plan_json(n: usize, deps: impl Fn(usize) -> Vec<usize>) -> String {
 fn pipeline(text: String) -> (validate::Checked, status::Report) {
     let doc = PlanDoc::from_bytes(Path::new("parallel.json"), text.into_bytes());
     let empty = tempfile::tempdir().unwrap();
-    let c = validate::check(&doc, empty.path(), &RunState::default(), false).unwrap();
+    let c = validate::check(&doc, empty.path(), &RunState::default(), false, None).unwrap();
     assert_eq!(c.errors().count(), 0, "{:?}", c.findings.first());
     let (p, g, o) = (
         c.plan.as_ref().unwrap(),
@@ -170,7 +170,7 @@ fn a_100_000_chain_goes_through_the_whole_pipeline() {
     );
     let doc = PlanDoc::from_bytes(Path::new("parallel.json"), text.into_bytes());
     let empty = tempfile::tempdir().unwrap();
-    let c = validate::check(&doc, empty.path(), &RunState::default(), false).unwrap();
+    let c = validate::check(&doc, empty.path(), &RunState::default(), false, None).unwrap();
     assert_eq!(c.cycles.len(), 1);
     assert_eq!(c.cycles[0].len(), n + 1);
 }
