@@ -196,7 +196,7 @@ impl Tokenizer {
             let needle = v.text(id);
             if !frags
                 .iter()
-                .any(|f| matches!(*f, Fragment::Text(a, b) if find(&bytes[a..b], needle).is_some()))
+                .any(|f| matches!(*f, Fragment::Text(a, b) if find_special(text, a, b, needle).is_some()))
             {
                 continue;
             }
@@ -206,8 +206,7 @@ impl Tokenizer {
                     next.push(f);
                     continue;
                 };
-                while let Some(at) = find(&bytes[a..b], needle) {
-                    let m = a + at;
+                while let Some(m) = find_special(text, a, b, needle) {
                     let mut left_end = m;
                     if v.has(id, attr::LSTRIP) {
                         while left_end > a && is_c_space(bytes[left_end - 1]) {
@@ -364,6 +363,24 @@ fn is_c_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
 }
 
+/// Where `needle` (a special token's bytes) first occurs in `text[a..b]`,
+/// as an offset into `text`, starting and ending on character boundaries. A
+/// token whose bytes are not UTF-8 on their own (a GGUF may hold any) could
+/// otherwise match inside a character (found by the gguf_parse fuzz target:
+/// a token of 0x9F 0xA6 inside '🦀').
+fn find_special(text: &str, a: usize, b: usize, needle: &[u8]) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut from = a;
+    while let Some(at) = find(&bytes[from..b], needle) {
+        let m = from + at;
+        if text.is_char_boundary(m) && text.is_char_boundary(m + needle.len()) {
+            return Some(m);
+        }
+        from = m + 1;
+    }
+    None
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() || needle.len() > hay.len() {
         return None;
@@ -454,6 +471,15 @@ mod tests {
         assert_eq!(c("a ' b"), "a'b");
         assert_eq!(c(""), "");
         assert_eq!(c(" ."), ".");
+    }
+
+    #[test]
+    fn special_tokens_match_only_on_character_boundaries() {
+        let text = "a🦀b🦀";
+        assert_eq!(find_special(text, 0, text.len(), &[0x9f, 0xa6]), None);
+        assert_eq!(find_special(text, 0, text.len(), "🦀".as_bytes()), Some(1));
+        assert_eq!(find_special(text, 2, text.len(), "🦀".as_bytes()), Some(6));
+        assert_eq!(find_special(text, 0, text.len(), b"b"), Some(5));
     }
 
     #[test]
