@@ -63,6 +63,10 @@ def plan_cases():
            "release succeeded although its dependency test is failed", succeeded_after_failure)
     mutate("run-parallel-keep-going.json", "run-parallel-bad-status", "/results/tasks/test/status",
            lambda r: r["results"]["tasks"]["test"].update(status="exploded"))
+    mutate("run-parallel-keep-going.json", "run-parallel-makespan-edited",
+           "speedup is", lambda r: r["measurements"].update(makespan_ms=r["measurements"]["makespan_ms"] / 2))
+    mutate("run-parallel-keep-going.json", "run-parallel-duration-edited",
+           "task_ms_total is", lambda r: r["measurements"]["durations_ms"].update(build=0.5))
     return out
 
 
@@ -161,6 +165,15 @@ def main():
     mutate_smoke("perf-smoke-no-quantized-kernel", "the model has quantized tensors (Q8_0, TQ2_0) but no quantized-weight kernel ran",
                  lambda r: r["results"].update(kernels={"f32_dot_f32_scalar": 100}))
     mutate_smoke("perf-smoke-zero-rate", "/measurements/decode_tok_s", lambda r: r["measurements"].update(decode_tok_s=0))
+    mutate_smoke("perf-smoke-rate-edited", "/measurements/decode_tok_s is 99999 but the median of the recorded runs gives",
+                 lambda r: r["measurements"].update(decode_tok_s=99999))
+
+    def step_edited(r):
+        r["measurements"]["runs"][0]["per_token_ms"][0] /= 10
+
+    mutate_smoke("perf-smoke-step-edited", "/measurements/decode_tok_s_runs/0 is", step_edited)
+    mutate_smoke("perf-smoke-p90-edited", "/measurements/per_token_ms/p90 is",
+                 lambda r: r["measurements"]["per_token_ms"].update(p90=r["measurements"]["per_token_ms"]["p90"] / 2))
 
     flame = json.loads((ROOT / "receipts/examples/valid/flamegraph-tiny.json").read_text())
     assert reseal(copy.deepcopy(flame))["digest"] == flame["digest"]
@@ -181,6 +194,8 @@ def main():
                  lambda r: r["results"]["profiles"][0].update(weight=0))
     mutate_flame("flamegraph-percent-over-100", "/results/profiles/0/top_inclusive/0/percent",
                  lambda r: r["results"]["profiles"][0]["top_inclusive"][0].update(percent=100.5))
+    mutate_flame("flamegraph-total-time-edited", "the sampled runs, folds and renders it lists take",
+                 lambda r: r["measurements"].update(total_ms=1.0))
     mutate_flame("flamegraph-self-sum-over-100", "a stack has one leaf, so they sum to at most 100", self_rows_repeated)
     top = flame["results"]["profiles"][0]
     mutate_flame("flamegraph-percent-inconsistent",

@@ -123,16 +123,7 @@ pub struct Outcome {
     pub table: String,
 }
 
-pub(crate) fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
+pub(crate) use parci_core::bench::wall::median;
 
 /// A resolved workload, for the modes that run perf-smoke processes
 /// (`--measure instructions`, `--against`) as well as for the in-process one.

@@ -182,6 +182,42 @@ fn replay_catches_a_resealed_token_edit() {
     );
 }
 
+/// `doc` as if every recorded time were `factor` times as long, its
+/// figures derived again from them (as verify-receipt derives them).
+fn rescaled(doc: &J, factor: f64) -> J {
+    use parci_core::bench::wall::{derive, RunTimes};
+    let mut d = doc.clone();
+    let m = &mut d["measurements"];
+    let runs: Vec<RunTimes> = m["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| RunTimes {
+            prefill_ms: r["prefill_ms"].as_f64().unwrap() * factor,
+            per_token_ms: r["per_token_ms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() * factor)
+                .collect(),
+            matvec_ms: r["matvec_ms"].as_f64().unwrap() * factor,
+        })
+        .collect();
+    let prompt = doc["inputs"]["prompt"].as_array().unwrap().len();
+    let x = derive(&runs, prompt);
+    m["runs"] = J::Array(
+        runs.iter()
+            .map(|r| serde_json::json!({"prefill_ms": r.prefill_ms, "per_token_ms": r.per_token_ms, "matvec_ms": r.matvec_ms}))
+            .collect(),
+    );
+    m["prefill_tok_s"] = J::from(x.prefill_tok_s);
+    m["decode_tok_s"] = J::from(x.decode_tok_s);
+    m["decode_tok_s_runs"] = J::from(x.decode_tok_s_runs.clone());
+    m["per_token_ms"] = serde_json::json!({"p50": x.p50, "p90": x.p90, "max": x.max});
+    m["matvec_share"] = J::from(x.matvec_share);
+    d
+}
+
 #[test]
 fn baseline_regressions_fail_with_a_limit_and_warn_without() {
     let t = tempfile::tempdir().unwrap();
@@ -194,8 +230,32 @@ fn baseline_regressions_fail_with_a_limit_and_warn_without() {
         .code,
         0
     );
-    let mut doc = read(&t.path().join("base.json"));
-    doc["measurements"]["decode_tok_s"] = J::from(1e9);
+    let base = read(&t.path().join("base.json"));
+    // A baseline edited by hand (one figure, not the runs it comes from) is refused.
+    let mut forged = base.clone();
+    forged["measurements"]["decode_tok_s"] = J::from(1e9);
+    write(&t.path().join("forged.json"), &forged);
+    let r = smoke(
+        t.path(),
+        None,
+        &[
+            "--threads",
+            "1",
+            "--baseline",
+            "forged.json",
+            "--receipt",
+            "x.json",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}{}", r.out, r.err);
+    assert!(
+        r.err
+            .contains("forged.json: not a valid perf-smoke receipt (/measurements/decode_tok_s"),
+        "{}",
+        r.err
+    );
+    // Baselines whose runs were that much faster or slower: every figure rescaled.
+    let doc = rescaled(&base, 1e-6);
     write(&t.path().join("fast.json"), &doc);
     let r = smoke(
         t.path(),
@@ -213,8 +273,7 @@ fn baseline_regressions_fail_with_a_limit_and_warn_without() {
     );
     assert_eq!(r.code, 1, "{}{}", r.out, r.err);
     assert!(
-        r.out
-            .contains("slower than the baseline's 1000000000.0 tok/s (allowed: 10%)"),
+        r.out.contains("% slower than the baseline's") && r.out.contains("(allowed: 10%)"),
         "{}",
         r.out
     );
@@ -242,8 +301,7 @@ fn baseline_regressions_fail_with_a_limit_and_warn_without() {
     assert_eq!(r.code, 0, "{}", r.err);
     assert_eq!(read(&t.path().join("w.json"))["verdict"]["status"], "warn");
     // a faster run than its baseline passes
-    let mut slow = doc.clone();
-    slow["measurements"]["decode_tok_s"] = J::from(1e-3);
+    let slow = rescaled(&base, 1e9);
     write(&t.path().join("slow.json"), &slow);
     let r = smoke(
         t.path(),

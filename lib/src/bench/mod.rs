@@ -1,6 +1,8 @@
 //! Comparing two builds' speed: paired wall-clock runs decided with a
 //! confidence interval ([`paired`]), and instruction counts read from
-//! callgrind's output ([`callgrind`]).
+//! callgrind's output ([`callgrind`]); a wall-clock run's figures derived
+//! from the times it records, and checked again from them ([`wall`]).
 
 pub mod callgrind;
 pub mod paired;
+pub mod wall;

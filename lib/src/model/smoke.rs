@@ -219,6 +219,7 @@ pub fn gate_perf_smoke(doc: &Value, out: &mut Findings) {
             ),
         }
     }
+    crate::bench::wall::gate(doc, out);
 }
 
 fn known_ids() -> String {

@@ -66,6 +66,7 @@ const EPS: f64 = 1e-6;
 /// profile's, rows never exceed the profile, self shares sum to at most 100,
 /// and the kernel share is consistent with its weight.
 pub fn gate_flamegraph(doc: &Value, out: &mut Findings) {
+    gate_flamegraph_times(doc, out);
     let profiles = doc["results"]["profiles"]
         .as_array()
         .map(Vec::as_slice)
@@ -74,6 +75,14 @@ pub fn gate_flamegraph(doc: &Value, out: &mut Findings) {
         let at = format!("/results/profiles/{i}");
         let total = p["weight"].as_u64().unwrap_or(0);
         let unit = p["weight_unit"].as_str().unwrap_or("samples");
+        if let Some(n) = p["samples"].as_u64() {
+            if unit == "samples" && n != total {
+                out.error(
+                    format!("{at}/samples"),
+                    format!("{n} samples, but counted in samples the profile weighs {total}"),
+                );
+            }
+        }
         if total == 0 {
             out.error(
                 format!("{at}/weight"),
@@ -125,6 +134,35 @@ pub fn gate_flamegraph(doc: &Value, out: &mut Findings) {
                 );
             }
         }
+    }
+}
+
+/// The measurement gate of `parci.flamegraph`: the whole run took at least
+/// as long as the sampled runs, folds and renders it lists.
+fn gate_flamegraph_times(doc: &Value, out: &mut Findings) {
+    let m = &doc["measurements"];
+    let Some(total) = m["total_ms"].as_f64() else {
+        return;
+    };
+    let parts: f64 = m["profiles"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+        .iter()
+        .map(|p| {
+            ["duration_ms", "fold_ms", "render_ms"]
+                .iter()
+                .map(|k| p[*k].as_f64().unwrap_or(0.0))
+                .sum::<f64>()
+        })
+        .sum();
+    if total < parts * (1.0 - 1e-9) {
+        out.error(
+            "/measurements/total_ms",
+            format!(
+                "the run took {total} ms but the sampled runs, folds and renders it lists take {parts} ms"
+            ),
+        );
     }
 }
 

@@ -48,6 +48,114 @@ pub fn results_json(plan: &Plan, dag: &Dag, o: &Outcome) -> serde_json::Value {
     })
 }
 
+/// What a run's figures derive from its task durations, critical path, jobs
+/// and makespan: computed here for the receipt, and again by the gate.
+struct Figures {
+    total: f64,
+    speedup: f64,
+    efficiency: f64,
+    bound: f64,
+    over_bound: f64,
+}
+
+impl Figures {
+    fn of(durations: &[f64], critical: f64, jobs: usize, makespan: f64) -> Figures {
+        let total: f64 = durations.iter().sum();
+        let bound = critical.max(total / jobs as f64);
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        let speedup = ratio(total, makespan);
+        Figures {
+            total,
+            speedup,
+            efficiency: speedup / jobs as f64,
+            bound,
+            over_bound: ratio(makespan, bound),
+        }
+    }
+}
+
+/// The measurement gate of `parci.run-parallel`: the totals, ratios and
+/// bound are what the recorded durations, critical path, jobs and makespan
+/// give; the critical path lies between the longest task and the sum, the
+/// makespan is at least the critical path, and every task with a duration
+/// completed (milestones and cache hits complete without one).
+fn gate_run_measurements(doc: &serde_json::Value, out: &mut crate::findings::Findings) {
+    let m = &doc["measurements"];
+    let Some(durations) = m["durations_ms"].as_object() else {
+        return;
+    };
+    // In plan order (the receipt's task order), as the figures were summed.
+    let order: Vec<&String> = doc["results"]["tasks"]
+        .as_object()
+        .map(|t| t.keys().filter(|k| durations.contains_key(*k)).collect())
+        .unwrap_or_default();
+    if order.len() != durations.len() {
+        out.error(
+            "/measurements/durations_ms",
+            "a duration for a task the results do not list",
+        );
+        return;
+    }
+    let w: Vec<f64> = order
+        .iter()
+        .map(|k| durations[k.as_str()].as_f64().unwrap_or(f64::NAN))
+        .collect();
+    let (Some(critical), Some(makespan), Some(jobs)) = (
+        m["critical_path_ms"].as_f64(),
+        m["makespan_ms"].as_f64(),
+        doc["inputs"]["jobs"].as_u64().filter(|&j| j > 0),
+    ) else {
+        return;
+    };
+    let f = Figures::of(&w, critical, jobs as usize, makespan);
+    let same = |a: f64, b: f64| a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+    for (k, want) in [
+        ("task_ms_total", f.total),
+        ("speedup", f.speedup),
+        ("efficiency", f.efficiency),
+        ("lower_bound_ms", f.bound),
+        ("makespan_over_bound", f.over_bound),
+    ] {
+        if !m[k].as_f64().is_some_and(|v| same(v, want)) {
+            out.error(
+                format!("/measurements/{k}"),
+                format!(
+                    "{k} is {} but the recorded durations, critical path, jobs and makespan give {want}",
+                    m[k]
+                ),
+            );
+        }
+    }
+    let longest = w.iter().copied().fold(0.0f64, f64::max);
+    if critical < longest * (1.0 - 1e-9) || critical > f.total * (1.0 + 1e-9) {
+        out.error(
+            "/measurements/critical_path_ms",
+            format!(
+                "the critical path ({critical} ms) must lie between the longest task ({longest} ms) and the sum of all ({} ms)",
+                f.total
+            ),
+        );
+    }
+    if makespan < critical * (1.0 - 1e-9) {
+        out.error(
+            "/measurements/makespan_ms",
+            format!(
+                "the makespan ({makespan} ms) is shorter than the critical path ({critical} ms)"
+            ),
+        );
+    }
+    let done: Vec<&str> = m["completion_order"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    if let Some(k) = durations.keys().find(|k| !done.contains(&k.as_str())) {
+        out.error(
+            "/measurements/completion_order",
+            format!("{k} has a duration but is not in the completion order"),
+        );
+    }
+}
+
 /// The receipt's `measurements`: makespan, the sum of task durations, speedup,
 /// efficiency (speedup / jobs), the lower bound max(critical path, total / jobs)
 /// and the makespan against it, per-task durations and the completion order.
@@ -69,11 +177,8 @@ pub fn measurements_json(
         }
     };
     let w: Vec<f64> = o.tasks.iter().map(ran).collect();
-    let total: f64 = w.iter().sum();
     let critical = dag.tails(order, &w).into_iter().fold(0.0f64, f64::max);
-    let bound = critical.max(total / jobs as f64);
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-    let speedup = ratio(total, o.makespan_ms);
+    let f = Figures::of(&w, critical, jobs, o.makespan_ms);
     let mut durations = serde_json::Map::new();
     for (a, t) in plan.achievements.iter().zip(&o.tasks) {
         if !t.resumed {
@@ -89,12 +194,12 @@ pub fn measurements_json(
         .collect();
     Ok(json!({
         "makespan_ms": finite(o.makespan_ms)?,
-        "task_ms_total": finite(total)?,
-        "speedup": finite(speedup)?,
-        "efficiency": finite(speedup / jobs as f64)?,
+        "task_ms_total": finite(f.total)?,
+        "speedup": finite(f.speedup)?,
+        "efficiency": finite(f.efficiency)?,
         "critical_path_ms": finite(critical)?,
-        "lower_bound_ms": finite(bound)?,
-        "makespan_over_bound": finite(ratio(o.makespan_ms, bound))?,
+        "lower_bound_ms": finite(f.bound)?,
+        "makespan_over_bound": finite(f.over_bound)?,
         "durations_ms": durations,
         "completion_order": completion,
     }))
@@ -130,8 +235,10 @@ pub fn problems(plan: &Plan, o: &Outcome) -> Vec<String> {
 }
 
 /// verify-receipt gate of `parci.run-parallel`: totals agree with the per-task
-/// entries, and no task succeeded unless every dependency did.
+/// entries, no task succeeded unless every dependency did, and the
+/// measurements agree with each other ([`gate_run_measurements`]).
 pub fn gate_run_consistent(doc: &serde_json::Value, out: &mut crate::findings::Findings) {
+    gate_run_measurements(doc, out);
     let r = &doc["results"];
     let Some(tasks) = r["tasks"].as_object() else {
         return;
