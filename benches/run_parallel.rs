@@ -11,6 +11,7 @@
 //! another run-parallel binary (an older build), interleaved with the others. Under `cargo test` (no `--bench` argument) it runs the
 //! quick sizes once as a smoke test. It never asserts on time.
 
+use parci_core::bench::wall::median;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -73,17 +74,6 @@ fn main() {
 }
 
 // ---------------------------------------------------------------- helpers
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
 
 fn min(v: &[f64]) -> f64 {
     v.iter().copied().fold(f64::INFINITY, f64::min)
