@@ -2,6 +2,7 @@
 //! the executor's interrupt counter, receipt inputs, the summary line and the
 //! hooks (console, commit queue) of a run.
 
+use parci_core::plan::cache::Mode as CacheMode;
 use parci_core::plan::run::{After, Hooks, Outcome, Progress, Status, TaskState};
 use parci_core::plan::worktree::{Applied, CommitQueue};
 use parci_core::plan::{Achievement, Plan};
@@ -10,6 +11,87 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+/// run-parallel's retry flags.
+#[derive(clap::Args, Debug)]
+pub struct RetryArgs {
+    /// Retries of a failed task without its own `retries`
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+    /// Seconds before the first retry; doubles per retry, capped at 60
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_secs)]
+    pub retry_backoff: f64,
+    /// Spread each retry's wait at random over [wait/2, wait], so tasks that
+    /// failed together do not retry together
+    #[arg(long)]
+    pub retry_jitter: bool,
+}
+
+/// run-parallel's resource budget flags.
+#[derive(clap::Args, Debug)]
+pub struct BudgetArgs {
+    /// CPUs the running tasks' declared `cpus` may add up to [default: the machine's]
+    #[arg(long, value_name = "N", value_parser = parse_amount)]
+    pub cpus: Option<f64>,
+    /// MB the running tasks' declared `memory_mb` may add up to [default: the machine's]
+    #[arg(long, value_name = "MB", value_parser = parse_amount)]
+    pub memory: Option<f64>,
+    /// Start no new task while the 1-minute load average is at least LOAD
+    /// and a task is running (as make -l and ninja -l)
+    #[arg(short = 'l', long = "load-average", value_name = "LOAD", value_parser = parse_amount)]
+    pub load_average: Option<f64>,
+}
+
+/// `--cache`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CacheArg {
+    Read,
+    Write,
+    Readwrite,
+}
+
+/// run-parallel's task-cache flags.
+#[derive(clap::Args, Debug)]
+pub struct CacheArgs {
+    /// The task cache: read (restore hits, store nothing), write (run
+    /// everything, store successes) or readwrite. Tasks with `inputs` are
+    /// keyed by their command, env, inputs' contents and dependencies' keys
+    #[arg(long, value_enum, default_value_t = CacheArg::Readwrite, conflicts_with = "no_cache")]
+    pub cache: CacheArg,
+    /// Neither read nor write the task cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// The cache folder [default: <plan folder>/.parci/cache]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// On a cache hit, overwrite outputs that differ from the cached ones
+    /// (else they are kept, with a warning)
+    #[arg(long)]
+    pub force_restore: bool,
+    /// Print what changed in task ID's cache key since the last run, and run nothing
+    #[arg(long, value_name = "ID")]
+    pub explain: Option<String>,
+    /// A remote cache speaking Turborepo's HTTP API (turborepo-remote-cache,
+    /// or any compatible service), looked up after the local one; the token
+    /// comes from PARCI_REMOTE_CACHE_TOKEN (or TURBO_TOKEN), never a flag
+    /// [default: TURBO_API]
+    #[arg(long, value_name = "URL")]
+    pub remote_cache: Option<String>,
+    /// The remote cache's team slug [default: TURBO_TEAM]
+    #[arg(long, value_name = "SLUG")]
+    pub remote_team: Option<String>,
+}
+
+impl CacheArgs {
+    /// The cache mode asked for; `None` with `--no-cache`.
+    pub fn mode(&self) -> Option<CacheMode> {
+        (!self.no_cache).then_some(match self.cache {
+            CacheArg::Read => CacheMode::Read,
+            CacheArg::Write => CacheMode::Write,
+            CacheArg::Readwrite => CacheMode::ReadWrite,
+        })
+    }
+}
 
 pub fn parse_jobs(s: &str) -> Result<usize, String> {
     if s == "auto" {

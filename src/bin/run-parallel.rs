@@ -3,19 +3,10 @@
 
 use clap::Parser;
 use parci::cli::{self, Common, Format};
-use parci::run_cli;
+use parci::run_cli::{self, BudgetArgs, CacheArgs, RetryArgs};
 use parci::run_console::Output;
 use parci::run_parallel::{self, Action, Options, PROGRAM};
-use parci_core::plan::cache::Mode as CacheMode;
 use std::path::PathBuf;
-
-/// `--cache`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum CacheArg {
-    Read,
-    Write,
-    Readwrite,
-}
 
 /// Run the `command` of every achievement of a plan, each as soon as its
 /// dependencies succeeded, up to -j at a time: highest priority first, then
@@ -64,16 +55,6 @@ struct Args {
     /// Skip tasks that succeeded in the previous run with the same command
     #[arg(long)]
     resume: bool,
-    /// Retries of a failed task without its own `retries`
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    retries: u32,
-    /// Seconds before the first retry; doubles per retry, capped at 60
-    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = run_cli::parse_secs)]
-    retry_backoff: f64,
-    /// Spread each retry's wait at random over [wait/2, wait], so tasks that
-    /// failed together do not retry together
-    #[arg(long)]
-    retry_jitter: bool,
     /// Seconds a task without its own `timeout_s` may run; then SIGTERM to its
     /// process group, SIGKILL after --grace
     #[arg(long, value_name = "SECS", value_parser = run_cli::parse_secs)]
@@ -106,52 +87,21 @@ struct Args {
     /// force-reset; worktrees are removed at the end, also after Ctrl-C.
     #[arg(long)]
     worktrees: bool,
-    /// The task cache: read (restore hits, store nothing), write (run
-    /// everything, store successes) or readwrite. Tasks with `inputs` are
-    /// keyed by their command, env, inputs' contents and dependencies' keys
-    #[arg(long, value_enum, default_value_t = CacheArg::Readwrite, conflicts_with = "no_cache")]
-    cache: CacheArg,
-    /// Neither read nor write the task cache
-    #[arg(long)]
-    no_cache: bool,
-    /// The cache folder [default: <plan folder>/.parci/cache]
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-    /// On a cache hit, overwrite outputs that differ from the cached ones
-    /// (else they are kept, with a warning)
-    #[arg(long)]
-    force_restore: bool,
-    /// Print what changed in task ID's cache key since the last run, and run nothing
-    #[arg(long, value_name = "ID")]
-    explain: Option<String>,
+    #[command(flatten)]
+    retry: RetryArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Write the run as a Chrome trace: each task a span on its worker lane,
     /// cache hits marked; open it in ui.perfetto.dev or chrome://tracing
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
-    /// A remote cache speaking Turborepo's HTTP API (turborepo-remote-cache,
-    /// or any compatible service), looked up after the local one; the token
-    /// comes from PARCI_REMOTE_CACHE_TOKEN (or TURBO_TOKEN), never a flag
-    /// [default: TURBO_API]
-    #[arg(long, value_name = "URL")]
-    remote_cache: Option<String>,
-    /// The remote cache's team slug [default: TURBO_TEAM]
-    #[arg(long, value_name = "SLUG")]
-    remote_team: Option<String>,
     /// Run only the tasks whose inputs match a file changed between BASE (a
     /// branch, tag or commit) and the working tree, and their dependents;
     /// tasks without inputs count as changed. The others are excluded
     #[arg(long, value_name = "BASE")]
     affected: Option<String>,
-    /// CPUs the running tasks' declared `cpus` may add up to [default: the machine's]
-    #[arg(long, value_name = "N", value_parser = run_cli::parse_amount)]
-    cpus: Option<f64>,
-    /// MB the running tasks' declared `memory_mb` may add up to [default: the machine's]
-    #[arg(long, value_name = "MB", value_parser = run_cli::parse_amount)]
-    memory: Option<f64>,
-    /// Start no new task while the 1-minute load average is at least LOAD
-    /// and a task is running (as make -l and ninja -l)
-    #[arg(short = 'l', long = "load-average", value_name = "LOAD", value_parser = run_cli::parse_amount)]
-    load_average: Option<f64>,
+    #[command(flatten)]
+    budget: BudgetArgs,
     /// Seconds between SIGTERM and SIGKILL (timeouts, Ctrl-C)
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = run_cli::parse_secs)]
     grace: f64,
@@ -176,9 +126,9 @@ impl Args {
             jobs: self.jobs,
             keep_going: self.keep_going,
             resume: self.resume,
-            retries: self.retries,
-            retry_backoff: self.retry_backoff,
-            retry_jitter: self.retry_jitter,
+            retries: self.retry.retries,
+            retry_backoff: self.retry.retry_backoff,
+            retry_jitter: self.retry.retry_jitter,
             timeout: self.timeout,
             only: self.only,
             skip: self.skip,
@@ -186,21 +136,17 @@ impl Args {
             worktrees: self.worktrees,
             grace: self.grace,
             runs_dir: PathBuf::from("target/parci/runs"),
-            cache: (!self.no_cache).then_some(match self.cache {
-                CacheArg::Read => CacheMode::Read,
-                CacheArg::Write => CacheMode::Write,
-                CacheArg::Readwrite => CacheMode::ReadWrite,
-            }),
-            cache_dir: self.cache_dir,
-            force_restore: self.force_restore,
-            explain: self.explain,
+            cache: self.cache.mode(),
+            cache_dir: self.cache.cache_dir,
+            force_restore: self.cache.force_restore,
+            explain: self.cache.explain,
             trace: self.trace,
-            remote_cache: self.remote_cache,
-            remote_team: self.remote_team,
+            remote_cache: self.cache.remote_cache,
+            remote_team: self.cache.remote_team,
             affected: self.affected,
-            cpus: self.cpus,
-            memory: self.memory,
-            max_load: self.load_average,
+            cpus: self.budget.cpus,
+            memory: self.budget.memory,
+            max_load: self.budget.load_average,
             format: self.format,
             common: self.common,
         }
