@@ -102,6 +102,18 @@ pub fn fold(
     opts: &FoldOptions,
 ) -> Result<(Vec<EventProfile>, ScriptStats), ProfileError> {
     let (clean, stats) = check(text, file, opts.strict)?;
+    let events = fold_checked(&clean, &stats, file, opts)?;
+    Ok((events, stats))
+}
+
+/// [`fold`] of text [`check`] returned, with what it saw: one profile per
+/// event (or the one asked for), each with at least one stack.
+pub fn fold_checked(
+    clean: &[u8],
+    stats: &ScriptStats,
+    file: &Path,
+    opts: &FoldOptions,
+) -> Result<Vec<EventProfile>, ProfileError> {
     if stats.samples == 0 {
         let why = stats
             .warnings
@@ -126,7 +138,7 @@ pub fn fold(
                     None,
                     format!(
                         "--event {e}: the perf script has no such event; it has {}",
-                        event_list(&stats)
+                        event_list(stats)
                     ),
                 ))
             }
@@ -135,7 +147,7 @@ pub fn fold(
     };
     let mut out = Vec::new();
     for ev in chosen {
-        let folded = fold_event(&clean, file, &ev.name, opts)?;
+        let folded = fold_event(clean, file, &ev.name, opts)?;
         if !folded.is_empty() {
             out.push(EventProfile {
                 event: ev.name.clone(),
@@ -155,7 +167,7 @@ pub fn fold(
             ),
         ));
     }
-    Ok((out, stats))
+    Ok(out)
 }
 
 /// `cycles (120 samples), instructions (118 samples)`.

@@ -805,7 +805,7 @@ fn perf_profile(
     let status = rec.status.code();
     let t = Instant::now();
     let text = perf::script_text(p, &data, true)?;
-    let (_, stats) = perf_script::check(&text, &data, false)?;
+    let (clean, stats) = perf_script::check(&text, &data, req.fold.strict)?;
     if stats.samples == 0 {
         return Err(ProfileError::Sampler(format!(
             "{shown} exited (status {}) after {:.0} ms before perf took a sample; profile something that runs \
@@ -816,7 +816,7 @@ fn perf_profile(
         )));
     }
     // parci records one event (perf's own choice, `p.event`); its fold is the profile.
-    let (mut events, _) = perf_script::fold(&text, &data, &req.fold)?;
+    let mut events = perf_script::fold_checked(&clean, &stats, &data, &req.fold)?;
     let ev = events.remove(0);
     Ok(Profile {
         name: name.to_string(),
