@@ -16,11 +16,10 @@
 //!
 //! The first row that applies wins.
 
-use super::layout::{Layout, Marker, Naming};
+use super::layout::{Layout, Marker, Scanned};
 use super::model::Plan;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -113,13 +112,13 @@ impl Default for Markers {
 }
 
 impl Markers {
-    /// Reads the marker files of plan folder `dir` in `naming`'s layout.
-    pub fn scan(dir: &Path, naming: &Naming) -> io::Result<Markers> {
+    /// The markers of files already read in `layout`.
+    pub fn from_scanned(layout: Layout, files: Scanned) -> Markers {
         let mut m = Markers {
-            layout: naming.layout,
+            layout,
             ..Markers::default()
         };
-        for (file, marker, mtime) in naming.scan(dir)? {
+        for (file, marker, mtime) in files {
             let set = m.by_id.entry(marker.id().to_string()).or_default();
             match marker {
                 Marker::Subplan(_) => set.subplan = true,
@@ -134,7 +133,7 @@ impl Markers {
         for s in m.by_id.values_mut() {
             s.executions.sort_unstable();
         }
-        Ok(m)
+        m
     }
 
     pub fn get(&self, id: &str) -> Option<&MarkerSet> {

@@ -88,6 +88,10 @@ impl Marker {
     }
 }
 
+/// Marker files as read: path relative to the plan folder, what it is, its
+/// modification time; sorted by path.
+pub type Scanned = Vec<(String, Marker, SystemTime)>;
+
 /// A layout bound to one plan: names its files and reads their names back.
 #[derive(Clone, Debug)]
 pub struct Naming {
@@ -254,7 +258,7 @@ impl Naming {
     /// Every marker file of this layout in plan folder `dir`, relative to
     /// it and sorted, with its modification time (absent folders are fine;
     /// sub-folders and other files are ignored).
-    pub fn scan(&self, dir: &Path) -> io::Result<Vec<(String, Marker, SystemTime)>> {
+    pub fn scan(&self, dir: &Path) -> io::Result<Scanned> {
         let mut out = Vec::new();
         for folder in self.layout.folders() {
             let d = dir.join(folder);
@@ -295,28 +299,41 @@ impl Naming {
     /// context-manager when one of its signs is there (an `execution/` folder,
     /// or the `PLAN_<PLAN>.md` document context-manager keeps beside
     /// `parallel.json`), else parci.
-    pub fn detect(dir: &Path, plan: &Plan) -> std::io::Result<Naming> {
+    /// Returns the layout with the marker files it read (so they are read once).
+    pub fn detect(dir: &Path, plan: &Plan) -> std::io::Result<(Naming, Scanned)> {
         let ids: std::collections::HashSet<&str> =
             plan.achievements.iter().map(|a| a.id.as_str()).collect();
-        let mut best: Option<(usize, Naming)> = None;
+        let mut scans = Vec::with_capacity(Layout::ALL.len());
         for layout in Layout::ALL {
             let naming = Naming::new(layout, plan);
-            let n = naming
-                .scan(dir)?
+            let files = naming.scan(dir)?;
+            let n = files
                 .iter()
                 .filter(|(_, m, _)| ids.contains(m.id()))
                 .count();
-            if best.as_ref().is_none_or(|(b, _)| n > *b) {
-                best = Some((n, naming));
-            }
+            scans.push((n, naming, files));
         }
-        let (n, naming) = best.expect("two layouts");
+        // The first of the most: parci's on a tie.
+        let best = (0..scans.len())
+            .rev()
+            .max_by_key(|&i| scans[i].0)
+            .expect("two layouts");
         let cm_sign =
             dir.join("execution").is_dir() || dir.join(format!("PLAN_{}.md", plan.name)).is_file();
-        if n == 0 && cm_sign && !dir.join("executions").is_dir() && !dir.join("reviews").is_dir() {
-            return Ok(Naming::new(Layout::ContextManager, plan));
-        }
-        Ok(naming)
+        let pick = if scans[best].0 == 0
+            && cm_sign
+            && !dir.join("executions").is_dir()
+            && !dir.join("reviews").is_dir()
+        {
+            Layout::ALL
+                .iter()
+                .position(|&l| l == Layout::ContextManager)
+                .expect("listed")
+        } else {
+            best
+        };
+        let (_, naming, files) = scans.swap_remove(pick);
+        Ok((naming, files))
     }
 }
 
@@ -447,7 +464,7 @@ mod tests {
     fn detects_the_layout_from_the_files_present() {
         let p = plan(&["1.1", "1.2"]);
         let d = tempfile::tempdir().unwrap();
-        let layout = |d: &Path| Naming::detect(d, &p).unwrap().layout;
+        let layout = |d: &Path| Naming::detect(d, &p).unwrap().0.layout;
         assert_eq!(layout(d.path()), Layout::Parci);
         std::fs::write(d.path().join("PLAN_P-X.md"), "# PLAN").unwrap();
         assert_eq!(layout(d.path()), Layout::ContextManager);

@@ -73,12 +73,15 @@ pub fn check(
         achievements: Vec::new(),
         extra: Default::default(),
     };
-    let naming = match (layout, &read.plan) {
-        (Some(l), p) => Naming::new(l, p.as_ref().unwrap_or(&empty)),
+    let (naming, files) = match (layout, &read.plan) {
         (None, Some(p)) => Naming::detect(dir, p)?,
-        (None, None) => Naming::new(Layout::Parci, &empty),
+        (l, p) => {
+            let n = Naming::new(l.unwrap_or(Layout::Parci), p.as_ref().unwrap_or(&empty));
+            let files = n.scan(dir)?;
+            (n, files)
+        }
     };
-    let markers = Markers::scan(dir, &naming)?;
+    let markers = Markers::from_scanned(naming.layout, files);
     let mut out = Checked {
         plan: None,
         dag: None,
