@@ -5,6 +5,8 @@
 //! in parci_core::bench::paired; these tests check counts, refusals and
 //! receipts.
 
+mod common;
+
 use assert_cmd::Command;
 use serde_json::Value as J;
 use std::path::Path;
@@ -41,9 +43,11 @@ fn instructions(dir: &Path, receipt: &str, extra: &[&str]) -> (i32, String, Stri
     perf_smoke(dir, &a)
 }
 
-/// Two counts of the same build agree to 0.01% while another thread keeps
-/// the second core busy; the receipts verify and replay; a baseline of the
-/// same count passes and one with 10% fewer instructions fails.
+/// Two counts of the same build agree exactly in perf-smoke's own code (and
+/// to 0.01% with the C library's) while another thread keeps the second
+/// core busy; the receipts verify and replay; an edited count fails
+/// verification, a resealed one fails the replay; a baseline of the same
+/// count passes and one with 10% fewer instructions fails.
 #[test]
 fn instruction_counts_repeat_under_load_and_gate_a_baseline() {
     let t = tempfile::tempdir().unwrap();
@@ -85,7 +89,9 @@ fn instruction_counts_repeat_under_load_and_gate_a_baseline() {
         read(&t.path().join("a.json")),
         read(&t.path().join("b.json")),
     );
+    // the own-code counts are results: equal to the instruction
     assert_eq!(ra["results"], rb["results"]);
+    assert!(ra["results"]["instructions"]["decode"]["instructions"].as_u64().unwrap() > 100_000);
     assert_eq!(ra["inputs"]["measure"], "instructions");
     assert_eq!(ra["inputs"]["threads"], 1);
     for phase in ["prefill", "decode"] {
@@ -113,7 +119,37 @@ fn instruction_counts_repeat_under_load_and_gate_a_baseline() {
         .args(["--replay", "a.json", "--receipt", "replay.json"])
         .output()
         .unwrap();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    let out = String::from_utf8_lossy(&v.stdout);
+    assert!(v.status.success(), "{out}");
+    assert!(!out.contains("refused"), "the replay compared nothing: {out}");
+
+    // one count edited: the digest says so
+    let mut edited = ra.clone();
+    edited["results"]["instructions"]["decode"]["instructions"] = J::from(123_456);
+    let path = t.path().join("edited.json");
+    std::fs::write(&path, parci_core::receipt::canonical::to_string(&edited)).unwrap();
+    let (code, msg) = common::verify_receipt(&path);
+    assert_ne!(code, 0);
+    assert!(msg.contains("/digest"), "{msg}");
+    // ... and resealed with its per-token figure: valid, but the replay
+    // counts again and names the field
+    let d = &mut edited["results"]["instructions"]["decode"];
+    d["instructions_per_token"] = J::from(123_456.0 / d["tokens"].as_f64().unwrap());
+    common::reseal(&mut edited);
+    std::fs::write(&path, parci_core::receipt::canonical::to_string(&edited)).unwrap();
+    assert_eq!(common::verify_receipt(&path).0, 0);
+    let v = Command::cargo_bin("verify-receipt")
+        .unwrap()
+        .current_dir(t.path())
+        .args(["--replay", "edited.json", "--receipt", "replay2.json"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("/results/instructions/decode/instructions: replay: the recorded results say 123456"),
+        "{out}"
+    );
 
     // the same count as a baseline passes at the 1% default (tiny fixture)
     let base = instructions(t.path(), "base.json", &[]);
@@ -129,12 +165,17 @@ fn instruction_counts_repeat_under_load_and_gate_a_baseline() {
             < 0.01
     );
     // a baseline that did 10% less work per decode token: this run regressed
+    // (resealed: as a baseline it is verified, and only the own-code count
+    // in results is read)
     let mut fast = read(&t.path().join("base.json"));
-    let per = &mut fast["measurements"]["instructions"]["decode"]["instructions_per_token"];
-    *per = serde_json::json!(per.as_f64().unwrap() / 1.1);
+    let d = &mut fast["results"]["instructions"]["decode"];
+    let n = (d["instructions"].as_f64().unwrap() / 1.1).round();
+    d["instructions"] = J::from(n as u64);
+    d["instructions_per_token"] = J::from(n / d["tokens"].as_f64().unwrap());
+    common::reseal(&mut fast);
     std::fs::write(
         t.path().join("fast.json"),
-        serde_json::to_vec(&fast).unwrap(),
+        parci_core::receipt::canonical::to_string(&fast),
     )
     .unwrap();
     let d = instructions(t.path(), "d.json", &["--baseline", "fast.json"]);
@@ -142,7 +183,7 @@ fn instruction_counts_repeat_under_load_and_gate_a_baseline() {
     let rd = read(&t.path().join("d.json"));
     let reason = rd["verdict"]["reasons"][0].as_str().unwrap();
     assert!(
-        reason.contains("more instructions per token than the baseline"),
+        reason.contains("more instructions per token in perf-smoke's own code than the baseline"),
         "{reason}"
     );
     // ... unless the limit allows it
@@ -166,7 +207,7 @@ fn instruction_mode_refusals_are_one_line_exit_2() {
     assert_eq!(perf_smoke(t.path(), &wall).0, 0);
     let (code, _, err) = instructions(t.path(), "b.json", &["--baseline", "wall.json"]);
     assert_eq!((code, err.lines().count()), (2, 1), "{err}");
-    assert!(err.contains("a wall-clock receipt"), "{err}");
+    assert!(err.contains("not an instruction count"), "{err}");
     assert!(!t.path().join("b.json").exists());
     // --max-regression with nothing to compare
     let mut a: Vec<&str> = TINY.to_vec();

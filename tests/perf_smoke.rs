@@ -57,15 +57,6 @@ fn read(p: &Path) -> J {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
-fn reseal(doc: &mut J) {
-    doc["digest"] = J::String(parci_core::receipt::digest(
-        &doc["schema"],
-        &doc["schema_version"],
-        &doc["inputs"],
-        &doc["results"],
-    ));
-}
-
 fn write(p: &Path, doc: &J) {
     std::fs::write(p, parci_core::receipt::canonical::to_string(doc)).unwrap();
 }
@@ -155,7 +146,7 @@ fn replay_catches_a_resealed_token_edit() {
     let mut doc = read(&t.path().join("a.json"));
     let first = doc["results"]["generated"][0].as_u64().unwrap();
     doc["results"]["generated"][0] = J::from(first + 1);
-    reseal(&mut doc);
+    common::reseal(&mut doc);
     write(&t.path().join("a.json"), &doc);
     // the edit is self-consistent: only re-running the workload can tell
     let plain = cmd(
@@ -542,7 +533,7 @@ fn text_prompts_are_tokenized_recorded_replayed_and_stop_at_eog() {
     // A resealed receipt whose text no longer gives its ids fails the replay.
     let mut edited_text = a.clone();
     edited_text["inputs"]["text"] = "Hello there".into();
-    reseal(&mut edited_text);
+    common::reseal(&mut edited_text);
     write(&d.join("b.json"), &edited_text);
     let v = cmd("verify-receipt", d, None, &["--replay", "b.json"]);
     assert_eq!(v.code, 1, "{}{}", v.out, v.err);

@@ -1,13 +1,22 @@
-//! Instruction counts of a program phase from a callgrind output file
+//! Instruction counts of program phases from a callgrind output file
 //! (valgrind's callgrind format, version 1; `valgrind --tool=callgrind`).
 //!
 //! perf-smoke runs its workload under callgrind with collection switched on
 //! only inside the two marked phases (`--collect-atstart=no` and a
-//! `--toggle-collect` per marker, workload.rs), so the file's totals are
-//! prefill + decode and nothing of start-up. The prefill's share is its
-//! marker function's inclusive cost: the cost lines of its own `fn=` blocks
-//! plus the inclusive costs of the calls they make (the line after each
-//! `calls=`). The decode is the rest.
+//! `--toggle-collect` per marker, workload.rs) and with every function's
+//! cost kept apart by its chain of callers (`--separate-callers=N`), so a
+//! function context's name is `f'caller'caller'…` and names its phase's
+//! marker. Each self-cost line then belongs to exactly one phase and one
+//! object file: the executable's own code, or a shared library (the C
+//! library's allocator and memory routines, the loader).
+//!
+//! The split matters because only the executable's own count repeats to
+//! the instruction: glibc's `malloc`, `free`, `memset` and `memcpy` take a
+//! path that depends on the heap's layout at the phase's start, which
+//! start-up work of varying size (host facts, clock strings, thread
+//! timing) changes from run to run by a few thousand instructions in tens
+//! of millions. So the own count is a result (exact, replayable) and the
+//! total a measurement.
 
 use std::collections::HashMap;
 
@@ -24,12 +33,12 @@ impl Costs {
             .map_or(0, |(_, v)| *v)
     }
 
-    /// `self − other`, event by event (saturating).
-    pub fn minus(&self, other: &Costs) -> Costs {
+    /// `self + other`, event by event.
+    pub fn plus(&self, other: &Costs) -> Costs {
         Costs(
             self.0
                 .iter()
-                .map(|(e, v)| (e.clone(), v.saturating_sub(other.get(e))))
+                .map(|(e, v)| (e.clone(), v + other.get(e)))
                 .collect(),
         )
     }
@@ -50,26 +59,47 @@ impl Costs {
 /// The formula of [`Costs::estimated_cycles`], for receipts.
 pub const CYCLES_FORMULA: &str = "Ir + 10*(I1mr + D1mr + D1mw) + 100*(ILmr + DLmr + DLmw)";
 
+/// One phase's costs, split by where the instructions ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Phase {
+    /// In the profiled executable (the `cmd:` line's program).
+    pub own: Costs,
+    /// In shared libraries (C library, loader).
+    pub libraries: Costs,
+}
+
+impl Phase {
+    pub fn total(&self) -> Costs {
+        self.own.plus(&self.libraries)
+    }
+}
+
 /// What one callgrind output file says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
     /// The `totals:` (or `summary:`) line: everything collected.
     pub totals: Costs,
-    /// Inclusive cost of each function whose name starts with one of the
-    /// asked prefixes, by prefix.
-    pub inclusive: HashMap<String, Costs>,
+    /// Each asked marker's phase: the self costs of every function context
+    /// whose caller chain holds the marker, by marker.
+    pub phases: HashMap<String, Phase>,
 }
 
-/// Parses callgrind output `text`, summing the inclusive cost of functions
-/// whose (demangled) names start with each of `prefixes`.
-pub fn parse(text: &str, prefixes: &[&str]) -> Result<Profile, String> {
+/// Parses callgrind output `text` written with `--separate-callers`,
+/// summing each self cost into the phase of the marker its caller chain
+/// names (`markers`: function name prefixes). A collected cost whose chain
+/// names no marker is an error: the chains were cut short (raise
+/// `--separate-callers`) or collection ran outside the markers.
+pub fn parse(text: &str, markers: &[&str]) -> Result<Profile, String> {
     let mut events: Vec<String> = Vec::new();
     let mut positions = 1usize;
     let mut totals: Option<Vec<u64>> = None;
+    let mut program: Option<String> = None;
     let mut names: HashMap<String, String> = HashMap::new();
-    let mut sums: Vec<Vec<u64>> = vec![Vec::new(); prefixes.len()];
-    // which prefix the current fn= block counts for
-    let mut current: Option<usize> = None;
+    let mut objects: HashMap<String, String> = HashMap::new();
+    // [marker][own, libraries]
+    let mut sums: Vec<[Vec<u64>; 2]> = vec![[Vec::new(), Vec::new()]; markers.len()];
+    let mut object = String::new();
+    let mut function = String::new();
     let mut call_line_next = false;
     let add = |acc: &mut Vec<u64>, v: &[u64]| {
         if acc.len() < v.len() {
@@ -85,15 +115,20 @@ pub fn parse(text: &str, prefixes: &[&str]) -> Result<Profile, String> {
             events = v.split_whitespace().map(str::to_string).collect();
         } else if let Some(v) = line.strip_prefix("positions:") {
             positions = v.split_whitespace().count().max(1);
+        } else if let Some(v) = line.strip_prefix("cmd:") {
+            program = v.split_whitespace().next().map(str::to_string);
         } else if let Some(v) = line
             .strip_prefix("totals:")
             .or_else(|| line.strip_prefix("summary:"))
         {
             let v = numbers(v).ok_or_else(|| at("totals are not numbers"))?;
             totals = Some(v);
+        } else if let Some(v) = line.strip_prefix("ob=") {
+            object = resolve(&mut objects, v);
+        } else if let Some(v) = line.strip_prefix("cob=") {
+            resolve(&mut objects, v);
         } else if let Some(v) = line.strip_prefix("fn=") {
-            let name = resolve(&mut names, v);
-            current = prefixes.iter().position(|p| name.starts_with(p));
+            function = resolve(&mut names, v);
             call_line_next = false;
         } else if let Some(v) = line.strip_prefix("cfn=") {
             resolve(&mut names, v);
@@ -102,12 +137,23 @@ pub fn parse(text: &str, prefixes: &[&str]) -> Result<Profile, String> {
         } else if line.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '*')) {
             let costs = numbers_after(line, positions)
                 .ok_or_else(|| at("a cost line that is not numbers"))?;
-            // a call's line is the callee's inclusive cost; a plain line is
-            // self cost: both belong to the current function's inclusive cost
-            if let Some(i) = current {
-                add(&mut sums[i], &costs);
+            // a call's line is the callee's inclusive cost, counted where
+            // the callee's own lines are: only self lines are summed
+            if std::mem::take(&mut call_line_next) || costs.iter().all(|&c| c == 0) {
+                continue;
             }
-            call_line_next = false;
+            let chain = function.split('\'');
+            let Some(m) = chain
+                .into_iter()
+                .find_map(|f| markers.iter().position(|p| f.starts_with(p)))
+            else {
+                return Err(at(&format!(
+                    "{} has a cost but no marker among its callers; the caller chains are cut short (raise --separate-callers)",
+                    function.split('\'').next().unwrap_or("?")
+                )));
+            };
+            let own = program.as_deref() == Some(object.as_str());
+            add(&mut sums[m][usize::from(!own)], &costs);
         } else if call_line_next && !line.is_empty() {
             return Err(at("a calls= line is not followed by its cost line"));
         }
@@ -127,12 +173,27 @@ pub fn parse(text: &str, prefixes: &[&str]) -> Result<Profile, String> {
     };
     Ok(Profile {
         totals: named(&totals),
-        inclusive: prefixes
+        phases: markers
             .iter()
             .zip(&sums)
-            .map(|(p, s)| (p.to_string(), named(s)))
+            .map(|(p, [own, libs])| {
+                let phase = Phase {
+                    own: named(own),
+                    libraries: named(libs),
+                };
+                (p.to_string(), phase)
+            })
             .collect(),
     })
+}
+
+/// `valgrind --version` (`valgrind-3.19.0`): counts are compared only
+/// between runs of one version.
+pub fn valgrind_version() -> Result<String, String> {
+    match std::process::Command::new("valgrind").arg("--version").output() {
+        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        _ => Err("valgrind is not installed (or does not run)".into()),
+    }
 }
 
 /// `(id) name` defines id; `(id)` refers to it; a bare name has no id.
@@ -169,56 +230,73 @@ fn numbers_after(line: &str, positions: usize) -> Option<Vec<u64>> {
 mod tests {
     use super::*;
 
-    // The shape callgrind 3.19 writes: name compression, a self line, a call
-    // with its inclusive line, relative positions, cache events.
+    const PRE: &str = "parci_core::model::workload::measured_prefill";
+    const DEC: &str = "parci_core::model::workload::measured_decode";
+
+    // The shape callgrind 3.19 writes with --separate-callers: name
+    // compression, contexts named by their callers, self lines, a call
+    // with its inclusive line (not summed again), relative positions,
+    // objects, cache events.
     const OUT: &str = "# callgrind format
 version: 1
 creator: callgrind-3.19.0
+cmd:  /bin/perf-smoke --quiet
 positions: line
 events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
 summary: 1000 300 100 2 20 5 1 2 3
 
+ob=(1) /bin/perf-smoke
 fl=(1) lib.rs
-fn=(1) parci_core::model::workload::measured_prefill::h0123
+fn=(1) parci_core::model::workload::measured_prefill::h0123'parci_core::model::workload::run
 10 5 1
-cfn=(2) parci_core::model::Engine::feed_batch
+cfn=(2) feed_batch'parci_core::model::workload::measured_prefill::h0123'parci_core::model::workload::run
 calls=2 40
 +2 295 99 40 1 10 2 0 1 1
 fn=(2)
-40 295 99 40 1 10 2 0 1 1
-fn=(3) parci_core::model::workload::measured_decode::habcd
+40 195 99 40 1 10 2 0 1 1
+cob=(2) /lib/libc.so.6
+cfn=(3) malloc'feed_batch'parci_core::model::workload::measured_prefill::h0123'parci_core::model::workload::run
+calls=1 0
+40 100
+ob=(2)
+fn=(3)
+0 100
+ob=(1)
+fn=(4) parci_core::model::workload::measured_decode::habcd'parci_core::model::workload::run
 5 100
-cfn=(2)
+cfn=(5) feed_batch'parci_core::model::workload::measured_decode::habcd'parci_core::model::workload::run
 calls=1 40
 * 600 200 60 1 10 3 1 1 2
+fn=(5)
+40 600 200 60 1 10 3 1 1 2
 totals: 1000 300 100 2 20 5 1 2 3
 ";
 
     #[test]
-    fn inclusive_cost_is_self_plus_calls() {
-        let p = parse(
-            OUT,
-            &["parci_core::model::workload::measured_prefill", "nothing"],
-        )
-        .unwrap();
-        let pre = &p.inclusive["parci_core::model::workload::measured_prefill"];
-        assert_eq!(pre.get("Ir"), 300);
-        assert_eq!(pre.get("Dr"), 100);
-        assert_eq!(pre.get("DLmw"), 1);
-        assert_eq!(p.inclusive["nothing"].get("Ir"), 0);
-        assert_eq!(p.totals.get("Ir"), 1000);
-        let decode = p.totals.minus(pre);
-        assert_eq!(decode.get("Ir"), 700);
+    fn each_self_cost_goes_to_its_callers_marker_and_object() {
+        let p = parse(OUT, &[PRE, DEC]).unwrap();
+        let pre = &p.phases[PRE];
+        assert_eq!(pre.own.get("Ir"), 5 + 195);
+        assert_eq!(pre.libraries.get("Ir"), 100);
+        assert_eq!(pre.total().get("Ir"), 300);
+        assert_eq!(pre.total().get("Dr"), 1 + 99);
+        let dec = &p.phases[DEC];
+        assert_eq!(dec.own.get("Ir"), 700);
+        assert_eq!(dec.libraries, Costs(p.totals.0.iter().map(|(e, _)| (e.clone(), 0)).collect()));
+        assert_eq!(p.totals.get("Ir"), pre.total().get("Ir") + dec.total().get("Ir"));
         // 700 + 10·(1 + 10 + 3) + 100·(1 + 1 + 2)
-        assert_eq!(decode.estimated_cycles(), 700 + 140 + 400);
+        assert_eq!(dec.total().estimated_cycles(), 700 + 140 + 400);
     }
 
     #[test]
     fn broken_files_say_what_is_wrong() {
         assert!(parse("hello\n", &[]).unwrap_err().contains("no events"));
-        let cut = "events: Ir\nfn=(1) f\n1 5\n";
-        assert!(parse(cut, &["f"]).unwrap_err().contains("did not finish"));
-        let bad = "events: Ir\nfn=(1) f\n1 x\ntotals: 5\n";
-        assert!(parse(bad, &["f"]).unwrap_err().contains("line 3"));
+        let cut = "events: Ir\nfn=(1) f'measured\n1 5\n";
+        assert!(parse(cut, &["measured"]).unwrap_err().contains("did not finish"));
+        let bad = "events: Ir\nfn=(1) f'measured\n1 x\ntotals: 5\n";
+        assert!(parse(bad, &["measured"]).unwrap_err().contains("line 3"));
+        let short = "events: Ir\nfn=(1) f'g\n1 5\ntotals: 5\n";
+        let e = parse(short, &["measured"]).unwrap_err();
+        assert!(e.contains("line 3: f has a cost but no marker"), "{e}");
     }
 }

@@ -9,6 +9,7 @@ use crate::gguf::fixture::{self, Preset};
 use crate::gguf::{Gguf, MappedFile};
 use crate::graph::ExecutionPlan;
 use crate::quant::kernels::{Isa, Kernel, KernelMode};
+use crate::receipt::ReplayError;
 use crate::tokenizer::{Tokenizer, TokenizerError};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -172,20 +173,7 @@ pub fn gate_perf_smoke(doc: &Value, out: &mut Findings) {
     }
     let m = &doc["measurements"];
     if m["instructions"].is_object() {
-        // an instruction count: the decode ran instructions, as many tokens as generated
-        let d = &m["instructions"]["decode"];
-        if d["instructions"].as_u64().unwrap_or(0) == 0 {
-            out.error(
-                "/measurements/instructions/decode/instructions",
-                "the decode counted no instructions: callgrind did not see the decode phase",
-            );
-        }
-        if d["tokens"].as_u64() != generated.filter(|&n| n > 0) {
-            out.error(
-                "/measurements/instructions/decode/tokens",
-                "decode tokens differ from the generated tokens they count",
-            );
-        }
+        gate_instructions(doc, generated, out);
         return;
     }
     if let Some(p) = m["paired"].as_object() {
@@ -258,8 +246,58 @@ pub fn locate_model(model: &Value) -> Result<PathBuf, String> {
     }
 }
 
+/// An instruction count: the decode counted instructions for as many
+/// tokens as were generated, the prefill for the prompt's; per-token
+/// figures are their quotients; the whole count (a measurement) holds the
+/// own count (a result) of each phase.
+fn gate_instructions(doc: &Value, generated: Option<u64>, out: &mut Findings) {
+    let own = &doc["results"]["instructions"];
+    let all = &doc["measurements"]["instructions"];
+    if !own.is_object() {
+        out.error(
+            "/results/instructions",
+            "an instruction count without the own-code count in results; re-measure with this perf-smoke",
+        );
+        return;
+    }
+    let prompt = doc["inputs"]["prompt"].as_array().map(|p| p.len() as u64);
+    for (phase, tokens) in [("prefill", prompt), ("decode", generated.filter(|&n| n > 0))] {
+        let o = &own[phase];
+        let n = o["instructions"].as_u64().unwrap_or(0);
+        if phase == "decode" && n == 0 {
+            out.error(
+                "/results/instructions/decode/instructions",
+                "the decode counted no instructions: callgrind did not see the decode phase",
+            );
+        }
+        for (at, v) in [("results", o), ("measurements", &all[phase])] {
+            if v["tokens"].as_u64() != tokens {
+                out.error(
+                    format!("/{at}/instructions/{phase}/tokens"),
+                    format!("{phase} tokens differ from the tokens it ran (the prompt's, or those generated)"),
+                );
+            }
+            let count = v["instructions"].as_u64().unwrap_or(0) as f64;
+            let per = v["instructions_per_token"].as_f64().unwrap_or(f64::NAN);
+            let want = count / v["tokens"].as_u64().unwrap_or(1).max(1) as f64;
+            if (per - want).abs() > want.abs() * 1e-9 + 1e-6 {
+                out.error(
+                    format!("/{at}/instructions/{phase}/instructions_per_token"),
+                    format!("{per} is not instructions / tokens ({want})"),
+                );
+            }
+        }
+        if all[phase]["instructions"].as_u64().unwrap_or(0) < n {
+            out.error(
+                format!("/measurements/instructions/{phase}/instructions"),
+                format!("the whole count is below the own-code count in results ({n})"),
+            );
+        }
+    }
+}
+
 /// The kernel mode that reruns on exactly the ISA a receipt recorded.
-fn mode_for(isa: &str) -> Result<KernelMode, String> {
+fn mode_for(isa: &str) -> Result<KernelMode, ReplayError> {
     let mode = match isa {
         "avx512vnni" | "avx512" => "avx512",
         other => other,
@@ -267,19 +305,22 @@ fn mode_for(isa: &str) -> Result<KernelMode, String> {
     let m = KernelMode::parse(mode).map_err(|e| e.to_string())?;
     let got = m
         .resolve()
-        .map_err(|e| format!("cannot replay on this host: {e}"))?;
+        .map_err(|e| ReplayError::Refused(format!("this host cannot run it: {e}")))?;
     if got.suffix() != isa {
-        return Err(format!(
-            "cannot replay on this host: the receipt ran {isa} kernels, this host picks {} for that mode",
+        return Err(ReplayError::Refused(format!(
+            "the receipt ran {isa} kernels, this host picks {} for that mode",
             got.suffix()
-        ));
+        )));
     }
     Ok(m)
 }
 
 /// Re-runs the workload a perf-smoke receipt records and returns the
 /// results block it produces now (the caller compares).
-pub fn replay(doc: &Value) -> Result<Value, String> {
+pub fn replay(doc: &Value) -> Result<Value, ReplayError> {
+    if doc["results"]["instructions"].is_object() {
+        return crate::bench::recount::replay(doc);
+    }
     let inputs = &doc["inputs"];
     let path = locate_model(&inputs["model"])?;
     let shown = path.display();
@@ -304,7 +345,8 @@ pub fn replay(doc: &Value) -> Result<Value, String> {
         if now != prompt {
             return Err(format!(
                 "inputs.text tokenizes to {now:?} with {shown}, but the receipt's inputs.prompt is {prompt:?}"
-            ));
+            )
+            .into());
         }
     }
     let w = Workload {
@@ -321,7 +363,7 @@ pub fn replay(doc: &Value) -> Result<Value, String> {
     let model = Model::new(&g, &plan).map_err(|e| e.to_string())?;
     let pass = workload::run(&model, &w).map_err(|e| e.to_string())?;
     let isa = w.mode.resolve().map_err(|e| e.to_string())?;
-    results(&pass, isa, &plan, tok.as_ref()).map_err(|e| format!("{shown}: {e}"))
+    results(&pass, isa, &plan, tok.as_ref()).map_err(|e| format!("{shown}: {e}").into())
 }
 
 /// The file's tokenizer. `required` (a text prompt, an end-of-generation

@@ -192,6 +192,28 @@ impl Receipt {
     }
 }
 
+/// Why a replay gave no results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayError {
+    /// This host cannot reproduce the run (another valgrind, another
+    /// perf-smoke build, an ISA it lacks): not evidence against the receipt.
+    Refused(String),
+    /// The workload the receipt records does not run.
+    Failed(String),
+}
+
+impl From<String> for ReplayError {
+    fn from(s: String) -> Self {
+        ReplayError::Failed(s)
+    }
+}
+
+impl From<&str> for ReplayError {
+    fn from(s: &str) -> Self {
+        ReplayError::Failed(s.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

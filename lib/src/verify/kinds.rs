@@ -24,8 +24,9 @@ pub struct Kind {
 }
 
 /// A replay: the receipt in, this run's `results` out (or why it cannot run).
-pub type Replay = fn(&Value) -> Result<Value, String>;
+pub type Replay = fn(&Value) -> Result<Value, ReplayError>;
 
+pub use crate::receipt::ReplayError;
 /// Base URI of the schema `$id`s. `.invalid` never resolves: schemas are only
 /// ever read from this build (or the repository), never fetched.
 pub const SCHEMA_BASE: &str = "https://parci.invalid/schemas/";

@@ -224,7 +224,10 @@ pub fn replay_into(path: &Path, report: &mut Report) -> io::Result<bool> {
     };
     let mut out = Findings::default();
     match replay(&doc) {
-        Err(why) => out.error("/inputs", format!("replay: {why}")),
+        Err(kinds::ReplayError::Failed(why)) => out.error("/inputs", format!("replay: {why}")),
+        Err(kinds::ReplayError::Refused(why)) => {
+            out.warn("/inputs", format!("replay refused, nothing compared: {why}"))
+        }
         Ok(now) => {
             if let Some((ptr, was, is)) = first_difference(&doc["results"], &now, "/results".into())
             {
@@ -239,6 +242,7 @@ pub fn replay_into(path: &Path, report: &mut Report) -> io::Result<bool> {
         f.line = jsonpos::locate(&bytes, &f.pointer).map(|(l, _)| l);
         report.errors.push(f);
     }
+    report.warnings.extend(out.warnings);
     Ok(true)
 }
 
