@@ -91,7 +91,12 @@ fn instruction_counts_repeat_under_load_and_gate_a_baseline() {
     );
     // the own-code counts are results: equal to the instruction
     assert_eq!(ra["results"], rb["results"]);
-    assert!(ra["results"]["instructions"]["decode"]["instructions"].as_u64().unwrap() > 100_000);
+    assert!(
+        ra["results"]["instructions"]["decode"]["instructions"]
+            .as_u64()
+            .unwrap()
+            > 100_000
+    );
     assert_eq!(ra["inputs"]["measure"], "instructions");
     assert_eq!(ra["inputs"]["threads"], 1);
     for phase in ["prefill", "decode"] {
@@ -121,7 +126,10 @@ fn instruction_counts_repeat_under_load_and_gate_a_baseline() {
         .unwrap();
     let out = String::from_utf8_lossy(&v.stdout);
     assert!(v.status.success(), "{out}");
-    assert!(!out.contains("refused"), "the replay compared nothing: {out}");
+    assert!(
+        !out.contains("refused"),
+        "the replay compared nothing: {out}"
+    );
 
     // one count edited: the digest says so
     let mut edited = ra.clone();
@@ -147,7 +155,9 @@ fn instruction_counts_repeat_under_load_and_gate_a_baseline() {
     let out = String::from_utf8_lossy(&v.stdout);
     assert_eq!(v.status.code(), Some(1), "{out}");
     assert!(
-        out.contains("/results/instructions/decode/instructions: replay: the recorded results say 123456"),
+        out.contains(
+            "/results/instructions/decode/instructions: replay: the recorded results say 123456"
+        ),
         "{out}"
     );
 

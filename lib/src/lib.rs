@@ -9,6 +9,7 @@
 //! - [`plan`]: `parallel.json` plans: model, DAG algorithms, status, scaffolding.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod attest;
 pub mod bench;
 pub mod cpu;
 pub mod findings;

@@ -190,7 +190,10 @@ pub fn parse(text: &str, markers: &[&str]) -> Result<Profile, String> {
 /// `valgrind --version` (`valgrind-3.19.0`): counts are compared only
 /// between runs of one version.
 pub fn valgrind_version() -> Result<String, String> {
-    match std::process::Command::new("valgrind").arg("--version").output() {
+    match std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+    {
         Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
         _ => Err("valgrind is not installed (or does not run)".into()),
     }
@@ -282,8 +285,14 @@ totals: 1000 300 100 2 20 5 1 2 3
         assert_eq!(pre.total().get("Dr"), 1 + 99);
         let dec = &p.phases[DEC];
         assert_eq!(dec.own.get("Ir"), 700);
-        assert_eq!(dec.libraries, Costs(p.totals.0.iter().map(|(e, _)| (e.clone(), 0)).collect()));
-        assert_eq!(p.totals.get("Ir"), pre.total().get("Ir") + dec.total().get("Ir"));
+        assert_eq!(
+            dec.libraries,
+            Costs(p.totals.0.iter().map(|(e, _)| (e.clone(), 0)).collect())
+        );
+        assert_eq!(
+            p.totals.get("Ir"),
+            pre.total().get("Ir") + dec.total().get("Ir")
+        );
         // 700 + 10·(1 + 10 + 3) + 100·(1 + 1 + 2)
         assert_eq!(dec.total().estimated_cycles(), 700 + 140 + 400);
     }
@@ -292,7 +301,9 @@ totals: 1000 300 100 2 20 5 1 2 3
     fn broken_files_say_what_is_wrong() {
         assert!(parse("hello\n", &[]).unwrap_err().contains("no events"));
         let cut = "events: Ir\nfn=(1) f'measured\n1 5\n";
-        assert!(parse(cut, &["measured"]).unwrap_err().contains("did not finish"));
+        assert!(parse(cut, &["measured"])
+            .unwrap_err()
+            .contains("did not finish"));
         let bad = "events: Ir\nfn=(1) f'measured\n1 x\ntotals: 5\n";
         assert!(parse(bad, &["measured"]).unwrap_err().contains("line 3"));
         let short = "events: Ir\nfn=(1) f'g\n1 5\ntotals: 5\n";

@@ -63,11 +63,20 @@ pub fn replay(doc: &Value) -> Result<Value, ReplayError> {
         .iter()
         .map(|v| v.to_string())
         .collect();
-    let tokens = inputs["tokens"].as_u64().ok_or("inputs.tokens is missing")?;
+    let tokens = inputs["tokens"]
+        .as_u64()
+        .ok_or("inputs.tokens is missing")?;
     let dir = std::env::temp_dir().join(format!("parci-recount-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let out = dir.join("recount.receipt.json");
-    let got = count(&exe, &model, &prompt.join(","), tokens, inputs["stop_at_eog"] == true, &out);
+    let got = count(
+        &exe,
+        &model,
+        &prompt.join(","),
+        tokens,
+        inputs["stop_at_eog"] == true,
+        &out,
+    );
     let _ = std::fs::remove_dir_all(&dir);
     got
 }
@@ -85,7 +94,14 @@ fn count(
         .arg("instructions")
         .arg("--model")
         .arg(model)
-        .args(["--prompt", prompt, "--tokens", &tokens.to_string(), "--threads", "1"])
+        .args([
+            "--prompt",
+            prompt,
+            "--tokens",
+            &tokens.to_string(),
+            "--threads",
+            "1",
+        ])
         .arg("--quiet")
         .arg("--receipt")
         .arg(out)
@@ -107,6 +123,7 @@ fn count(
         .into());
     }
     let bytes = std::fs::read(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let doc: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+    let doc: Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(doc["results"].clone())
 }

@@ -261,7 +261,10 @@ fn gate_instructions(doc: &Value, generated: Option<u64>, out: &mut Findings) {
         return;
     }
     let prompt = doc["inputs"]["prompt"].as_array().map(|p| p.len() as u64);
-    for (phase, tokens) in [("prefill", prompt), ("decode", generated.filter(|&n| n > 0))] {
+    for (phase, tokens) in [
+        ("prefill", prompt),
+        ("decode", generated.filter(|&n| n > 0)),
+    ] {
         let o = &own[phase];
         let n = o["instructions"].as_u64().unwrap_or(0);
         if phase == "decode" && n == 0 {

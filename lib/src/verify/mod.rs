@@ -225,9 +225,10 @@ pub fn replay_into(path: &Path, report: &mut Report) -> io::Result<bool> {
     let mut out = Findings::default();
     match replay(&doc) {
         Err(kinds::ReplayError::Failed(why)) => out.error("/inputs", format!("replay: {why}")),
-        Err(kinds::ReplayError::Refused(why)) => {
-            out.warn("/inputs", format!("replay refused, nothing compared: {why}"))
-        }
+        Err(kinds::ReplayError::Refused(why)) => out.warn(
+            "/inputs",
+            format!("replay refused, nothing compared: {why}"),
+        ),
         Ok(now) => {
             if let Some((ptr, was, is)) = first_difference(&doc["results"], &now, "/results".into())
             {
