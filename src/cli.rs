@@ -21,6 +21,70 @@ pub struct Common {
     pub verbose: u8,
 }
 
+/// Whose signature an attestation must carry, and the root that vouches
+/// for it (verify-receipt --attestation, perf-smoke --baseline).
+#[derive(Args, Debug, Clone, Default)]
+pub struct SignerArgs {
+    /// The attestation must be signed by this GitHub Actions workflow:
+    /// OWNER/REPO/.github/workflows/FILE, or FILE@REF for one ref only
+    /// [default: any signer the trusted root vouches for]
+    #[arg(long, value_name = "WORKFLOW", value_parser = workflow_arg)]
+    pub signer_workflow: Option<String>,
+    /// Sigstore trusted root to verify against (trusted_root.json, e.g. from
+    /// `gh attestation trusted-root`) [default: Sigstore's public-good root
+    /// as built in]
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+}
+
+impl SignerArgs {
+    /// The trusted root these flags name, or the exit-2 error saying why not.
+    pub fn root(&self) -> anyhow::Result<parci_core::attest::TrustedRoot> {
+        parci_core::attest::trusted_root(self.trusted_root.as_deref()).map_err(anyhow::Error::msg)
+    }
+
+    pub fn policy(&self) -> parci_core::attest::Policy {
+        parci_core::attest::Policy {
+            signer_workflow: self.signer_workflow.clone(),
+            predicate_type: None,
+        }
+    }
+
+    /// What a receipt records of these flags.
+    pub fn inputs(&self, bundle: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+        let file = |p: &std::path::Path| {
+            parci_core::receipt::FileInput::hash(p)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", p.display()))
+        };
+        Ok(serde_json::json!({
+            "bundle": file(bundle)?,
+            "trusted_root": self.trusted_root.as_deref().map(file).transpose()?,
+            "signer_workflow": self.signer_workflow,
+        }))
+    }
+}
+
+/// `OWNER/REPO/.github/workflows/FILE[@REF]`.
+fn workflow_arg(v: &str) -> Result<String, String> {
+    let (path, r#ref) = match v.split_once('@') {
+        Some((p, r)) => (p, Some(r)),
+        None => (v, None),
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    let ok = parts.len() == 5
+        && parts[2] == ".github"
+        && parts[3] == "workflows"
+        && parts.iter().all(|p| !p.is_empty())
+        && r#ref.is_none_or(|r| !r.is_empty());
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "{v:?} is not OWNER/REPO/.github/workflows/FILE[@REF] (e.g. octo/parci/.github/workflows/ci.yml)"
+        ))
+    }
+}
+
 /// What goes to stdout: text for people, or the receipt itself.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {

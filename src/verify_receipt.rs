@@ -3,7 +3,7 @@
 //! receipt). The program in `src/bin/verify-receipt.rs` only turns its flags
 //! into [`Options`].
 
-use crate::cli::{Common, Env, Format};
+use crate::cli::{Common, Env, Format, SignerArgs};
 use crate::{emit, exit, github};
 use anyhow::{bail, Context};
 use parci_core::receipt::Receipt;
@@ -22,6 +22,9 @@ pub struct Options {
     pub kind: Option<String>,
     /// Also re-run the workload of receipts whose kind records one.
     pub replay: bool,
+    /// A Sigstore bundle that must attest the one receipt given.
+    pub attestation: Option<PathBuf>,
+    pub signer: SignerArgs,
     pub format: Format,
     pub common: Common,
 }
@@ -63,10 +66,32 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
             join(&paths)
         );
     }
+    if opts.attestation.is_none()
+        && (opts.signer.signer_workflow.is_some() || opts.signer.trusted_root.is_some())
+    {
+        bail!("--signer-workflow and --trusted-root say how to check an attestation; pass --attestation BUNDLE too");
+    }
+    let attestation = match &opts.attestation {
+        Some(b) => {
+            if files.len() != 1 {
+                bail!(
+                    "--attestation {}: a bundle attests one receipt, and {} were given; pass the one receipt file it was made for",
+                    b.display(),
+                    files.len()
+                );
+            }
+            Some((b, opts.signer.root()?, opts.signer.inputs(b)?))
+        }
+        None => None,
+    };
     let mut reports = Vec::with_capacity(files.len());
     for f in &files {
         let mut r = verify::verify_file(f, opts.kind.as_deref())
             .with_context(|| format!("{}: cannot read", f.display()))?;
+        if let Some((bundle, root, _)) = &attestation {
+            verify::attest_into(f, bundle, root, &opts.signer.policy(), &mut r)
+                .map_err(anyhow::Error::msg)?;
+        }
         if opts.replay && r.is_valid() {
             let ran = verify::replay_into(f, &mut r)
                 .with_context(|| format!("{}: cannot read", f.display()))?;
@@ -76,7 +101,14 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         reports.push(r);
     }
     let elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
-    let body = verify::body(&reports, opts.kind.as_deref(), opts.replay, elapsed_ms)?;
+    let attested = attestation.map_or(serde_json::Value::Null, |(_, _, v)| v);
+    let body = verify::body(
+        &reports,
+        opts.kind.as_deref(),
+        opts.replay,
+        attested,
+        elapsed_ms,
+    )?;
     let failed = body.verdict.status == parci_core::receipt::Status::Fail;
 
     let show_text = opts.format == Format::Text && !opts.common.quiet;
@@ -140,7 +172,16 @@ fn report_file(env: &Env, r: &verify::Report, show: bool) {
         return;
     }
     match r.errors.as_slice() {
-        [] => println!("{}  {} ({kind})", env.paint(32, "PASS"), r.file.path),
+        [] => {
+            println!("{}  {} ({kind})", env.paint(32, "PASS"), r.file.path);
+            if let Some(a) = &r.attested {
+                println!(
+                    "      attested: signed by {}, logged {}",
+                    a.signer,
+                    a.logged_at.as_deref().unwrap_or("at an unknown time")
+                );
+            }
+        }
         [only] => println!("{}  {}", env.paint(31, "FAIL"), place(r, only)),
         many => {
             println!(
@@ -193,6 +234,8 @@ mod tests {
             paths,
             kind: None,
             replay: false,
+            attestation: None,
+            signer: SignerArgs::default(),
             format: Format::Text,
             common: Common::quiet_to(receipt),
         }

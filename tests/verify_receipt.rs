@@ -295,3 +295,83 @@ fn hostile_inputs_fail_cleanly_and_stay_small() {
     let max_rss_mb = ru.ru_maxrss / 1024; // Linux reports KiB
     assert!(max_rss_mb < 200, "a child used {max_rss_mb} MB resident");
 }
+
+/// --attestation at the command line: a published GitHub attestation
+/// (lib/tests/data/sigstore) given for one of parci's receipts is refused
+/// in one line naming the subject it does attest; the flags' misuse exits 2.
+/// (That the same bundle verifies for its own subject, and each broken
+/// variant's reason, is lib/tests/attest.rs.)
+#[test]
+fn attestation_of_another_subject_fails_and_misuse_exits_2() {
+    let t = tempfile::tempdir().unwrap();
+    let bundle = "lib/tests/data/sigstore/conda-attestation.sigstore.json";
+    let receipt = "receipts/examples/valid/perf-smoke-instructions-tiny.json";
+    let (code, out, err) = run(vr(t.path()).args([
+        receipt,
+        "--attestation",
+        bundle,
+        "--signer-workflow",
+        "octo/parci/.github/workflows/ci.yml",
+    ]));
+    assert_eq!(code, 1, "{out}{err}");
+    let fail: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(fail.len(), 1, "{out}");
+    assert!(
+        fail[0].contains(&format!("attestation {bundle}: the bundle attests signed-package-2.1.0-hb0f4dca_0.conda (sha256 54303491a8418fbe), not this file")),
+        "{out}"
+    );
+    let own: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(t.path().join("out.json")).unwrap()).unwrap();
+    assert_eq!(own["inputs"]["attestation"]["bundle"]["path"], bundle);
+    assert_eq!(
+        own["inputs"]["attestation"]["signer_workflow"],
+        "octo/parci/.github/workflows/ci.yml"
+    );
+    assert_eq!(
+        own["results"]["files"][0]["attested"],
+        serde_json::Value::Null
+    );
+
+    for (args, says) in [
+        (
+            vec!["receipts/examples/valid", "--attestation", bundle],
+            "a bundle attests one receipt",
+        ),
+        (
+            vec![receipt, "--attestation", "no/such.sigstore.json"],
+            "no/such.sigstore.json: cannot read",
+        ),
+        (
+            vec![receipt, "--attestation", receipt],
+            "not a Sigstore bundle",
+        ),
+        (
+            vec![
+                receipt,
+                "--signer-workflow",
+                "octo/parci/.github/workflows/ci.yml",
+            ],
+            "pass --attestation BUNDLE too",
+        ),
+        (
+            vec![receipt, "--attestation", bundle, "--trusted-root", receipt],
+            "not a Sigstore trusted root",
+        ),
+    ] {
+        let (code, out, err) = run(vr(t.path()).args(&args));
+        assert_eq!((code, err.lines().count()), (2, 1), "{args:?}: {out}{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let (code, _, err) = run(vr(t.path()).args([
+        receipt,
+        "--attestation",
+        bundle,
+        "--signer-workflow",
+        "octo/parci/ci.yml",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("is not OWNER/REPO/.github/workflows/FILE[@REF]"),
+        "{err}"
+    );
+}

@@ -12,7 +12,8 @@
 //! line why a bundle is refused.
 
 use serde_json::Value;
-use sigstore_verify::trust_root::{TrustedRoot, SIGSTORE_PRODUCTION_TRUSTED_ROOT};
+pub use sigstore_verify::trust_root::TrustedRoot;
+use sigstore_verify::trust_root::SIGSTORE_PRODUCTION_TRUSTED_ROOT;
 use sigstore_verify::types::{Bundle, Sha256Hash};
 use sigstore_verify::{Error as SigError, TransparencyLogError, VerificationPolicy, Verifier};
 use std::path::Path;

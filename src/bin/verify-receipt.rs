@@ -2,7 +2,7 @@
 //! their kind's semantic gates, and writes a receipt of its own.
 
 use clap::Parser;
-use parci::cli::{self, Common, Format};
+use parci::cli::{self, Common, Format, SignerArgs};
 use parci::verify_receipt::{self, Options, PROGRAM};
 use std::path::PathBuf;
 
@@ -15,7 +15,9 @@ Examples:
   verify-receipt                                  # every receipt under target/parci
   verify-receipt receipts/examples/valid
   verify-receipt --replay target/parci/perf-smoke.receipt.json   # re-run the decode
-  verify-receipt --kind parci.verify-receipt out.json --format json")]
+  verify-receipt --kind parci.verify-receipt out.json --format json
+  verify-receipt baseline.json --attestation baseline.json.sigstore.json \
+      --signer-workflow octo/parci/.github/workflows/ci.yml")]
 struct Args {
     /// Receipt files, or directories searched recursively for *.json [default: target/parci]
     paths: Vec<PathBuf>,
@@ -26,6 +28,15 @@ struct Args {
     /// (parci.perf-smoke) and require the identical results block
     #[arg(long)]
     replay: bool,
+    /// Also require this Sigstore bundle (a GitHub artifact attestation,
+    /// JSON or JSON Lines) to attest the one receipt given: signature,
+    /// certificate chain, transparency-log inclusion, subject digest,
+    /// predicate type of the receipt's kind, and --signer-workflow. Checked
+    /// offline against --trusted-root
+    #[arg(long, value_name = "BUNDLE")]
+    attestation: Option<PathBuf>,
+    #[command(flatten)]
+    signer: SignerArgs,
     /// What to print on stdout: a line per file, or this run's receipt
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -45,6 +56,8 @@ impl Args {
             paths: self.paths,
             kind: self.kind,
             replay: self.replay,
+            attestation: self.attestation,
+            signer: self.signer,
             format: self.format,
             common: self.common,
         }

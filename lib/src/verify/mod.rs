@@ -28,6 +28,8 @@ pub struct Report {
     pub kind: Option<String>,
     pub errors: Vec<Finding>,
     pub warnings: Vec<Finding>,
+    /// Who signed it, when `--attestation` verified a bundle for it.
+    pub attested: Option<crate::attest::Attested>,
 }
 
 impl Report {
@@ -81,6 +83,7 @@ pub fn body(
     reports: &[Report],
     expect_kind: Option<&str>,
     replay: bool,
+    attestation: Value,
     elapsed_ms: f64,
 ) -> Result<crate::receipt::Body, crate::receipt::ReceiptError> {
     use serde_json::json;
@@ -94,6 +97,12 @@ pub fn body(
                 "status": if r.is_valid() { "valid" } else { "invalid" },
                 "findings": r.errors,
                 "warnings": r.warnings,
+                "attested": r.attested.as_ref().map(|a| json!({
+                    "signer": a.signer,
+                    "issuer": a.issuer,
+                    "predicate_type": a.predicate_type,
+                    "logged_at": a.logged_at,
+                })),
             })
         })
         .collect();
@@ -107,6 +116,7 @@ pub fn body(
             "files": reports.iter().map(|r| &r.file).collect::<Vec<_>>(),
             "kind": expect_kind,
             "replay": replay,
+            "attestation": attestation,
         }),
         results: json!({
             "files": files,
@@ -144,6 +154,7 @@ pub fn verify_file(path: &Path, expect_kind: Option<&str>) -> io::Result<Report>
             kind: None,
             errors: out.errors,
             warnings: out.warnings,
+            attested: None,
         });
     }
     let mut bytes = Vec::with_capacity(len as usize);
@@ -175,7 +186,44 @@ pub fn verify_file(path: &Path, expect_kind: Option<&str>) -> io::Result<Report>
         kind,
         errors: out.errors,
         warnings: out.warnings,
+        attested: None,
     })
+}
+
+/// `verify-receipt --attestation`: checks that `bundle` attests the receipt
+/// at `path` (its bytes as verified, its kind's predicate type) under
+/// `policy`. A refusal is an error finding on `report`; `Err` only when
+/// the bundle or file cannot be read.
+pub fn attest_into(
+    path: &Path,
+    bundle: &Path,
+    root: &crate::attest::TrustedRoot,
+    policy: &crate::attest::Policy,
+    report: &mut Report,
+) -> Result<(), crate::attest::AttestError> {
+    use crate::attest::{self, AttestError};
+    let bytes = std::fs::read(path)
+        .map_err(|e| AttestError::Unreadable(format!("{}: {e}", path.display())))?;
+    if crate::fsutil::sha256_hex(&bytes) != report.file.sha256 {
+        report.errors.push(Findings::finding(
+            String::new(),
+            "attestation: the file changed since it was verified".into(),
+        ));
+        return Ok(());
+    }
+    let policy = attest::Policy {
+        predicate_type: report.kind.as_deref().map(attest::predicate_type),
+        ..policy.clone()
+    };
+    match attest::verify(&bytes, bundle, root, &policy) {
+        Ok(a) => report.attested = Some(a),
+        Err(AttestError::Refused(why)) => report.errors.push(Findings::finding(
+            String::new(),
+            format!("attestation {}: {why}", bundle.display()),
+        )),
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }
 
 /// Runs the kind's [`kinds::FILE_GATES`] with the receipt's directory.
