@@ -100,6 +100,8 @@ pub struct Options {
     pub baseline: Option<PathBuf>,
     /// Fail when decode is more than this many percent slower than the baseline.
     pub max_regression: Option<f64>,
+    /// How far the baseline must be trusted: its attestation.
+    pub trust: BaselineTrust,
     /// Also write Bencher Metric Format here.
     pub bmf: Option<PathBuf>,
     /// What to measure: wall-clock rates, or instructions under callgrind.
@@ -223,9 +225,59 @@ pub(crate) fn child_receipt(
         .with_context(|| format!("{what}: {} is not JSON", receipt.display()))
 }
 
+/// The baseline's attestation: where it is, whether it is required, who
+/// must have signed it.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct BaselineTrust {
+    /// The Sigstore bundle attesting --baseline (a GitHub artifact
+    /// attestation) [default: RECEIPT.sigstore.json when it exists]
+    #[arg(long, value_name = "BUNDLE", requires = "baseline")]
+    pub baseline_attestation: Option<PathBuf>,
+    /// Refuse (exit 2) a baseline without an attestation that verifies
+    /// (signature, transparency log, subject, --signer-workflow); without
+    /// this flag an unsigned baseline is used with a warning
+    #[arg(long, requires = "baseline")]
+    pub require_attested: bool,
+    #[command(flatten)]
+    pub signer: crate::cli::SignerArgs,
+}
+
+/// A baseline receipt as read: verified, parsed, and who attested it.
+pub(crate) struct BaselineFile {
+    pub file: receipt::FileInput,
+    pub doc: Value,
+    pub attested: Option<parci_core::attest::Attested>,
+}
+
+impl BaselineFile {
+    /// `inputs.baseline` of a receipt compared with it.
+    pub fn input(&self, max_regression_pct: Option<f64>) -> Value {
+        json!({
+            "file": self.file,
+            "max_regression_pct": max_regression_pct,
+            "attested": self.attested.as_ref().map(|a| json!({"signer": a.signer, "logged_at": a.logged_at})),
+        })
+    }
+
+    /// The verdict's warning when nothing vouches for the baseline.
+    pub fn warning(&self) -> Option<String> {
+        self.attested.is_none().then(|| {
+            format!(
+                "the baseline {} is unsigned: whoever can edit it moves this gate; attest it in CI and pass --require-attested",
+                self.file.path
+            )
+        })
+    }
+}
+
 /// A baseline receipt: verified as a perf-smoke receipt (else exit 2
-/// naming the first problem) and parsed.
-pub(crate) fn read_baseline_receipt(path: &Path) -> anyhow::Result<(receipt::FileInput, Value)> {
+/// naming the first problem), its attestation checked when there is one
+/// (a bundle that does not verify is exit 2; none is exit 2 under
+/// `--require-attested`), and parsed.
+pub(crate) fn read_baseline_receipt(
+    path: &Path,
+    trust: &BaselineTrust,
+) -> anyhow::Result<BaselineFile> {
     let shown = path.display();
     let report = parci_core::verify::verify_file(path, Some("parci.perf-smoke"))
         .with_context(|| format!("{shown}: cannot read the baseline receipt"))?;
@@ -236,8 +288,37 @@ pub(crate) fn read_baseline_receipt(path: &Path) -> anyhow::Result<(receipt::Fil
             f.message
         );
     }
-    let doc: Value = serde_json::from_slice(&std::fs::read(path)?)?;
-    Ok((report.file, doc))
+    let bytes = std::fs::read(path)?;
+    if parci_core::fsutil::sha256_hex(&bytes) != report.file.sha256 {
+        bail!("{shown}: the baseline changed while it was read; try again");
+    }
+    let default_bundle = PathBuf::from(format!("{}.sigstore.json", path.display()));
+    let bundle = match &trust.baseline_attestation {
+        Some(b) => Some(b.clone()),
+        None => default_bundle.is_file().then_some(default_bundle.clone()),
+    };
+    let attested = match bundle {
+        Some(b) => {
+            let policy = parci_core::attest::Policy {
+                predicate_type: Some(parci_core::attest::predicate_type("parci.perf-smoke")),
+                ..trust.signer.policy()
+            };
+            let a = parci_core::attest::verify(&bytes, &b, &trust.signer.root()?, &policy)
+                .map_err(|e| anyhow::anyhow!("{shown}: the baseline's attestation {}: {e}", b.display()))?;
+            Some(a)
+        }
+        None if trust.require_attested => bail!(
+            "{shown}: --require-attested: the baseline has no attestation (no {}); pass --baseline-attestation BUNDLE, or a baseline CI attested",
+            default_bundle.display()
+        ),
+        None => None,
+    };
+    let doc: Value = serde_json::from_slice(&bytes)?;
+    Ok(BaselineFile {
+        file: report.file,
+        doc,
+        attested,
+    })
 }
 
 /// A scratch directory for child receipts, removed when dropped.

@@ -20,7 +20,8 @@
 
 use crate::cli::Env;
 use crate::perf_common::{
-    self as perf_smoke, child_receipt, footer, header, Options, Outcome, Prepared, Scratch,
+    self as perf_smoke, child_receipt, footer, header, BaselineFile, Options, Outcome, Prepared,
+    Scratch,
 };
 use anyhow::{anyhow, bail, Context};
 use parci_core::bench::callgrind::{self, Phase, CYCLES_FORMULA};
@@ -56,7 +57,7 @@ pub(crate) fn run(opts: &Options, env: &Env, p: &Prepared) -> anyhow::Result<Out
     let baseline = opts
         .baseline
         .as_deref()
-        .map(|b| read_baseline(b, p))
+        .map(|b| read_baseline(b, opts, p))
         .transpose()?;
     let max = opts.max_regression.unwrap_or(DEFAULT_MAX_REGRESSION_PCT);
     let scratch = Scratch::new()?;
@@ -115,6 +116,11 @@ pub(crate) fn run(opts: &Options, env: &Env, p: &Prepared) -> anyhow::Result<Out
     });
 
     let mut errors = Vec::new();
+    let warnings: Vec<String> = baseline
+        .as_ref()
+        .and_then(|b| b.base.warning())
+        .into_iter()
+        .collect();
     let comparison = match &baseline {
         Some(b) => {
             let change = (decode_per_token - b.per_token) / b.per_token * 100.0;
@@ -153,26 +159,23 @@ pub(crate) fn run(opts: &Options, env: &Env, p: &Prepared) -> anyhow::Result<Out
     });
     let inputs = p.inputs(
         opts,
-        baseline
-            .as_ref()
-            .map(|b| json!({"file": b.file, "max_regression_pct": max})),
+        baseline.as_ref().map(|b| b.base.input(Some(max))),
         None,
     );
-    for e in &errors {
-        crate::github::annotate(
-            env,
-            crate::github::Level::Error,
-            &p.path.display().to_string(),
-            None,
-            perf_smoke::PROGRAM,
-            e,
-        );
+    for (level, list) in [
+        (crate::github::Level::Error, &errors),
+        (crate::github::Level::Warning, &warnings),
+    ] {
+        for m in list {
+            let shown = p.path.display().to_string();
+            crate::github::annotate(env, level, &shown, None, perf_smoke::PROGRAM, m);
+        }
     }
     let body = Body {
         inputs,
         results,
         measurements,
-        verdict: Verdict::from_findings(errors, Vec::new()),
+        verdict: Verdict::from_findings(errors, warnings),
     };
     let table = render(&p.path.display().to_string(), &body);
     let m = &body.measurements["instructions"];
@@ -187,15 +190,16 @@ pub(crate) fn run(opts: &Options, env: &Env, p: &Prepared) -> anyhow::Result<Out
 }
 
 struct Baseline {
-    file: FileInput,
+    base: BaselineFile,
     per_token: f64,
 }
 
 /// An instruction-count receipt of the same workload (model, prompt,
 /// tokens), else exit 2 naming what differs.
-fn read_baseline(path: &Path, p: &Prepared) -> anyhow::Result<Baseline> {
+fn read_baseline(path: &Path, opts: &Options, p: &Prepared) -> anyhow::Result<Baseline> {
     let shown = path.display();
-    let (file, doc) = crate::perf_common::read_baseline_receipt(path)?;
+    let base = crate::perf_common::read_baseline_receipt(path, &opts.trust)?;
+    let doc = &base.doc;
     let Some(per_token) =
         doc["results"]["instructions"]["decode"]["instructions_per_token"].as_f64()
     else {
@@ -211,7 +215,7 @@ fn read_baseline(path: &Path, p: &Prepared) -> anyhow::Result<Baseline> {
     if i["prompt"] != json!(p.w.prompt) || i["tokens"] != json!(p.w.tokens) {
         bail!("{shown}: the baseline ran another prompt or token count; pass the same --prompt-tokens/--prompt/--text and --tokens");
     }
-    Ok(Baseline { file, per_token })
+    Ok(Baseline { base, per_token })
 }
 
 fn render(path: &str, body: &Body) -> String {

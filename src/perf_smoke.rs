@@ -4,9 +4,9 @@
 //! `src/bin/perf-smoke.rs` only turns its flags into [`Options`].
 
 use crate::cli::{self, Env};
-use crate::perf_common::{bmf_name, footer, header, report, Prepared};
+use crate::perf_common::{bmf_name, footer, header, report, BaselineFile, Prepared};
 pub use crate::perf_common::{
-    Debug, Measure, OnOff, Options, Outcome, Prompt, PROGRAM, WARN_REGRESSION_PCT,
+    BaselineTrust, Debug, Measure, OnOff, Options, Outcome, Prompt, PROGRAM, WARN_REGRESSION_PCT,
 };
 use crate::{github, perf_instructions, perf_paired};
 use anyhow::{anyhow, bail, Context};
@@ -18,7 +18,7 @@ use parci_core::graph::{self, ExecutionPlan};
 use parci_core::model::smoke;
 use parci_core::model::workload::{self, Pass, Workload};
 use parci_core::model::Model;
-use parci_core::receipt::{self, canonical::finite, Body, FileInput, Verdict};
+use parci_core::receipt::{self, canonical::finite, Body, Verdict};
 use parci_core::tokenizer::Tokenizer;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -84,15 +84,21 @@ fn ms(d: Duration) -> f64 {
 }
 
 struct Baseline {
-    file: FileInput,
+    base: BaselineFile,
     decode_tok_s: f64,
 }
 
 /// Reads a baseline receipt: a valid perf-smoke receipt of the same model
 /// and thread count, else exit 2 naming what differs.
-fn read_baseline(path: &Path, model_sha: &str, threads: u64) -> anyhow::Result<Baseline> {
+fn read_baseline(
+    path: &Path,
+    trust: &BaselineTrust,
+    model_sha: &str,
+    threads: u64,
+) -> anyhow::Result<Baseline> {
     let shown = path.display();
-    let (file, doc) = crate::perf_common::read_baseline_receipt(path)?;
+    let base = crate::perf_common::read_baseline_receipt(path, trust)?;
+    let doc = &base.doc;
     let base_sha = doc["inputs"]["model"]["sha256"].as_str().unwrap_or("");
     if base_sha != model_sha {
         bail!(
@@ -108,7 +114,7 @@ fn read_baseline(path: &Path, model_sha: &str, threads: u64) -> anyhow::Result<B
     let decode_tok_s = doc["measurements"]["decode_tok_s"]
         .as_f64()
         .ok_or_else(|| anyhow!("{shown}: no measurements.decode_tok_s"))?;
-    Ok(Baseline { file, decode_tok_s })
+    Ok(Baseline { base, decode_tok_s })
 }
 
 /// The prompt token ids: given ones checked against the vocabulary, drawn,
@@ -284,7 +290,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         Measure::Wall => opts
             .baseline
             .as_deref()
-            .map(|b| read_baseline(b, &model_sha, threads))
+            .map(|b| read_baseline(b, &opts.trust, &model_sha, threads))
             .transpose()?,
         Measure::Instructions => None,
     };
@@ -354,6 +360,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
         bail!("{shown}: the model predicts end-of-generation token {id} right after the prompt, so nothing was decoded to time; pass another prompt or drop --stop-at-eog");
     }
     let (mut errors, mut warnings) = check_passes(&passes, &plan);
+    warnings.extend(baseline.as_ref().and_then(|b| b.base.warning()));
 
     let stats = Stats::of(&passes, w);
     let decode_tok_s = stats.derived.decode_tok_s;
@@ -377,9 +384,7 @@ pub fn run(opts: &Options, env: &Env) -> anyhow::Result<Outcome> {
     let measurements = stats.measurements(load, tokenizer_load, graph_time, comparison)?;
     let inputs = p.inputs(
         opts,
-        baseline
-            .as_ref()
-            .map(|b| json!({"file": b.file, "max_regression_pct": opts.max_regression})),
+        baseline.as_ref().map(|b| b.base.input(opts.max_regression)),
         None,
     );
     for (level, list) in [
@@ -484,6 +489,7 @@ mod tests {
             threads: Some(1),
             baseline: None,
             max_regression: None,
+            trust: Default::default(),
             bmf: None,
             measure: Measure::Wall,
             against: None,

@@ -309,7 +309,14 @@ fn baseline_regressions_fail_with_a_limit_and_warn_without() {
         ],
     );
     assert_eq!(r.code, 0, "{}", r.err);
-    assert_eq!(read(&t.path().join("p.json"))["verdict"]["status"], "pass");
+    // its only warning: the baseline is unsigned
+    let v = &read(&t.path().join("p.json"))["verdict"];
+    assert_eq!(v["status"], "warn");
+    assert_eq!(v["reasons"].as_array().unwrap().len(), 1, "{v}");
+    assert!(
+        v["reasons"][0].as_str().unwrap().contains("is unsigned"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -635,4 +642,67 @@ fn text_the_tokenizer_cannot_take_gets_one_line_and_exit_2() {
     let r = text_smoke(d, Some(&none), &["--receipt", "n.json"]);
     assert_eq!(r.code, 0, "{}", r.err);
     assert!(read(&d.join("n.json"))["inputs"]["tokenizer"].is_null());
+}
+
+/// A baseline without an attestation is used with a warning in the verdict;
+/// `--require-attested` refuses it, and a bundle made for another file (a
+/// swapped baseline) is refused whether or not it is required. (A bundle
+/// from another signer is refused by the same check: lib/tests/attest.rs.)
+#[test]
+fn an_unsigned_or_swapped_baseline_warns_or_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let r = smoke(t.path(), None, &["--receipt", "base.json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let r = smoke(
+        t.path(),
+        None,
+        &["--baseline", "base.json", "--receipt", "c.json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    let c = read(&t.path().join("c.json"));
+    assert_eq!(c["verdict"]["status"], "warn");
+    assert!(
+        c["verdict"]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("the baseline base.json is unsigned"),
+        "{}",
+        c["verdict"]
+    );
+    assert_eq!(c["inputs"]["baseline"]["attested"], J::Null);
+
+    let r = smoke(
+        t.path(),
+        None,
+        &[
+            "--baseline",
+            "base.json",
+            "--require-attested",
+            "--receipt",
+            "d.json",
+        ],
+    );
+    assert_eq!((r.code, r.err.lines().count()), (2, 1), "{}", r.err);
+    assert!(
+        r.err.contains(
+            "--require-attested: the baseline has no attestation (no base.json.sigstore.json)"
+        ),
+        "{}",
+        r.err
+    );
+    assert!(!t.path().join("d.json").exists());
+
+    let bundle = common::root().join("lib/tests/data/sigstore/conda-attestation.sigstore.json");
+    std::fs::copy(&bundle, t.path().join("base.json.sigstore.json")).unwrap();
+    for extra in [&[][..], &["--require-attested"][..]] {
+        let mut a = vec!["--baseline", "base.json", "--receipt", "e.json"];
+        a.extend_from_slice(extra);
+        let r = smoke(t.path(), None, &a);
+        assert_eq!((r.code, r.err.lines().count()), (2, 1), "{}", r.err);
+        assert!(
+            r.err.contains("the baseline's attestation base.json.sigstore.json: the bundle attests signed-package-2.1.0-hb0f4dca_0.conda"),
+            "{}",
+            r.err
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use parci::cli::{self, Common, Format, PresetArg};
-use parci::perf_smoke::{self, Debug, Measure, OnOff, Options, Prompt, PROGRAM};
+use parci::perf_smoke::{self, BaselineTrust, Debug, Measure, OnOff, Options, Prompt, PROGRAM};
 use parci_core::gguf::fixture;
 use parci_core::model::smoke::MODELS_DIR;
 use std::path::PathBuf;
@@ -91,6 +91,8 @@ struct Args {
     /// [default: 1], or slower than --against [default: 1]
     #[arg(long, value_name = "PCT")]
     max_regression: Option<f64>,
+    #[command(flatten)]
+    trust: BaselineTrust,
     /// Also write the measurements in Bencher Metric Format to OUT
     #[arg(long, value_name = "OUT")]
     bmf: Option<PathBuf>,
@@ -141,6 +143,7 @@ impl Args {
             threads: self.threads,
             baseline: self.baseline,
             max_regression: self.max_regression,
+            trust: self.trust,
             bmf: self.bmf,
             measure: self.measure,
             against: self.against,

@@ -208,11 +208,7 @@ impl<'m, 'a> Engine<'m, 'a> {
                 crate::quant::dequantize(w.ty, &w.data[t * row_bytes..(t + 1) * row_bytes], out)
                     .map_err(|e| ModelError::Decode(w.name.clone(), e))?;
             }
-            GraphOp::Scale { factor } => {
-                for (o, &x) in out.iter_mut().zip(self.value(args[0])) {
-                    *o = x * factor;
-                }
-            }
+            GraphOp::Scale { factor } => super::scale(self.value(args[0]), factor, out),
             GraphOp::Softcap { cap } => {
                 for (o, &x) in out.iter_mut().zip(self.value(args[0])) {
                     *o = (cap as f64 * mathfn::tanh((x / cap) as f64)) as f32;
@@ -292,16 +288,13 @@ impl<'m, 'a> Engine<'m, 'a> {
                     scores.fill(-0.0);
                     for (d, &qd) in qh.iter().enumerate() {
                         let c = (kvh * hd + d) * n_ctx;
-                        for (s, &kv) in scores.iter_mut().zip(&kc[c + first..=c + pos]) {
-                            *s += qd * kv;
-                        }
+                        super::mul_add(scores, qd, &kc[c + first..=c + pos]);
                     }
                     for s in scores.iter_mut() {
                         *s *= scale;
                     }
                     let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    self.exps.clear();
-                    self.exps.extend(scores.iter().map(|&s| (s - max) as f64));
+                    super::minus_as_f64(scores, max, &mut self.exps);
                     mathfn::exp_in_place(&mut self.exps);
                     let mut sum = 0f64;
                     for (s, &e) in scores.iter_mut().zip(&self.exps) {
@@ -314,20 +307,13 @@ impl<'m, 'a> Engine<'m, 'a> {
                     for (i, &p) in scores.iter().enumerate() {
                         let t = first + i;
                         let vt = &vc[t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd];
-                        for (o, &vv) in o.iter_mut().zip(vt) {
-                            *o += (p * inv) * vv;
-                        }
+                        super::mul_add(o, p * inv, vt);
                     }
                 }
                 self.k_cache[l] = kc;
                 self.v_cache[l] = vc;
             }
-            GraphOp::Add => {
-                let (a, b) = (self.value(args[0]), self.value(args[1]));
-                for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-                    *o = x + y;
-                }
-            }
+            GraphOp::Add => super::add(self.value(args[0]), self.value(args[1]), out),
             GraphOp::SwiGlu | GraphOp::GeGlu => {
                 let f = if matches!(op, GraphOp::SwiGlu) {
                     swiglu

@@ -242,6 +242,40 @@ impl<'a> Model<'a> {
     }
 }
 
+// The element-wise steps take their operands as slice arguments, which the
+// compiler knows do not overlap. Written inline over the engine's buffers
+// (a `Vec` field and an output `Vec`), the vectorized loop carries a
+// run-time overlap check whose outcome, and so the instructions the step
+// runs, depends on where the allocator happened to put the two buffers:
+// perf-smoke's instruction count must not (parci_core::bench::callgrind).
+
+/// `out[i] = x[i] · f`.
+pub fn scale(x: &[f32], f: f32, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = v * f;
+    }
+}
+
+/// `out[i] = a[i] + b[i]`.
+pub fn add(a: &[f32], b: &[f32], out: &mut [f32]) {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = x + y;
+    }
+}
+
+/// `out = [x[i] − m as f64]` (replacing what it held).
+pub fn minus_as_f64(x: &[f32], m: f32, out: &mut Vec<f64>) {
+    out.clear();
+    out.extend(x.iter().map(|&v| (v - m) as f64));
+}
+
+/// `acc[i] += a · x[i]`.
+pub fn mul_add(acc: &mut [f32], a: f32, x: &[f32]) {
+    for (o, &v) in acc.iter_mut().zip(x) {
+        *o += a * v;
+    }
+}
+
 /// `x / sqrt(mean(x²) + eps) * w`, the sum in f64 as ggml does.
 pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
