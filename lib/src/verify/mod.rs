@@ -38,9 +38,18 @@ impl Report {
     }
 }
 
+/// A Sigstore bundle kept beside the receipt it attests
+/// (`RECEIPT.sigstore.json`): JSON, but not a receipt.
+pub fn is_bundle(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".sigstore.json"))
+}
+
 /// Expands files and directories into the receipt files to check: a file is
 /// taken as given; a directory is walked (sorted, symlinked directories not
-/// followed) for `*.json`. An error names the path that cannot be read.
+/// followed) for `*.json`, leaving out Sigstore bundles (`*.sigstore.json`).
+/// An error names the path that cannot be read.
 pub fn collect(
     paths: &[std::path::PathBuf],
 ) -> Result<Vec<std::path::PathBuf>, (std::path::PathBuf, io::Error)> {
@@ -67,7 +76,7 @@ pub fn collect(
                     .file_type();
                 if ft.is_dir() {
                     subdirs.push(e);
-                } else if e.extension().is_some_and(|x| x == "json") {
+                } else if e.extension().is_some_and(|x| x == "json") && !is_bundle(&e) {
                     out.push(e);
                 }
             }
