@@ -706,3 +706,37 @@ fn an_unsigned_or_swapped_baseline_warns_or_is_refused() {
         );
     }
 }
+
+/// The baseline comparison a receipt records is recomputed from the two
+/// receipts when the baseline is still there: its rate edited (with a
+/// matching change_pct, so the receipt is consistent in itself) fails,
+/// naming the field.
+#[test]
+fn a_recorded_baseline_figure_is_checked_against_the_baseline() {
+    let t = tempfile::tempdir().unwrap();
+    assert_eq!(smoke(t.path(), None, &["--receipt", "base.json"]).code, 0);
+    let r = smoke(
+        t.path(),
+        None,
+        &["--baseline", "base.json", "--receipt", "c.json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    let path = t.path().join("c.json");
+    assert_eq!(common::verify_receipt(&path).0, 0);
+    let mut c = read(&path);
+    let now = c["measurements"]["decode_tok_s"].as_f64().unwrap();
+    let claimed = now * 2.0;
+    c["measurements"]["baseline"]["decode_tok_s"] = J::from(claimed);
+    c["measurements"]["baseline"]["change_pct"] =
+        J::from(parci_core::bench::wall::change_pct(now, claimed));
+    write(&path, &c);
+    let (code, msg) = common::verify_receipt(&path);
+    assert_eq!(code, 1, "{msg}");
+    assert!(
+        msg.contains("/measurements/baseline/decode_tok_s: ") && msg.contains("records"),
+        "{msg}"
+    );
+    // the baseline gone: nothing to recompute from, and nothing else is wrong
+    std::fs::remove_file(t.path().join("base.json")).unwrap();
+    assert_eq!(common::verify_receipt(&path).0, 0);
+}

@@ -246,6 +246,50 @@ pub fn locate_model(model: &Value) -> Result<PathBuf, String> {
     }
 }
 
+/// File gate of `parci.perf-smoke`: when the baseline the receipt was
+/// compared with is still here (its recorded path, as given or beside the
+/// receipt, with its recorded sha256), the comparison is recomputed from
+/// the two receipts: the baseline's figure recorded in this one must be the
+/// baseline's own. A baseline that is gone or was replaced is not checked.
+pub fn gate_baseline_beside(doc: &Value, dir: &Path, out: &mut Findings) {
+    let file = &doc["inputs"]["baseline"]["file"];
+    let (Some(rel), Some(sha)) = (file["path"].as_str(), file["sha256"].as_str()) else {
+        return;
+    };
+    let found = [Path::new(rel).to_path_buf(), dir.join(rel)]
+        .into_iter()
+        .find(|p| crate::fsutil::hash_file(p).is_ok_and(|(_, got)| got == sha));
+    let Some(path) = found else { return };
+    let Ok(bytes) = std::fs::read(&path) else {
+        return;
+    };
+    let Ok(base) = serde_json::from_slice::<Value>(&bytes) else {
+        return;
+    };
+    let (at, recorded, theirs) = if doc["measurements"]["instructions"].is_object() {
+        (
+            "/measurements/baseline/decode_instructions_per_token",
+            &doc["measurements"]["baseline"]["decode_instructions_per_token"],
+            &base["results"]["instructions"]["decode"]["instructions_per_token"],
+        )
+    } else {
+        (
+            "/measurements/baseline/decode_tok_s",
+            &doc["measurements"]["baseline"]["decode_tok_s"],
+            &base["measurements"]["decode_tok_s"],
+        )
+    };
+    if recorded.as_f64() != theirs.as_f64() {
+        out.error(
+            at,
+            format!(
+                "{recorded} but the baseline receipt {} records {theirs}: the comparison was edited",
+                path.display()
+            ),
+        );
+    }
+}
+
 /// An instruction count: the decode counted instructions for as many
 /// tokens as were generated, the prefill for the prompt's; per-token
 /// figures are their quotients; the whole count (a measurement) holds the
@@ -321,9 +365,6 @@ fn mode_for(isa: &str) -> Result<KernelMode, ReplayError> {
 /// Re-runs the workload a perf-smoke receipt records and returns the
 /// results block it produces now (the caller compares).
 pub fn replay(doc: &Value) -> Result<Value, ReplayError> {
-    if doc["results"]["instructions"].is_object() {
-        return crate::bench::recount::replay(doc);
-    }
     let inputs = &doc["inputs"];
     let path = locate_model(&inputs["model"])?;
     let shown = path.display();

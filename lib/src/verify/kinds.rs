@@ -50,7 +50,7 @@ pub static KINDS: &[Kind] = &[
         name: "parci.perf-smoke",
         schema: include_str!("../../../receipts/schemas/perf-smoke.schema.json"),
         gates: &[crate::model::smoke::gate_perf_smoke],
-        replay: Some(crate::model::smoke::replay),
+        replay: Some(replay_perf_smoke),
     },
     Kind {
         name: "parci.parity",
@@ -102,10 +102,26 @@ pub type FileGate = fn(&Value, &std::path::Path, &mut Findings);
 
 /// File gates by kind, run by `verify::verify_file` when every other check
 /// passed (kept apart from [`Kind`] so adding one touches no other entry).
-pub static FILE_GATES: &[(&str, FileGate)] = &[(
-    "parci.flamegraph",
-    crate::profile::receipt::gate_files_beside,
-)];
+pub static FILE_GATES: &[(&str, FileGate)] = &[
+    (
+        "parci.flamegraph",
+        crate::profile::receipt::gate_files_beside,
+    ),
+    (
+        "parci.perf-smoke",
+        crate::model::smoke::gate_baseline_beside,
+    ),
+];
+
+/// A perf-smoke receipt is replayed by counting again when it is an
+/// instruction count, else by decoding again.
+fn replay_perf_smoke(doc: &Value) -> Result<Value, ReplayError> {
+    if doc["results"]["instructions"].is_object() {
+        crate::bench::recount::replay(doc)
+    } else {
+        crate::model::smoke::replay(doc)
+    }
+}
 
 pub fn find(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)
