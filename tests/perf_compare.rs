@@ -131,6 +131,20 @@ fn instruction_counts_repeat_under_load_and_gate_a_baseline() {
         "the replay compared nothing: {out}"
     );
 
+    // a whole-count figure (a measurement) edited alone: the recorded
+    // events no longer give it
+    let mut cyc = ra.clone();
+    let c = &mut cyc["measurements"]["instructions"]["decode"]["estimated_cycles"];
+    *c = J::from(c.as_u64().unwrap() / 2);
+    let path = t.path().join("cycles.json");
+    std::fs::write(&path, parci_core::receipt::canonical::to_string(&cyc)).unwrap();
+    let (code, msg) = common::verify_receipt(&path);
+    assert_eq!(code, 1, "{msg}");
+    assert!(
+        msg.contains("/measurements/instructions/decode/estimated_cycles: "),
+        "{msg}"
+    );
+
     // one count edited: the digest says so
     let mut edited = ra.clone();
     edited["results"]["instructions"]["decode"]["instructions"] = J::from(123_456);
@@ -316,4 +330,25 @@ fn against_records_every_pair_and_verifies() {
         .output()
         .unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    // the estimate, or one pair's time, edited alone: recomputed from the
+    // pairs, it no longer agrees
+    for (edit, pointer) in [
+        (
+            "/measurements/paired/change_pct/estimate",
+            "/measurements/paired/change_pct/estimate",
+        ),
+        (
+            "/measurements/paired/pairs/3/head_ms",
+            "/measurements/paired/pairs/3/change_pct",
+        ),
+    ] {
+        let mut e = r.clone();
+        let x = e.pointer_mut(edit).unwrap();
+        *x = J::from(x.as_f64().unwrap() * 1.5 + 0.5);
+        let path = t.path().join("edited.json");
+        std::fs::write(&path, parci_core::receipt::canonical::to_string(&e)).unwrap();
+        let (code, msg) = common::verify_receipt(&path);
+        assert_eq!(code, 1, "{msg}");
+        assert!(msg.contains(&format!("{pointer}: ")), "{edit}: {msg}");
+    }
 }

@@ -375,3 +375,21 @@ fn attestation_of_another_subject_fails_and_misuse_exits_2() {
         "{err}"
     );
 }
+
+/// verify-receipt's own `bytes_read` is the sum of the listed files' sizes:
+/// edited alone, it fails.
+#[test]
+fn bytes_read_follows_from_the_files() {
+    let t = tempfile::tempdir().unwrap();
+    let own = t.path().join("own.json");
+    let (code, out, err) = run(vr_to(&own).arg("receipts/examples/valid"));
+    assert_eq!(code, 0, "{out}{err}");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&own).unwrap()).unwrap();
+    let b = &mut doc["measurements"]["bytes_read"];
+    *b = serde_json::Value::from(b.as_u64().unwrap() + 1);
+    fs::write(&own, parci_core::receipt::canonical::to_string(&doc)).unwrap();
+    let (code, msg) = common::verify_receipt(&own);
+    assert_eq!(code, 1, "{msg}");
+    assert!(msg.contains("/measurements/bytes_read: "), "{msg}");
+}

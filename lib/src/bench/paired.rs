@@ -186,6 +186,80 @@ pub fn decide(d: &[f64], rule: &Rule) -> Decision {
     }
 }
 
+/// `perf-smoke --against`'s receipt: each pair's change is its two times'
+/// ratio, and the estimate and interval are what [`interval`] gives on
+/// the recorded pairs (the statistic recomputed, not re-measured); there
+/// are no more pairs than the budget, and the verdict is what [`decide`]
+/// says. An edited figure fails with its pointer.
+pub fn gate(doc: &serde_json::Value, out: &mut crate::findings::Findings) {
+    use crate::bench::wall::same;
+    let p = &doc["measurements"]["paired"];
+    let rows = p["pairs"].as_array().map_or(&[][..], Vec::as_slice);
+    let max = p["max_pairs"].as_u64().unwrap_or(0) as usize;
+    if rows.len() > max {
+        out.error(
+            "/measurements/paired/pairs",
+            format!("{} pairs but max_pairs is {max}", rows.len()),
+        );
+    }
+    let mut d = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        let (Some(b), Some(h)) = (r["base_ms"].as_f64(), r["head_ms"].as_f64()) else {
+            return out.error(
+                format!("/measurements/paired/pairs/{i}"),
+                "a pair without both times",
+            );
+        };
+        let x = Pair { base: b, head: h }.log_ratio();
+        if !r["change_pct"].as_f64().is_some_and(|v| same(v, pct(x))) {
+            out.error(
+                format!("/measurements/paired/pairs/{i}/change_pct"),
+                format!("{} but the pair's times give {}", r["change_pct"], pct(x)),
+            );
+        }
+        d.push(x);
+    }
+    if d.is_empty() {
+        return;
+    }
+    let iv = interval(&d, p["confidence"].as_f64().unwrap_or(0.99));
+    let c = &p["change_pct"];
+    for (k, want) in [
+        ("estimate", iv.estimate),
+        ("low", iv.low),
+        ("high", iv.high),
+    ] {
+        if !c[k].as_f64().is_some_and(|v| same(v, pct(want))) {
+            out.error(
+                format!("/measurements/paired/change_pct/{k}"),
+                format!(
+                    "{} but the recorded pairs give {}: the figure was changed without the pairs it comes from",
+                    c[k],
+                    pct(want)
+                ),
+            );
+        }
+    }
+    let rule = Rule {
+        max_regression_pct: p["max_regression_pct"].as_f64().unwrap_or(f64::NAN),
+        confidence: p["confidence"].as_f64().unwrap_or(0.99),
+        min_pairs: p["min_pairs"].as_u64().unwrap_or(0) as usize,
+        max_pairs: max,
+    };
+    let failed = decide(&d, &rule).verdict == Verdict::Fail;
+    if failed != (doc["verdict"]["status"] == "fail") {
+        out.error(
+            "/verdict/status",
+            format!(
+                "{} but the recorded pairs {} the {}% limit",
+                doc["verdict"]["status"],
+                if failed { "exceed" } else { "do not exceed" },
+                rule.max_regression_pct
+            ),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,7 +85,7 @@ pub fn derive(runs: &[RunTimes], prompt_tokens: usize) -> Derived {
 }
 
 /// Equal up to the last bits float printing may change.
-fn same(a: f64, b: f64) -> bool {
+pub(crate) fn same(a: f64, b: f64) -> bool {
     a == b || (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
 }
 

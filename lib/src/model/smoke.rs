@@ -176,26 +176,8 @@ pub fn gate_perf_smoke(doc: &Value, out: &mut Findings) {
         gate_instructions(doc, generated, out);
         return;
     }
-    if let Some(p) = m["paired"].as_object() {
-        let n = p["pairs"].as_array().map_or(0, Vec::len);
-        if n > p["max_pairs"].as_u64().unwrap_or(0) as usize {
-            out.error(
-                "/measurements/paired/pairs",
-                format!("{n} pairs but max_pairs is {}", p["max_pairs"]),
-            );
-        }
-        let c = &p["change_pct"];
-        let (lo, est, hi) = (
-            c["low"].as_f64(),
-            c["estimate"].as_f64(),
-            c["high"].as_f64(),
-        );
-        if !(lo <= est && est <= hi) {
-            out.error(
-                "/measurements/paired/change_pct",
-                "the estimate lies outside its interval",
-            );
-        }
+    if m["paired"].is_object() {
+        crate::bench::paired::gate(doc, out);
         return;
     }
     for key in ["prefill_tok_s", "decode_tok_s"] {
@@ -331,6 +313,44 @@ fn gate_instructions(doc: &Value, generated: Option<u64>, out: &mut Findings) {
                 out.error(
                     format!("/{at}/instructions/{phase}/instructions_per_token"),
                     format!("{per} is not instructions / tokens ({want})"),
+                );
+            }
+        }
+        // the whole count's figures follow from callgrind's events
+        let m = &all[phase];
+        let events = crate::bench::callgrind::Costs(
+            m["events"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        );
+        let tokens = m["tokens"].as_u64().unwrap_or(1).max(1) as f64;
+        let cycles = events.estimated_cycles();
+        for (field, recorded, want) in [
+            (
+                "instructions",
+                m["instructions"].as_f64(),
+                events.get("Ir") as f64,
+            ),
+            (
+                "estimated_cycles",
+                m["estimated_cycles"].as_f64(),
+                cycles as f64,
+            ),
+            (
+                "estimated_cycles_per_token",
+                m["estimated_cycles_per_token"].as_f64(),
+                cycles as f64 / tokens,
+            ),
+        ] {
+            if !recorded.is_some_and(|v| (v - want).abs() <= want.abs() * 1e-12) {
+                out.error(
+                    format!("/measurements/instructions/{phase}/{field}"),
+                    format!("{} but the recorded events give {want}", m[field]),
                 );
             }
         }

@@ -37,7 +37,7 @@ pub static KINDS: &[Kind] = &[
     Kind {
         name: "parci.verify-receipt",
         schema: include_str!("../../../receipts/schemas/verify-receipt.schema.json"),
-        gates: &[super::gate_summary_consistent],
+        gates: &[super::gate_summary_consistent, super::gate_bytes_read],
         replay: None,
     },
     Kind {

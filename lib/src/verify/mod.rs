@@ -459,6 +459,21 @@ pub fn gate_tool_matches_kind(doc: &Value, out: &mut Findings) {
     }
 }
 
+/// verify-receipt's `bytes_read` is the sum of the sizes of the files it
+/// lists.
+pub fn gate_bytes_read(doc: &Value, out: &mut Findings) {
+    let sum: u64 = doc["inputs"]["files"]
+        .as_array()
+        .map_or(0, |a| a.iter().filter_map(|f| f["bytes"].as_u64()).sum());
+    let got = &doc["measurements"]["bytes_read"];
+    if got.as_u64() != Some(sum) {
+        out.error(
+            "/measurements/bytes_read",
+            format!("{got} but the input files' sizes add up to {sum}"),
+        );
+    }
+}
+
 /// `parci.verify-receipt` gate: the summary and verdict agree with the files listed.
 pub fn gate_summary_consistent(doc: &Value, out: &mut Findings) {
     let files = doc["results"]["files"]
