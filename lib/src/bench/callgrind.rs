@@ -38,7 +38,7 @@ impl Costs {
         Costs(
             self.0
                 .iter()
-                .map(|(e, v)| (e.clone(), v + other.get(e)))
+                .map(|(e, v)| (e.clone(), v.saturating_add(other.get(e))))
                 .collect(),
         )
     }
@@ -48,11 +48,13 @@ impl Costs {
     /// miss (instruction or data, read or write) 10 more, a last-level miss
     /// 100 more: `Ir + 10·(I1mr + D1mr + D1mw) + 100·(ILmr + DLmr + DLmw)`.
     /// Without `--cache-sim=yes` the miss events are absent and this is Ir.
+    /// Saturating: a receipt under verification may hold any numbers.
     pub fn estimated_cycles(&self) -> u64 {
-        let g = |e| self.get(e);
+        let g = |e: &str| self.get(e);
+        let sum = |a: &[&str]| a.iter().fold(0u64, |s, &e| s.saturating_add(g(e)));
         g("Ir")
-            + 10 * (g("I1mr") + g("D1mr") + g("D1mw"))
-            + 100 * (g("ILmr") + g("DLmr") + g("DLmw"))
+            .saturating_add(sum(&["I1mr", "D1mr", "D1mw"]).saturating_mul(10))
+            .saturating_add(sum(&["ILmr", "DLmr", "DLmw"]).saturating_mul(100))
     }
 }
 

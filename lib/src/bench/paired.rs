@@ -60,6 +60,9 @@ pub struct Rule {
     pub max_pairs: usize,
 }
 
+/// The most pairs `perf-smoke --against --pairs` accepts.
+pub const MAX_PAIRS: usize = 1000;
+
 /// The defaults `perf-smoke --against` uses (calibrated below).
 pub const DEFAULT_RULE: Rule = Rule {
     max_regression_pct: 1.0,
@@ -197,9 +200,24 @@ pub fn gate(doc: &serde_json::Value, out: &mut crate::findings::Findings) {
     let rows = p["pairs"].as_array().map_or(&[][..], Vec::as_slice);
     let max = p["max_pairs"].as_u64().unwrap_or(0) as usize;
     if rows.len() > max {
-        out.error(
+        return out.error(
             "/measurements/paired/pairs",
             format!("{} pairs but max_pairs is {max}", rows.len()),
+        );
+    }
+    // what perf-smoke can have written; beyond it the recomputation
+    // (quadratic in the pairs) is not attempted
+    if max > MAX_PAIRS {
+        return out.error(
+            "/measurements/paired/max_pairs",
+            format!("{max} but perf-smoke runs at most {MAX_PAIRS} pairs"),
+        );
+    }
+    let confidence = p["confidence"].as_f64().unwrap_or(f64::NAN);
+    if !(confidence > 0.0 && confidence < 1.0) {
+        return out.error(
+            "/measurements/paired/confidence",
+            format!("{} is not a confidence in (0, 1)", p["confidence"]),
         );
     }
     let mut d = Vec::with_capacity(rows.len());
@@ -222,7 +240,7 @@ pub fn gate(doc: &serde_json::Value, out: &mut crate::findings::Findings) {
     if d.is_empty() {
         return;
     }
-    let iv = interval(&d, p["confidence"].as_f64().unwrap_or(0.99));
+    let iv = interval(&d, confidence);
     let c = &p["change_pct"];
     for (k, want) in [
         ("estimate", iv.estimate),
@@ -242,7 +260,7 @@ pub fn gate(doc: &serde_json::Value, out: &mut crate::findings::Findings) {
     }
     let rule = Rule {
         max_regression_pct: p["max_regression_pct"].as_f64().unwrap_or(f64::NAN),
-        confidence: p["confidence"].as_f64().unwrap_or(0.99),
+        confidence,
         min_pairs: p["min_pairs"].as_u64().unwrap_or(0) as usize,
         max_pairs: max,
     };

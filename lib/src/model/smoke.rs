@@ -238,9 +238,16 @@ pub fn gate_baseline_beside(doc: &Value, dir: &Path, out: &mut Findings) {
     let (Some(rel), Some(sha)) = (file["path"].as_str(), file["sha256"].as_str()) else {
         return;
     };
+    // a receipt-sized regular file only: the path comes from the file under
+    // verification
+    let candidate = |p: &Path| {
+        std::fs::metadata(p)
+            .is_ok_and(|m| m.is_file() && m.len() <= crate::receipt::MAX_RECEIPT_BYTES)
+            && crate::fsutil::hash_file(p).is_ok_and(|(_, got)| got == sha)
+    };
     let found = [Path::new(rel).to_path_buf(), dir.join(rel)]
         .into_iter()
-        .find(|p| crate::fsutil::hash_file(p).is_ok_and(|(_, got)| got == sha));
+        .find(|p| candidate(p));
     let Some(path) = found else { return };
     let Ok(bytes) = std::fs::read(&path) else {
         return;

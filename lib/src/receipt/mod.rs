@@ -192,6 +192,9 @@ impl Receipt {
     }
 }
 
+/// Receipts larger than this are refused unread (16 MiB).
+pub const MAX_RECEIPT_BYTES: u64 = 16 << 20;
+
 /// Why a replay gave no results.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplayError {

@@ -15,8 +15,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-/// Receipts larger than this are refused unread (16 MiB).
-pub const MAX_RECEIPT_BYTES: u64 = 16 << 20;
+pub use crate::receipt::MAX_RECEIPT_BYTES;
 /// At most this many schema errors are reported per file.
 pub const MAX_SCHEMA_ERRORS: usize = 50;
 
