@@ -107,7 +107,8 @@ impl Folded {
             };
             // Extra spaces before the count are separators, except that a
             // last frame of one space (perf's symbol-less frame) stays one.
-            let stack = match stack.trim_end() {
+            // Only ASCII whitespace separates: a frame may end in any other.
+            let stack = match stack.trim_end_matches(|c: char| c.is_ascii_whitespace()) {
                 t if t.ends_with(';') && stack.len() > t.len() => &stack[..t.len() + 1],
                 t => t,
             };
@@ -278,6 +279,15 @@ mod tests {
         let f = Folded::parse("java;Interpreter;  7\njava;x   2\n", Path::new("f")).unwrap();
         assert_eq!(f.to_text(), "java;Interpreter;  7\njava;x 2\n");
         assert_eq!(Folded::parse(&f.to_text(), Path::new("f")).unwrap(), f);
+    }
+
+    /// Found by the CI fuzz pass: a last frame of U+205F (a Unicode space,
+    /// three bytes) after `;` was cut inside the character, a panic.
+    #[test]
+    fn a_last_frame_of_unicode_whitespace_is_a_name_not_a_separator() {
+        let f = parse("a;\u{205f} 30\nb;\u{205f}  2\n").unwrap();
+        assert_eq!(f.to_text(), "a;\u{205f} 30\nb;\u{205f} 2\n");
+        assert_eq!(parse(&f.to_text()).unwrap(), f);
     }
 
     #[test]
