@@ -19,11 +19,12 @@ OUT = ROOT / "receipts/examples/invalid"
 
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from receipt_digest import canonical, digest  # noqa: E402
+from receipt_digest import canonical, digest, measurements_sha256  # noqa: E402
 
 
 def reseal(r):
     r["digest"] = digest(r)
+    r["measurements_sha256"] = measurements_sha256(r)
     return r
 
 
@@ -33,7 +34,7 @@ def plan_cases():
 
     def mutate(src, name, expect, fn):
         r = json.loads((ROOT / "receipts/examples/valid" / src).read_text())
-        assert reseal(copy.deepcopy(r))["digest"] == r["digest"]
+        assert reseal(copy.deepcopy(r)) == r
         fn(r)
         out[name] = (canonical(reseal(r)), expect)
 
@@ -72,7 +73,7 @@ def plan_cases():
 
 def main():
     base = json.loads(SRC.read_text())
-    assert reseal(copy.deepcopy(base))["digest"] == base["digest"], "python canonical form disagrees"
+    assert reseal(copy.deepcopy(base)) == base, "python canonical form disagrees"
     assert base["verdict"]["status"] == "fail" and base["results"]["summary"]["invalid"] > 0
     text = canonical(base)
     cases = {}
@@ -103,9 +104,16 @@ def main():
     mutate("fail-without-reason", 'verdict is "fail" but gives no reason', lambda r: r["verdict"].update(reasons=[]))
     mutate("tool-not-kind", 'tool.name is "perf-smoke"', lambda r: r["tool"].update(name="perf-smoke"))
     mutate("measurement-wrong-type", "/measurements/elapsed_ms", lambda r: r["measurements"].update(elapsed_ms="fast"))
+    # The seal on measurements (schema 1.1.0): an edit made without hashing again.
+    mutate("measurement-edited", "/measurements/elapsed_ms: edited after the receipt was written",
+           lambda r: r["measurements"].update(elapsed_ms=r["measurements"]["elapsed_ms"] / 10), seal=False)
+    mutate("measurement-added", "/measurements/cpu_ms: added after the receipt was written",
+           lambda r: r["measurements"].update(cpu_ms=1.0), seal=False)
+    mutate("measurements-unsealed", '"measurements_sha256" is a required property',
+           lambda r: r.pop("measurements_sha256"), seal=False)
 
     dump = json.loads((ROOT / "receipts/examples/valid/gguf-dump-tiny.json").read_text())
-    assert reseal(copy.deepcopy(dump))["digest"] == dump["digest"]
+    assert reseal(copy.deepcopy(dump)) == dump
 
     def mutate_dump(name, expect, fn):
         r = copy.deepcopy(dump)
@@ -120,7 +128,7 @@ def main():
                 lambda r: r["results"].update(version=1))
 
     par = json.loads((ROOT / "receipts/examples/valid/parity-smollm2.json").read_text())
-    assert reseal(copy.deepcopy(par))["digest"] == par["digest"]
+    assert reseal(copy.deepcopy(par)) == par
 
     def edit_kl(r):
         r["results"]["per_position"][3]["kl"] = 0.5
@@ -130,7 +138,7 @@ def main():
     cases["parity-position-edited"] = (canonical(reseal(r)), "summary.kl_mean is")
 
     smoke = json.loads((ROOT / "receipts/examples/valid/perf-smoke-tiny.json").read_text())
-    assert reseal(copy.deepcopy(smoke))["digest"] == smoke["digest"]
+    assert reseal(copy.deepcopy(smoke)) == smoke
 
     def mutate_smoke(name, expect, fn, seal=True):
         r = copy.deepcopy(smoke)
@@ -172,11 +180,13 @@ def main():
         r["measurements"]["runs"][0]["per_token_ms"][0] /= 10
 
     mutate_smoke("perf-smoke-step-edited", "/measurements/decode_tok_s_runs/0 is", step_edited)
+    mutate_smoke("perf-smoke-load-ms-edited", "/measurements/load_ms: edited after the receipt was written",
+                 lambda r: r["measurements"].update(load_ms=r["measurements"]["load_ms"] / 2), seal=False)
     mutate_smoke("perf-smoke-p90-edited", "/measurements/per_token_ms/p90 is",
                  lambda r: r["measurements"]["per_token_ms"].update(p90=r["measurements"]["per_token_ms"]["p90"] / 2))
 
     flame = json.loads((ROOT / "receipts/examples/valid/flamegraph-tiny.json").read_text())
-    assert reseal(copy.deepcopy(flame))["digest"] == flame["digest"]
+    assert reseal(copy.deepcopy(flame)) == flame
 
     def mutate_flame(name, expect, fn):
         r = copy.deepcopy(flame)

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Recomputes parci receipt digests without parci (standard library only).
 
-  python3 scripts/receipt_digest.py RECEIPT...     check each file's digest
+  python3 scripts/receipt_digest.py RECEIPT...     check each file's digest and,
+                                                    from schema 1.1.0, the seal
+                                                    on its measurements
   python3 scripts/receipt_digest.py --canonical FILE   print FILE in canonical form
 
 Canonical form (docs/receipts.md): keys sorted, two-space indent, LF, final
@@ -95,6 +97,12 @@ def digest(receipt) -> str:
     return "sha256:" + hashlib.sha256(canonical(core).encode()).hexdigest()
 
 
+def measurements_sha256(receipt) -> dict:
+    """Per top-level measurement, the hex sha256 of its canonical JSON."""
+    return {k: hashlib.sha256(canonical(v).encode()).hexdigest()
+            for k, v in receipt["measurements"].items()}
+
+
 def main(argv):
     if len(argv) == 3 and argv[1] == "--canonical":
         sys.stdout.write(canonical(json.load(open(argv[2], encoding="utf-8"))))
@@ -106,6 +114,8 @@ def main(argv):
         r = json.load(open(path, encoding="utf-8"))
         d = digest(r)
         ok = d == r.get("digest")
+        if "measurements_sha256" in r or not r.get("schema_version", "").startswith("1.0."):
+            ok = ok and measurements_sha256(r) == r.get("measurements_sha256")
         bad += not ok
         print(f"{'ok  ' if ok else 'BAD '} {path} {d}")
     return 1 if bad else 0

@@ -15,10 +15,12 @@ pub use source::Source;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The envelope version this build writes; it reads every `1.x.y`.
-pub const SCHEMA_VERSION: &str = "1.0.0";
+/// The envelope version this build writes; it reads every `1.x.y`. 1.1.0
+/// added `measurements_sha256`, required from then on.
+pub const SCHEMA_VERSION: &str = "1.1.0";
 /// The major envelope version this build reads.
 pub const SCHEMA_MAJOR: u64 = 1;
 
@@ -137,6 +139,10 @@ pub struct Receipt {
     pub measurements: Value,
     pub verdict: Verdict,
     pub digest: String,
+    /// Each top-level measurement's sealed hash ([`measurements_sha256`]);
+    /// empty in receipts written before schema 1.1.0.
+    #[serde(default)]
+    pub measurements_sha256: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,9 +167,27 @@ pub fn digest(schema: &Value, schema_version: &Value, inputs: &Value, results: &
     )
 }
 
+/// The seal on `measurements`: for each top-level key, the hex sha256 of its
+/// value's canonical JSON. Measurements differ run to run, so the digest
+/// cannot cover them; the seal makes an edit of one of them, made without
+/// hashing it again, fail verification at that measurement's pointer. Like
+/// the digest, anyone can recompute it: a signature is what covers a resealed
+/// receipt (docs/receipts.md).
+pub fn measurements_sha256(measurements: &Value) -> BTreeMap<String, String> {
+    measurements
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let hash = crate::fsutil::sha256_hex(canonical::to_string(v).as_bytes());
+            (k.clone(), hash)
+        })
+        .collect()
+}
+
 impl Receipt {
     /// Seals a receipt of kind `parci.<program>` (the program is `tool.name`),
-    /// computing its digest.
+    /// computing its digest and the seal on its measurements.
     pub fn seal(tool: Tool, source: Option<Source>, host: Host, body: Body) -> Receipt {
         let schema = format!("parci.{}", tool.name);
         let digest = digest(
@@ -180,6 +204,7 @@ impl Receipt {
             host,
             inputs: body.inputs,
             results: body.results,
+            measurements_sha256: measurements_sha256(&body.measurements),
             measurements: body.measurements,
             verdict: body.verdict,
             digest,

@@ -401,6 +401,7 @@ pub fn verify_bytes(bytes: &[u8], expect_kind: Option<&str>) -> (Option<String>,
     let schema_ok = out.errors.is_empty();
 
     check_digest(&doc, &mut out);
+    check_measurements_seal(&doc, &mut out);
     if schema_ok {
         for gate in kinds::ENVELOPE_GATES.iter().chain(kind.gates) {
             gate(&doc, &mut out);
@@ -427,6 +428,56 @@ fn check_digest(doc: &Value, out: &mut Findings) {
                 "digest mismatch: the file says {claimed} but its schema, schema_version, inputs \
                  and results hash to {actual}; the receipt was edited after it was written"
             ),
+        );
+    }
+}
+
+/// The measurements against their seal: each top-level measurement must hash
+/// to the value `measurements_sha256` recorded when the receipt was written.
+/// A receipt from before schema 1.1.0 has no seal: a warning, since its
+/// measurements cannot be checked this way.
+fn check_measurements_seal(doc: &Value, out: &mut Findings) {
+    let Some(measurements) = doc.get("measurements").filter(|m| m.is_object()) else {
+        return; // a schema finding already
+    };
+    let Some(sealed) = doc.get("measurements_sha256").and_then(Value::as_object) else {
+        let old = doc["schema_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.0."));
+        if old && doc.get("measurements_sha256").is_none() {
+            out.warn(
+                "/measurements",
+                "not sealed: schema_version 1.0.x receipts have no measurements_sha256, so an \
+                 edited measurement cannot be detected; run the program again for a sealed receipt",
+            );
+        }
+        return; // otherwise missing or malformed: a schema finding already
+    };
+    let actual = crate::receipt::measurements_sha256(measurements);
+    for (key, hash) in &actual {
+        let pointer = format!("/measurements/{}", crate::jsonpos::escape_token(key));
+        match sealed.get(key).map(|v| v.as_str()) {
+            Some(Some(want)) if want == hash => {}
+            Some(Some(want)) => out.error(
+                pointer,
+                format!(
+                    "edited after the receipt was written: it hashes to sha256 {} but \
+                     measurements_sha256 sealed {}",
+                    &hash[..16],
+                    want.get(..16).unwrap_or(want)
+                ),
+            ),
+            Some(None) => {} // not a string: a schema finding already
+            None => out.error(
+                pointer,
+                "added after the receipt was written: measurements_sha256 has no seal for it",
+            ),
+        }
+    }
+    for key in sealed.keys().filter(|k| !actual.contains_key(*k)) {
+        out.error(
+            format!("/measurements/{}", crate::jsonpos::escape_token(key)),
+            "removed after the receipt was written: measurements_sha256 seals it but it is gone",
         );
     }
 }
