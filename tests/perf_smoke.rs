@@ -206,6 +206,7 @@ fn rescaled(doc: &J, factor: f64) -> J {
     m["decode_tok_s_runs"] = J::from(x.decode_tok_s_runs.clone());
     m["per_token_ms"] = serde_json::json!({"p50": x.p50, "p90": x.p90, "max": x.max});
     m["matvec_share"] = J::from(x.matvec_share);
+    common::reseal(&mut d);
     d
 }
 
@@ -729,6 +730,7 @@ fn a_recorded_baseline_figure_is_checked_against_the_baseline() {
     c["measurements"]["baseline"]["decode_tok_s"] = J::from(claimed);
     c["measurements"]["baseline"]["change_pct"] =
         J::from(parci_core::bench::wall::change_pct(now, claimed));
+    common::reseal(&mut c);
     write(&path, &c);
     let (code, msg) = common::verify_receipt(&path);
     assert_eq!(code, 1, "{msg}");

@@ -49,10 +49,13 @@ pub fn programs() -> Vec<String> {
     v
 }
 
-/// Removes the parts of a receipt that may differ between runs.
+/// Removes the parts of a receipt that may differ between runs: the
+/// measurements and their seal.
 pub fn without_measurements(text: &str) -> serde_json::Value {
     let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
-    v.as_object_mut().unwrap().remove("measurements");
+    let o = v.as_object_mut().unwrap();
+    o.remove("measurements");
+    o.remove("measurements_sha256");
     v
 }
 
@@ -176,8 +179,8 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-/// Recomputes a receipt's digest after a test edited its inputs or results:
-/// what someone who can run parci's code could forge.
+/// Recomputes a receipt's digest and the seal on its measurements after a
+/// test edited them: what someone who can run parci's code could forge.
 pub fn reseal(doc: &mut serde_json::Value) {
     doc["digest"] = serde_json::Value::String(parci_core::receipt::digest(
         &doc["schema"],
@@ -185,4 +188,8 @@ pub fn reseal(doc: &mut serde_json::Value) {
         &doc["inputs"],
         &doc["results"],
     ));
+    doc["measurements_sha256"] = serde_json::to_value(parci_core::receipt::measurements_sha256(
+        &doc["measurements"],
+    ))
+    .unwrap();
 }
