@@ -265,8 +265,23 @@ pub fn add(a: &[f32], b: &[f32], out: &mut [f32]) {
 
 /// `out = [x[i] − m as f64]` (replacing what it held).
 pub fn minus_as_f64(x: &[f32], m: f32, out: &mut Vec<f64>) {
-    out.clear();
-    out.extend(x.iter().map(|&v| (v - m) as f64));
+    map_to_f64(x, out, |v| (v - m) as f64);
+}
+
+/// `out = [f(x[i])]` (replacing what it held). Filling a `Vec` with
+/// `extend` over another buffer vectorizes behind a run-time overlap check
+/// (the `Vec`'s buffer is a pointer loaded from it, not a slice argument),
+/// so the element-wise write goes through [`map_into`]'s slice instead.
+fn map_to_f64(x: &[f32], out: &mut Vec<f64>, f: impl Fn(f32) -> f64) {
+    out.resize(x.len(), 0.0);
+    map_into(x, out, f);
+}
+
+/// `out[i] = f(x[i])`.
+fn map_into(x: &[f32], out: &mut [f64], f: impl Fn(f32) -> f64) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f(v);
+    }
 }
 
 /// `acc[i] += a · x[i]`.
@@ -323,8 +338,7 @@ pub fn silu(x: f32) -> f32 {
 /// `out[i] = silu(g[i]) · u[i]`, the bits of [`silu`], its exponentials
 /// computed together ([`mathfn::exp_in_place`]) in `scratch`.
 pub fn swiglu(g: &[f32], u: &[f32], out: &mut [f32], scratch: &mut Vec<f64>) {
-    scratch.clear();
-    scratch.extend(g.iter().map(|&x| -(x as f64)));
+    map_to_f64(g, scratch, |x| -(x as f64));
     mathfn::exp_in_place(scratch);
     for (((o, &x), &u), &e) in out.iter_mut().zip(g).zip(u).zip(scratch.iter()) {
         *o = ((x as f64 / (1.0 + e)) as f32) * u;
@@ -341,8 +355,7 @@ fn gelu_z(x: f64) -> f64 {
 /// `out[i] = gelu(g[i]) · u[i]`, the bits of [`gelu`] (and of
 /// [`mathfn::tanh`] inside it), its exponentials computed together.
 pub fn geglu(g: &[f32], u: &[f32], out: &mut [f32], scratch: &mut Vec<f64>) {
-    scratch.clear();
-    scratch.extend(g.iter().map(|&x| 2.0 * gelu_z(x as f64).abs()));
+    map_to_f64(g, scratch, |x| 2.0 * gelu_z(x as f64).abs());
     mathfn::exp_in_place(scratch);
     for (((o, &x), &u), &e) in out.iter_mut().zip(g).zip(u).zip(scratch.iter()) {
         let x = x as f64;
